@@ -1,0 +1,106 @@
+import type { InvokeCommand, InvokeResponse } from './types.js';
+import type { FunctionVersionSpec } from '../shared/spec.js';
+import type { AcquireResult } from '../counting/counting.js';
+import type { Claim } from '../worker-manager/worker-manager.js';
+import { LambdaError } from '../shared/errors.js';
+
+/** What the front end needs from the control plane: the deployed version to run. */
+export interface FunctionResolver {
+  resolveForInvoke(
+    functionName: string,
+    qualifier: string | undefined,
+  ): { readonly spec: FunctionVersionSpec; readonly executedVersion: string; readonly invokedFunctionArn: string };
+}
+
+/** What the front end needs from counting: a concurrency slot or a throttle. */
+export interface ConcurrencyLimiter {
+  acquire(functionName: string, leaseMs: number): AcquireResult;
+}
+
+/** What the front end needs from the worker manager: a sandbox for one invoke. */
+export interface SandboxClaimer {
+  claim(spec: FunctionVersionSpec): Promise<Claim>;
+}
+
+export interface FrontEndInvokeOptions {
+  readonly functions: FunctionResolver;
+  readonly counting: ConcurrencyLimiter;
+  readonly sandboxes: SandboxClaimer;
+}
+
+/** Lambda's X-Amz-Log-Result carries the last 4 KB of the invoke's log. */
+const LOG_TAIL_BYTES = 4096;
+/** A slot's lease outlives the invoke's own timeout by the init limit (10 s) and a margin. */
+const LEASE_MARGIN_MS = 15_000;
+
+/**
+ * Front End Invoke: orchestrates one invoke. Resolves the function version,
+ * takes a concurrency slot, claims a sandbox, runs the event, and gives
+ * everything back in `finally` — so neither a slot nor a sandbox leaks
+ * whatever the function or the platform does.
+ */
+export class FrontEndInvoke {
+  readonly #functions: FunctionResolver;
+  readonly #counting: ConcurrencyLimiter;
+  readonly #sandboxes: SandboxClaimer;
+
+  constructor(options: FrontEndInvokeOptions) {
+    this.#functions = options.functions;
+    this.#counting = options.counting;
+    this.#sandboxes = options.sandboxes;
+  }
+
+  async invoke(command: InvokeCommand): Promise<InvokeResponse> {
+    const { spec, executedVersion, invokedFunctionArn } = this.#functions.resolveForInvoke(command.functionName, command.qualifier);
+
+    if (command.invocationType === 'DryRun') {
+      // DryRun: "Validate parameter values and verify that the user or role has permission to invoke the function."
+      return { statusCode: 204, executedVersion: undefined, functionError: undefined, logResult: undefined, payload: Buffer.alloc(0) };
+    }
+    if (command.invocationType === 'Event') {
+      throw new LambdaError(
+        'InvalidParameterValueException',
+        'Asynchronous invocation (InvocationType Event) is not supported by this Kindling version yet; use RequestResponse.',
+      );
+    }
+
+    const acquired = this.#counting.acquire(spec.functionName, spec.timeout * 1000 + LEASE_MARGIN_MS);
+    if (!acquired.lease) {
+      throw new LambdaError('TooManyRequestsException', 'Rate Exceeded.', { Reason: acquired.throttle });
+    }
+    let claim: Claim | undefined;
+    let reusable = false;
+    try {
+      claim = await this.#sandboxes.claim(spec);
+      const outcome = await claim.sandbox.invoke({
+        requestId: command.requestId,
+        payload: command.payload,
+        invokedFunctionArn,
+        clientContext: command.clientContext,
+        wantLogs: command.logType === 'Tail',
+      });
+      reusable = outcome.reusable;
+      return {
+        statusCode: 200,
+        executedVersion,
+        functionError: outcome.functionError,
+        logResult: outcome.logs === undefined ? undefined : logTail(outcome.logs),
+        payload: outcome.payload,
+      };
+    } catch (err) {
+      if (err instanceof LambdaError) throw err;
+      // The platform failed (the sandbox could not start, its channel broke):
+      // the caller gets a ServiceException, never a hang or a crash.
+      throw new LambdaError('ServiceException', `The function could not be run: ${(err as Error).message}`);
+    } finally {
+      claim?.release(reusable);
+      acquired.lease.release();
+    }
+  }
+}
+
+/** Base64 of the last 4096 bytes of the log, as X-Amz-Log-Result. */
+export function logTail(logs: string): string {
+  const bytes = Buffer.from(logs, 'utf8');
+  return bytes.subarray(Math.max(0, bytes.length - LOG_TAIL_BYTES)).toString('base64');
+}

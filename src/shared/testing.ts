@@ -1,0 +1,79 @@
+/**
+ * Fakes of Kindling's own interfaces, for unit tests of their consumers.
+ * (Never used outside tests.)
+ */
+import type { FunctionVersionSpec } from './spec.js';
+import type { Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest } from '../worker/types.js';
+
+export function fakeSpec(overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
+  return {
+    key: 'f:$LATEST:1',
+    functionName: 'f',
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:f',
+    version: '$LATEST',
+    runtime: 'nodejs20.x',
+    handler: 'index.handler',
+    memorySize: 128,
+    timeout: 3,
+    ephemeralStorage: 512,
+    environment: {},
+    codeDir: '/nonexistent',
+    codeSha256: 'x',
+    region: 'us-east-1',
+    ...overrides,
+  };
+}
+
+/** A sandbox that answers every invoke with `respond(request)`; records what it saw. */
+export class FakeSandbox implements Sandbox {
+  static #next = 1;
+  readonly id = `fake-${FakeSandbox.#next++}`;
+  readonly spec: FunctionVersionSpec;
+  readonly invokes: SandboxInvokeRequest[] = [];
+  destroyed = false;
+  readonly exited: Promise<void>;
+  #exit!: () => void;
+  respond: (request: SandboxInvokeRequest) => Partial<SandboxInvokeOutcome> = () => ({});
+
+  constructor(spec: FunctionVersionSpec) {
+    this.spec = spec;
+    this.exited = new Promise((resolve) => (this.#exit = resolve));
+  }
+
+  invoke(request: SandboxInvokeRequest): Promise<SandboxInvokeOutcome> {
+    this.invokes.push(request);
+    return Promise.resolve({
+      payload: Buffer.from('null'),
+      functionError: undefined,
+      errorType: undefined,
+      logs: undefined,
+      reusable: true,
+      cold: this.invokes.length === 1,
+      durationMs: 1,
+      initDurationMs: undefined,
+      maxMemoryUsedMB: 10,
+      ...this.respond(request),
+    });
+  }
+
+  /** Simulates the sandbox process dying on its own. */
+  crash(): void {
+    this.#exit();
+  }
+
+  destroy(): Promise<void> {
+    this.destroyed = true;
+    this.#exit();
+    return Promise.resolve();
+  }
+}
+
+/** A sandbox provider (placement) that makes FakeSandboxes. */
+export class FakeProvider {
+  readonly created: FakeSandbox[] = [];
+  createSandbox(spec: FunctionVersionSpec): Promise<Sandbox> {
+    const s = new FakeSandbox(spec);
+    this.created.push(s);
+    return Promise.resolve(s);
+  }
+}

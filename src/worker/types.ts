@@ -1,0 +1,61 @@
+import type { FunctionVersionSpec } from '../shared/spec.js';
+
+/** One invoke delivered to one sandbox. */
+export interface SandboxInvokeRequest {
+  /** x-amzn-RequestId of the invoke; becomes context.awsRequestId. */
+  readonly requestId: string;
+  /** The event, already validated as JSON by the API ('{}' when it was empty). */
+  readonly payload: Buffer;
+  /** The ARN the caller invoked (qualified when a qualifier was given). */
+  readonly invokedFunctionArn: string;
+  /** Decoded X-Amz-Client-Context (JSON text), if any. */
+  readonly clientContext: string | undefined;
+  /** When true, the outcome carries the invoke's log text (for X-Amz-Log-Type: Tail). */
+  readonly wantLogs: boolean;
+}
+
+/**
+ * How an invoke ended. invoke() resolves with an outcome for everything the
+ * function can do (return, throw, time out, crash, exceed limits) and rejects
+ * only when the platform itself failed.
+ */
+export interface SandboxInvokeOutcome {
+  /** Response body for the caller: the function's result, or Lambda's error JSON. */
+  readonly payload: Buffer;
+  /** 'Unhandled' when the function failed (X-Amz-Function-Error), else undefined. */
+  readonly functionError: 'Unhandled' | undefined;
+  /** Lambda's errorType when the function failed, e.g. 'Sandbox.Timedout', 'Runtime.ExitError'. */
+  readonly errorType: string | undefined;
+  /** The invoke's log (its own lines, START/END/REPORT), when wantLogs was set. */
+  readonly logs: string | undefined;
+  /** False when the sandbox must not serve another invoke (timeout, crash, init failure). */
+  readonly reusable: boolean;
+  /** True when this invoke paid the sandbox's init (a cold start). */
+  readonly cold: boolean;
+  readonly durationMs: number;
+  readonly initDurationMs: number | undefined;
+  readonly maxMemoryUsedMB: number;
+}
+
+/** A running sandbox: one function version, one invoke at a time. */
+export interface Sandbox {
+  readonly id: string;
+  readonly spec: FunctionVersionSpec;
+  invoke(request: SandboxInvokeRequest): Promise<SandboxInvokeOutcome>;
+  /** Stops the sandbox and everything it started. Idempotent. */
+  destroy(): Promise<void>;
+  /** Resolves when the sandbox is gone, for whatever reason. */
+  readonly exited: Promise<void>;
+}
+
+/** A worker: provisions sandboxes on one host. */
+export interface Worker {
+  readonly id: string;
+  /**
+   * Starts a sandbox for the spec. Resolves once the sandbox process is
+   * started (its init may still be running; the first invoke waits for it).
+   */
+  createSandbox(spec: FunctionVersionSpec): Promise<Sandbox>;
+  /** Destroys every sandbox of this worker. */
+  close(): Promise<void>;
+}
