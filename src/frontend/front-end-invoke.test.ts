@@ -5,7 +5,7 @@ import { CountingService } from '../counting/counting.js';
 import { WorkerManager } from '../worker-manager/worker-manager.js';
 import { ManualClock } from '../shared/clock.js';
 import { LambdaError } from '../shared/errors.js';
-import { FakeProvider, fakeSpec, type FakeSandbox } from '../shared/testing.js';
+import { FakeProvider, fakeSpec } from '../shared/testing.js';
 import type { InvokeCommand } from './types.js';
 
 const spec = fakeSpec();
@@ -105,7 +105,7 @@ test('a sandbox that is not reusable (timeout, crash) is discarded and the slot 
 test('a platform failure becomes ServiceException and leaks neither slot nor sandbox', async () => {
   const { frontend, provider, counting, sandboxes } = setup();
   await frontend.invoke(command());
-  const sandbox = provider.created[0]! as FakeSandbox;
+  const sandbox = provider.created[0]!;
   sandbox.invoke = () => Promise.reject(new Error('channel broke'));
   await assert.rejects(frontend.invoke(command()), { code: 'ServiceException' });
   assert.equal(sandbox.destroyed, true);

@@ -1,0 +1,72 @@
+/**
+ * A small closed-loop HTTP load generator on node:http with keep-alive:
+ * `concurrency` loops, each sending its next request when the previous one
+ * answers. Raw HTTP on purpose: SigV4 signing in an SDK would cost more than
+ * what is being measured, for both sides alike.
+ */
+import http from 'node:http';
+
+export interface Target {
+  readonly url: URL;
+  readonly body: Buffer;
+}
+
+export interface LoadResult {
+  readonly requests: number;
+  readonly seconds: number;
+  readonly latenciesMs: Float64Array;
+  readonly errors: number;
+}
+
+export function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+/** Sends one request; resolves with the status and body. */
+export function request(agent: http.Agent, target: Target): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      target.url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': target.body.length } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(target.body);
+  });
+}
+
+/** Runs `concurrency` loops until `count` requests were sent or `seconds` passed, whichever first. */
+export async function load(target: Target, concurrency: number, limits: { count?: number; seconds?: number }): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const maxCount = limits.count ?? Number.MAX_SAFE_INTEGER;
+  const deadline = limits.seconds === undefined ? Number.POSITIVE_INFINITY : performance.now() + limits.seconds * 1000;
+  const latencies: number[] = [];
+  let sent = 0;
+  let errors = 0;
+  const start = performance.now();
+  const loop = async () => {
+    while (sent < maxCount && performance.now() < deadline) {
+      sent++;
+      const t0 = performance.now();
+      try {
+        const res = await request(agent, target);
+        if (res.status !== 200) errors++;
+      } catch {
+        errors++;
+      }
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const seconds = (performance.now() - start) / 1000;
+  agent.destroy();
+  const sorted = Float64Array.from(latencies).sort();
+  return { requests: latencies.length, seconds, latenciesMs: sorted, errors };
+}

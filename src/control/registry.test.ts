@@ -1,0 +1,404 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ManualClock } from '../shared/clock.js';
+import { LambdaError } from '../shared/errors.js';
+import { FileBlobStore } from '../store/file-blobs.js';
+import { SqliteMetadataStore } from '../store/sqlite-metadata.js';
+import { UnpackError, ZipCodePreparer } from './code.js';
+import type { CodePreparer } from './code.js';
+import { FunctionRegistry } from './registry.js';
+import type { RegistryOptions } from './registry.js';
+import { handlerZip, makeZip, ManualPreparer } from './testing.js';
+
+const partition = { region: 'us-east-1', accountId: '000000000000' };
+const ROLE = 'arn:aws:iam::000000000000:role/lambda-role';
+const ARN = (name: string, q?: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}${q ? `:${q}` : ''}`;
+
+interface Setup {
+  registry: FunctionRegistry;
+  preparer: ManualPreparer;
+  clock: ManualClock;
+  changed: string[];
+  dir: string;
+}
+
+async function setup(t: { after(fn: () => unknown): void }, options: Partial<RegistryOptions> = {}): Promise<Setup> {
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-registry-'));
+  const metadata = new SqliteMetadataStore(dir);
+  const preparer = new ManualPreparer();
+  const clock = new ManualClock(Date.UTC(2026, 10, 23, 7, 30));
+  const changed: string[] = [];
+  const registry = await FunctionRegistry.open({
+    metadata,
+    blobs: new FileBlobStore(dir),
+    preparer,
+    clock,
+    partition,
+    hostArchitecture: 'x86_64',
+    concurrentExecutions: 50,
+    onFunctionChanged: (n) => changed.push(n),
+    logger: { error: () => {} },
+    ...options,
+  });
+  t.after(async () => {
+    registry.close();
+    await metadata.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { registry, preparer, clock, changed, dir };
+}
+
+async function createBody(name: string, extra: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
+  return {
+    FunctionName: name,
+    Role: ROLE,
+    Runtime: 'nodejs20.x',
+    Handler: 'index.handler',
+    Code: { ZipFile: (await handlerZip()).toString('base64') },
+    ...extra,
+  };
+}
+
+/** Asserts that `p` rejects with a LambdaError of this code and exact message. */
+async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string, message: string | RegExp): Promise<void> {
+  const run = typeof p === 'function' ? async () => p() : () => p;
+  await assert.rejects(run, (err: unknown) => {
+    assert.ok(err instanceof LambdaError, String(err));
+    assert.equal(err.code, code);
+    if (typeof message === 'string') assert.equal(err.message, message);
+    else assert.match(err.message, message);
+    return true;
+  });
+}
+
+async function settle(s: Setup): Promise<void> {
+  // Let the completion (queued behind the function's lock) run.
+  await s.registry.whenIdle();
+}
+
+describe('FunctionRegistry: create and states', () => {
+  it('answers Pending with Lambda defaults, then goes Active when the code is prepared', async (t) => {
+    const s = await setup(t);
+    const created = await s.registry.create(await createBody('fn', { Environment: { Variables: { AA: '1' } } }));
+    assert.equal(created['State'], 'Pending');
+    assert.equal(created['StateReason'], 'The function is being created.');
+    assert.equal(created['StateReasonCode'], 'Creating');
+    assert.equal(created['LastUpdateStatus'], undefined);
+    assert.equal(created['FunctionArn'], ARN('fn'));
+    assert.equal(created['Version'], '$LATEST');
+    assert.equal(created['Timeout'], 3);
+    assert.equal(created['MemorySize'], 128);
+    assert.equal(created['Description'], '');
+    assert.equal(created['LastModified'], '2026-11-23T07:30:00.000+0000');
+    assert.deepEqual(created['EphemeralStorage'], { Size: 512 });
+    assert.deepEqual(created['Architectures'], ['x86_64']);
+    assert.deepEqual(created['Environment'], { Variables: { AA: '1' } });
+    assert.deepEqual(created['LoggingConfig'], { LogFormat: 'Text', LogGroup: '/aws/lambda/fn' });
+    assert.equal(created['PackageType'], 'Zip');
+    assert.match(String(created['CodeSha256']), /^[A-Za-z0-9+/]{43}=$/);
+    await rejectsWith(() => s.registry.resolveForInvoke('fn', undefined), 'ResourceConflictException',
+      'The operation cannot be performed at this time. The function is currently in the following state: Pending');
+
+    s.preparer.complete();
+    await settle(s);
+    const active = await s.registry.getConfiguration('fn', undefined);
+    assert.equal(active['State'], 'Active');
+    assert.equal(active['LastUpdateStatus'], 'Successful');
+    assert.equal(active['StateReason'], undefined);
+    assert.notEqual(active['RevisionId'], created['RevisionId'], 'a state transition changes RevisionId');
+    const { spec, executedVersion } = s.registry.resolveForInvoke('fn', undefined);
+    assert.equal(executedVersion, '$LATEST');
+    assert.equal(spec.functionArn, ARN('fn'));
+    assert.deepEqual(spec.environment, { AA: '1' });
+    assert.equal(spec.codeSha256, created['CodeSha256']);
+  });
+
+  it('refuses a second function of the same name', async (t) => {
+    const s = await setup(t);
+    await s.registry.create(await createBody('dup'));
+    await rejectsWith(s.registry.create(await createBody('dup')), 'ResourceConflictException', 'Function already exist: dup');
+  });
+
+  it('goes Failed when the code cannot be prepared, and refuses invokes', async (t) => {
+    const s = await setup(t);
+    await s.registry.create(await createBody('bad'));
+    s.preparer.fail(new UnpackError('Unzipped size must be smaller than 262144000 bytes'));
+    await settle(s);
+    const c = await s.registry.getConfiguration('bad', undefined);
+    assert.equal(c['State'], 'Failed');
+    assert.equal(c['StateReason'], 'Unzipped size must be smaller than 262144000 bytes');
+    assert.equal(c['StateReasonCode'], 'InvalidZipFileException');
+    assert.equal(c['LastUpdateStatus'], 'Failed');
+    await rejectsWith(() => s.registry.resolveForInvoke('bad', undefined), 'ResourceConflictException',
+      'The operation cannot be performed at this time. The function is currently in the following state: Failed');
+  });
+
+  it('publishes version 1 at create with Publish', async (t) => {
+    const s = await setup(t);
+    const created = await s.registry.create(await createBody('pub', { Publish: true }));
+    assert.equal(created['Version'], '1');
+    assert.equal(created['FunctionArn'], ARN('pub'));
+    s.preparer.complete();
+    await settle(s);
+    assert.equal(s.registry.resolveForInvoke('pub', '1').executedVersion, '1');
+    assert.equal(s.registry.resolveForInvoke(`${ARN('pub')}:1`, undefined).executedVersion, '1');
+    assert.equal((await s.registry.getConfiguration('pub', '1'))['FunctionArn'], ARN('pub', '1'));
+    await rejectsWith(() => s.registry.resolveForInvoke('pub', '2'), 'ResourceNotFoundException', `Function not found: ${ARN('pub', '2')}`);
+    await rejectsWith(() => s.registry.resolveForInvoke('pub:1', '$LATEST'), 'InvalidParameterValueException',
+      'The derived qualifier from the function name does not match the specified qualifier.');
+  });
+});
+
+describe('FunctionRegistry: validation in Lambda words', () => {
+  const cases: [string, Record<string, unknown>, string, string | RegExp][] = [
+    ['timeout too high', { Timeout: 1200 }, 'ValidationException',
+      "1 validation error detected: Value '1200' at 'timeout' failed to satisfy constraint: Member must have value less than or equal to 900"],
+    ['two violations', { Timeout: 0, MemorySize: 20000 }, 'ValidationException',
+      "2 validation errors detected: Value '0' at 'timeout' failed to satisfy constraint: Member must have value greater than or equal to 1; Value '20000' at 'memorySize' failed to satisfy constraint: Member must have value less than or equal to 10240"],
+    ['bad role', { Role: 'r1' }, 'ValidationException',
+      "1 validation error detected: Value 'r1' at 'role' failed to satisfy constraint: Member must satisfy regular expression pattern: arn:(aws[a-zA-Z-]*)?:iam::\\d{12}:role/?[a-zA-Z_0-9+=,.@\\-_/]+"],
+    ['missing role', { Role: undefined }, 'ValidationException',
+      "1 validation error detected: Value null at 'role' failed to satisfy constraint: Member must not be null"],
+    ['description too long', { Description: 'd'.repeat(257) }, 'ValidationException', /at 'description' failed to satisfy constraint: Member must have length less than or equal to 256$/],
+    ['ephemeral storage too small', { EphemeralStorage: { Size: 100 } }, 'ValidationException',
+      "1 validation error detected: Value '100' at 'ephemeralStorage.size' failed to satisfy constraint: Member must have value greater than or equal to 512"],
+    ['two architectures', { Architectures: ['x86_64', 'arm64'] }, 'ValidationException',
+      "1 validation error detected: Value '[x86_64, arm64]' at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1"],
+    ['arm64 on an x86_64 host', { Architectures: ['arm64'] }, 'InvalidParameterValueException', /Architecture arm64 is not available on this Kindling host/],
+    ['unknown runtime', { Runtime: 'nodejs99.x' }, 'InvalidParameterValueException',
+      /^Value nodejs99\.x at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: \[nodejs20\.x, python3\.14, .*\] or be a valid ARN$/],
+    ['deprecated runtime', { Runtime: 'nodejs12.x' }, 'InvalidParameterValueException',
+      'The runtime parameter of nodejs12.x is no longer supported for creating or updating AWS Lambda functions. We recommend you use a supported runtime while creating or updating functions.'],
+    ['Lambda runtime Kindling does not run', { Runtime: 'python3.12' }, 'InvalidParameterValueException', /python3\.12 is not supported by Kindling/],
+    ['missing handler', { Handler: undefined }, 'InvalidParameterValueException',
+      'Runtime and Handler are mandatory parameters for functions created with deployment packages.'],
+    ['reserved env keys', { Environment: { Variables: { AWS_REGION: 'x', OK: 'y', AWS_ACCESS_KEY_ID: 'z' } } }, 'InvalidParameterValueException',
+      'Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: AWS_REGION, AWS_ACCESS_KEY_ID'],
+    ['env over 4 KB', { Environment: { Variables: { SMALL: 'ok', LARGE: 'x'.repeat(4100) } } }, 'InvalidParameterValueException',
+      `Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {"SMALL":"ok","LARGE":"${'x'.repeat(4100)}"}`],
+    ['S3 code', { Code: { S3Bucket: 'b', S3Key: 'k' } }, 'InvalidParameterValueException', /only as Code\.ZipFile/],
+    ['not a zip', { Code: { ZipFile: Buffer.from('nope').toString('base64') } }, 'InvalidParameterValueException',
+      'Could not unzip uploaded file. Please check your file, then try to upload again.'],
+    ['wrong JSON type', { Timeout: 'ten' }, 'SerializationException', 'STRING_VALUE can not be converted to an Integer'],
+    ['name too long', { FunctionName: 'a'.repeat(65) }, 'InvalidParameterValueException',
+      `1 validation error detected: Value '${'a'.repeat(65)}' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64`],
+  ];
+  for (const [label, extra, code, message] of cases) {
+    it(`refuses ${label}`, async (t) => {
+      const s = await setup(t);
+      const body = await createBody('v', extra);
+      for (const [k, val] of Object.entries(extra)) if (val === undefined) delete body[k];
+      await rejectsWith(s.registry.create(body), code, message);
+    });
+  }
+
+  it('refuses a zip over 50 MB with RequestEntityTooLargeException', async (t) => {
+    const s = await setup(t);
+    const big = Buffer.alloc(52_428_801);
+    await rejectsWith(s.registry.create(await createBody('big', { Code: { ZipFile: big.toString('base64') } })),
+      'RequestEntityTooLargeException', 'Zipped size must be smaller than 52428800 bytes');
+  });
+});
+
+describe('FunctionRegistry: updates', () => {
+  async function active(t: { after(fn: () => unknown): void }, name = 'fn'): Promise<Setup> {
+    const s = await setup(t);
+    await s.registry.create(await createBody(name, { Environment: { Variables: { AA: '1', BB: '2' } }, Description: 'first' }));
+    s.preparer.complete();
+    await settle(s);
+    return s;
+  }
+
+  it('refuses updates while Pending', async (t) => {
+    const s = await setup(t);
+    await s.registry.create(await createBody('p'));
+    await rejectsWith(s.registry.updateConfiguration('p', { Timeout: 10 }), 'ResourceConflictException',
+      'The operation cannot be performed at this time. The function is currently in the following state: Pending');
+  });
+
+  it('keeps serving the previous deployment while an update is InProgress, then switches', async (t) => {
+    const s = await active(t);
+    const before = s.registry.resolveForInvoke('fn', undefined).spec;
+    const newZip = await handlerZip('export const handler = async () => 2;');
+    const updated = await s.registry.updateCode('fn', { ZipFile: newZip.toString('base64') });
+    assert.equal(updated['LastUpdateStatus'], 'InProgress');
+    assert.equal(updated['LastUpdateStatusReason'], 'The function is being created.');
+    assert.equal(updated['LastUpdateStatusReasonCode'], 'Creating');
+    assert.equal(updated['State'], 'Active');
+    assert.notEqual(updated['CodeSha256'], before.codeSha256);
+    assert.equal(s.registry.resolveForInvoke('fn', undefined).spec, before, 'old spec while InProgress');
+
+    await rejectsWith(s.registry.updateConfiguration('fn', { Timeout: 5 }), 'ResourceConflictException',
+      `The operation cannot be performed at this time. An update is in progress for resource: ${ARN('fn')}`);
+
+    s.preparer.complete();
+    await settle(s);
+    const after = s.registry.resolveForInvoke('fn', undefined).spec;
+    assert.notEqual(after.key, before.key);
+    assert.equal(after.codeSha256, updated['CodeSha256']);
+    assert.deepEqual(s.changed, ['fn']);
+    const got = await s.registry.getConfiguration('fn', undefined);
+    assert.equal(got['LastUpdateStatus'], 'Successful');
+    assert.equal(got['LastUpdateStatusReason'], undefined);
+  });
+
+  it('merges configuration updates; Environment replaces the whole map', async (t) => {
+    const s = await active(t);
+    const before = s.registry.resolveForInvoke('fn', undefined).spec;
+    s.clock.advance(60_000);
+    const res = await s.registry.updateConfiguration('fn', { Timeout: 30, Environment: { Variables: { CC: '3' } } });
+    assert.equal(res['Timeout'], 30);
+    assert.equal(res['Description'], 'first');
+    assert.deepEqual(res['Environment'], { Variables: { CC: '3' } });
+    assert.equal(res['LastModified'], '2026-11-23T07:31:00.000+0000');
+    assert.equal(res['LastUpdateStatus'], 'InProgress');
+    s.preparer.complete();
+    await settle(s);
+    const spec = s.registry.resolveForInvoke('fn', undefined).spec;
+    assert.notEqual(spec.key, before.key, 'a configuration change is a new spec');
+    assert.equal(spec.timeout, 30);
+    assert.deepEqual(spec.environment, { CC: '3' });
+  });
+
+  it('checks RevisionId (412) and answers DryRun without changing anything', async (t) => {
+    const s = await active(t);
+    await rejectsWith(s.registry.updateCode('fn', { ZipFile: (await handlerZip()).toString('base64'), RevisionId: 'stale' }),
+      'PreconditionFailedException',
+      'The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id');
+    const current = await s.registry.getConfiguration('fn', undefined);
+    const dry = await s.registry.updateCode('fn', {
+      ZipFile: (await handlerZip('// other')).toString('base64'), DryRun: true, RevisionId: current['RevisionId'],
+    });
+    assert.equal(dry['RevisionId'], current['RevisionId']);
+    assert.equal(s.preparer.calls.length, 0);
+  });
+
+  it('keeps the previous deployment when an update fails', async (t) => {
+    const s = await active(t);
+    const before = s.registry.resolveForInvoke('fn', undefined).spec;
+    await s.registry.updateCode('fn', { ZipFile: (await handlerZip('// v2')).toString('base64') });
+    s.preparer.fail(new UnpackError('Could not unzip uploaded file. Please check your file, then try to upload again.'));
+    await settle(s);
+    const c = await s.registry.getConfiguration('fn', undefined);
+    assert.equal(c['State'], 'Active');
+    assert.equal(c['LastUpdateStatus'], 'Failed');
+    assert.equal(c['LastUpdateStatusReasonCode'], 'InvalidZipFileException');
+    assert.equal(s.registry.resolveForInvoke('fn', undefined).spec, before);
+  });
+
+  it('publishes a new version with UpdateFunctionCode Publish', async (t) => {
+    const s = await active(t);
+    const res = await s.registry.updateCode('fn', { ZipFile: (await handlerZip('// v2')).toString('base64'), Publish: true });
+    assert.equal(res['Version'], '1');
+    await rejectsWith(() => s.registry.resolveForInvoke('fn', '1'), 'ResourceConflictException', /following state: Pending/);
+    s.preparer.complete();
+    await settle(s);
+    assert.equal(s.registry.resolveForInvoke('fn', '1').spec.codeSha256, res['CodeSha256']);
+  });
+});
+
+describe('FunctionRegistry: list, get, delete, account settings', () => {
+  it('lists with Marker/NextMarker, only $LATEST unless FunctionVersion=ALL, omitting states', async (t) => {
+    const s = await setup(t);
+    for (const n of ['c', 'a', 'b']) await s.registry.create(await createBody(n, { Publish: n === 'a' }));
+    const p1 = await s.registry.list(undefined, 2, undefined);
+    assert.deepEqual(p1.Functions.map((f) => f['FunctionName']), ['a', 'b']);
+    assert.equal(p1.Functions[0]!['State'], undefined);
+    assert.equal(p1.Functions[0]!['LastUpdateStatus'], undefined);
+    assert.equal(p1.Functions[0]!['FunctionArn'], ARN('a'));
+    assert.ok(p1.NextMarker);
+    const p2 = await s.registry.list(p1.NextMarker, 2, undefined);
+    assert.deepEqual(p2.Functions.map((f) => f['FunctionName']), ['c']);
+    assert.equal(p2.NextMarker, undefined);
+    const all = await s.registry.list(undefined, undefined, 'ALL');
+    assert.deepEqual(all.Functions.map((f) => f['FunctionArn']), [ARN('a', '$LATEST'), ARN('a', '1'), ARN('b', '$LATEST'), ARN('c', '$LATEST')]);
+    await rejectsWith(s.registry.list(undefined, 0, undefined), 'ValidationException',
+      "1 validation error detected: Value '0' at 'maxItems' failed to satisfy constraint: Member must have value greater than or equal to 1");
+    await rejectsWith(s.registry.list(undefined, undefined, 'invalid'), 'ValidationException',
+      "1 validation error detected: Value 'invalid' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]");
+  });
+
+  it('answers GetFunction with Code.Location and Tags', async (t) => {
+    const s = await setup(t);
+    const created = await s.registry.create(await createBody('g', { Tags: { team: 'x' } }));
+    const got = await s.registry.get('g', undefined, (hex) => `http://host/code/${hex}`);
+    assert.equal(got.Code.RepositoryType, 'S3');
+    assert.equal(got.Code.Location, `http://host/code/${Buffer.from(String(created['CodeSha256']), 'base64').toString('hex')}`);
+    assert.deepEqual(got.Tags, { team: 'x' });
+    assert.equal(got.Configuration['State'], 'Pending');
+    await rejectsWith(s.registry.get('nope', undefined, () => ''), 'ResourceNotFoundException', `Function not found: ${ARN('nope')}`);
+    await rejectsWith(s.registry.get('g', 'v9', () => ''), 'ResourceNotFoundException', `Function not found: ${ARN('g', 'v9')}`);
+  });
+
+  it('deletes functions and versions, then notifies', async (t) => {
+    const s = await setup(t);
+    await s.registry.create(await createBody('d', { Publish: true }));
+    await rejectsWith(s.registry.delete('d', '$LATEST'), 'InvalidParameterValueException', '$LATEST version cannot be deleted without deleting the function.');
+    await s.registry.delete('d', '1');
+    await rejectsWith(s.registry.getConfiguration('d', '1'), 'ResourceNotFoundException', `Function not found: ${ARN('d', '1')}`);
+    await s.registry.delete('d', undefined);
+    await rejectsWith(s.registry.getConfiguration('d', undefined), 'ResourceNotFoundException', `Function not found: ${ARN('d')}`);
+    await rejectsWith(s.registry.delete('d', undefined), 'ResourceNotFoundException', `Function not found: ${ARN('d')}`);
+    assert.deepEqual(s.changed, ['d', 'd']);
+    // The preparation that was still running finishes into nothing.
+    s.preparer.complete();
+    await settle(s);
+    await rejectsWith(() => s.registry.resolveForInvoke('d', undefined), 'ResourceNotFoundException', `Function not found: ${ARN('d')}`);
+  });
+
+  it('reports account settings with real usage', async (t) => {
+    const s = await setup(t);
+    const a = await s.registry.create(await createBody('a', { Publish: true }));
+    const settings = await s.registry.accountSettings();
+    assert.deepEqual(settings, {
+      AccountLimit: { TotalCodeSize: 80530636800, CodeSizeUnzipped: 262144000, CodeSizeZipped: 52428800, ConcurrentExecutions: 50, UnreservedConcurrentExecutions: 50 },
+      AccountUsage: { TotalCodeSize: 2 * Number(a['CodeSize']), FunctionCount: 1 },
+    });
+  });
+});
+
+describe('FunctionRegistry: restarts', () => {
+  it('keeps functions and code, re-prepares unfinished work and re-unpacks missing task roots', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-restart-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const clock = new ManualClock();
+    const open = async (preparer: CodePreparer) => {
+      const metadata = new SqliteMetadataStore(dir);
+      const blobs = new FileBlobStore(dir);
+      const registry = await FunctionRegistry.open({ metadata, blobs, preparer: preparer === REAL ? new ZipCodePreparer(blobs) : preparer, clock, partition, hostArchitecture: 'x86_64', logger: { error: () => {} } });
+      return { registry, metadata, blobs };
+    };
+    const REAL: CodePreparer = { prepare: () => Promise.reject(new Error('placeholder')) };
+
+    // 1st run: "ready" becomes Active with real unpacking; "stuck" stays Pending (crash before it finished).
+    const stuckPreparer = new ManualPreparer();
+    const first = await open(REAL);
+    await first.registry.create(await createBody('ready', { Code: { ZipFile: (await makeZip([{ name: 'bootstrap', data: '#!/bin/sh', mode: 0o100755 }])).toString('base64') }, Runtime: 'provided.al2023' }));
+    await first.registry.whenIdle();
+    const readySpec = first.registry.resolveForInvoke('ready', undefined).spec;
+    assert.ok(existsSync(join(readySpec.codeDir, 'bootstrap')));
+    first.registry.close();
+    await first.metadata.close();
+    const second = await open(stuckPreparer);
+    await second.registry.create(await createBody('stuck'));
+    second.registry.close();
+    await second.metadata.close();
+
+    // The task root of "ready" disappears (e.g. a wiped cache).
+    rmSync(readySpec.codeDir, { recursive: true, force: true });
+
+    const third = await open(REAL);
+    t.after(async () => {
+      third.registry.close();
+      await third.metadata.close();
+    });
+    assert.ok(existsSync(join(readySpec.codeDir, 'bootstrap')), 'task root unpacked again at startup');
+    assert.equal(third.registry.resolveForInvoke('ready', undefined).spec.key, readySpec.key);
+    await third.registry.whenIdle();
+    assert.equal((await third.registry.getConfiguration('stuck', undefined))['State'], 'Active');
+    assert.ok(existsSync(third.registry.resolveForInvoke('stuck', undefined).spec.codeDir));
+  });
+});

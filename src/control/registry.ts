@@ -1,0 +1,676 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { functionArn, parseFunctionRef } from '../shared/arn.js';
+import type { FunctionRef, Partition } from '../shared/arn.js';
+import type { Clock } from '../shared/clock.js';
+import { functionNotFound, LambdaError } from '../shared/errors.js';
+import type { FunctionVersionSpec } from '../shared/spec.js';
+import type { BlobStore, FunctionRecord, MetadataStore, StoredFunctionConfig } from '../store/types.js';
+import { LATEST } from '../store/types.js';
+import { inspectZip, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
+import type { CodePreparer } from './code.js';
+import { MAX_ZIPPED_BYTES } from './validation.js';
+import {
+  checkQualifier,
+  parseCreateFunction,
+  parseListQuery,
+  parseUpdateCode,
+  parseUpdateConfiguration,
+} from './validation.js';
+
+export type { CodePreparer } from './code.js';
+
+/** Lambda's FunctionConfiguration, as the API returns it (JSON-ready). */
+export type FunctionConfiguration = Record<string, unknown>;
+
+export interface GetFunctionResponse {
+  Configuration: FunctionConfiguration;
+  Code: { RepositoryType: 'S3'; Location: string };
+  Tags?: Record<string, string>;
+}
+
+export interface ListFunctionsResponse {
+  Functions: FunctionConfiguration[];
+  NextMarker?: string;
+}
+
+export interface AccountSettings {
+  AccountLimit: {
+    TotalCodeSize: number;
+    CodeSizeUnzipped: number;
+    CodeSizeZipped: number;
+    ConcurrentExecutions: number;
+    UnreservedConcurrentExecutions: number;
+  };
+  AccountUsage: { TotalCodeSize: number; FunctionCount: number };
+}
+
+export interface RegistryOptions {
+  readonly metadata: MetadataStore;
+  readonly blobs: BlobStore;
+  readonly preparer: CodePreparer;
+  readonly clock: Clock;
+  readonly partition: Partition;
+  /** The account's concurrency limit (GetAccountSettings ConcurrentExecutions). Default 1000. */
+  readonly concurrentExecutions?: number;
+  /** Architecture of the hosts that run sandboxes; functions of the other architecture are refused. */
+  readonly hostArchitecture?: 'x86_64' | 'arm64';
+  /** Called after an update of a function completed (new code/config deployed) and after a delete. */
+  readonly onFunctionChanged?: (functionName: string) => void;
+  readonly logger?: { error(message: string, err?: unknown): void };
+}
+
+/** Lambda's total code storage quota (GetAccountSettings AccountLimit.TotalCodeSize). */
+const TOTAL_CODE_SIZE_LIMIT = 80_530_636_800;
+
+// Lambda's state wording (LS-A recorded create/update responses).
+const CREATING_REASON = 'The function is being created.';
+const CREATING_CODE = 'Creating';
+
+function pendingConflict(state: string): LambdaError {
+  // localstack provider (lambda_service.py) and real quotes for Pending, e.g. faastjs/faast.js#758.
+  return new LambdaError(
+    'ResourceConflictException',
+    `The operation cannot be performed at this time. The function is currently in the following state: ${state}`,
+  );
+}
+
+function updateInProgress(arn: string): LambdaError {
+  // LS-A recorded: update-during-in-progress-update-exc.
+  return new LambdaError(
+    'ResourceConflictException',
+    `The operation cannot be performed at this time. An update is in progress for resource: ${arn}`,
+  );
+}
+
+const QUALIFIER_MISMATCH = 'The derived qualifier from the function name does not match the specified qualifier.';
+
+/** LastModified as Lambda prints it: 2026-11-23T07:30:00.000+0000. */
+export function formatLastModified(ms: number): string {
+  return new Date(ms).toISOString().replace('Z', '+0000');
+}
+
+function hexToBase64(hex: string): string {
+  return Buffer.from(hex, 'hex').toString('base64');
+}
+
+interface Entry {
+  readonly record: FunctionRecord;
+  /** What the data plane runs; undefined until a deployment finished. Rebuilt only when the deployment changes. */
+  readonly spec: FunctionVersionSpec | undefined;
+}
+
+/** One asynchronous preparation of a function's code (create, update, restart recovery). */
+interface Operation {
+  readonly id: string;
+  readonly versions: readonly string[];
+}
+
+/**
+ * The function registry (control plane): functions and their versions, code
+ * artifacts stored by SHA-256, states (Pending/Active/Failed) and
+ * LastUpdateStatus, RevisionId. Answers in Lambda's shapes and words.
+ *
+ * Every record lives in the MetadataStore and, for the invoke hot path, in
+ * memory: resolveForInvoke() is synchronous. Mutations of one function are
+ * serialised (a per-name lock), written to the store first, then to memory.
+ * Code is unpacked asynchronously by the CodePreparer: create answers Pending,
+ * updates answer LastUpdateStatus InProgress, and a completion moves the
+ * record on; invokes keep running the previous deployment meanwhile.
+ */
+export class FunctionRegistry {
+  readonly #metadata: MetadataStore;
+  readonly #blobs: BlobStore;
+  readonly #preparer: CodePreparer;
+  readonly #clock: Clock;
+  readonly #partition: Partition;
+  readonly #concurrentExecutions: number;
+  readonly #hostArchitecture: 'x86_64' | 'arm64';
+  readonly #onFunctionChanged: ((name: string) => void) | undefined;
+  readonly #logger: { error(message: string, err?: unknown): void };
+
+  /** name → version → entry */
+  readonly #functions = new Map<string, Map<string, Entry>>();
+  readonly #locks = new Map<string, Promise<void>>();
+  /** name → the preparation whose completion may still change the records */
+  readonly #operations = new Map<string, Operation>();
+  readonly #background = new Set<Promise<void>>();
+  /** Task roots reported by the preparer, by code hash. */
+  readonly #taskRoots = new Map<string, string>();
+  #closed = false;
+
+  private constructor(options: RegistryOptions) {
+    this.#metadata = options.metadata;
+    this.#blobs = options.blobs;
+    this.#preparer = options.preparer;
+    this.#clock = options.clock;
+    this.#partition = options.partition;
+    this.#concurrentExecutions = options.concurrentExecutions ?? 1000;
+    this.#hostArchitecture = options.hostArchitecture ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64');
+    this.#onFunctionChanged = options.onFunctionChanged;
+    this.#logger = options.logger ?? { error: (m, e) => console.error(m, e) };
+  }
+
+  /**
+   * Loads every function into memory and recovers from a crash: task roots
+   * of deployed code that are missing are unpacked again from the stored zip
+   * (awaited: invokes need them), and functions left Pending or InProgress
+   * are prepared again (in the background, as after a create).
+   */
+  static async open(options: RegistryOptions): Promise<FunctionRegistry> {
+    const registry = new FunctionRegistry(options);
+    await registry.#load();
+    return registry;
+  }
+
+  async #load(): Promise<void> {
+    let after: { name: string; version: string } | undefined;
+    for (;;) {
+      const page = await this.#metadata.listFunctions({ after, limit: 500, latestOnly: false });
+      for (const rec of page) this.#setEntry(rec);
+      const last = page.at(-1);
+      if (!last || page.length < 500) break;
+      after = { name: last.name, version: last.version };
+    }
+    const deployedHashes = new Set<string>();
+    for (const versions of this.#functions.values()) {
+      for (const { record } of versions.values()) if (record.deployed) deployedHashes.add(record.deployed.config.codeSha256Hex);
+    }
+    for (const hex of deployedHashes) {
+      if (await this.#blobs.hasTaskRoot(hex)) continue;
+      try {
+        this.#taskRoots.set(hex, await this.#preparer.prepare(hex));
+      } catch (err) {
+        this.#logger.error(`kindling: could not unpack stored code ${hex} again`, err);
+      }
+    }
+    for (const [name, versions] of this.#functions) {
+      const unfinished = [...versions.values()]
+        .filter(({ record: r }) => r.state === 'Pending' || r.lastUpdateStatus === 'InProgress')
+        .map(({ record: r }) => r.version);
+      if (unfinished.length > 0) this.#startPreparation(name, unfinished);
+    }
+    // Entries were built before the roots above were known: rebuild specs.
+    for (const versions of this.#functions.values()) for (const { record } of versions.values()) this.#setEntry(record);
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  /** CreateFunction. Returns the 201 body (State Pending). */
+  async create(body: unknown): Promise<FunctionConfiguration> {
+    const input = parseCreateFunction(body, { partition: this.#partition, hostArchitecture: this.#hostArchitecture });
+    return this.#locked(input.functionName, async () => {
+      if (this.#functions.has(input.functionName)) {
+        // Singular "exist": Lambda's wording (real CLI quote; LS provider).
+        throw new LambdaError('ResourceConflictException', `Function already exist: ${input.functionName}`);
+      }
+      await inspectZip(input.zip);
+      const hex = await this.#blobs.put(input.zip);
+      const config: StoredFunctionConfig = {
+        runtime: input.runtime,
+        handler: input.handler,
+        role: input.role,
+        description: input.description,
+        timeout: input.timeout,
+        memorySize: input.memorySize,
+        ephemeralStorageSize: input.ephemeralStorageSize,
+        architectures: input.architectures,
+        environment: input.environment,
+        codeSha256Hex: hex,
+        codeSize: input.zip.length,
+      };
+      const latest = this.#pendingRecord(input.functionName, LATEST, config, input.publish ? 1 : 0, input.tags);
+      const records = [latest];
+      if (input.publish) records.push(this.#pendingRecord(input.functionName, '1', config, 0, undefined));
+      await this.#metadata.putFunctions(records);
+      for (const r of records) this.#setEntry(r);
+      this.#startPreparation(input.functionName, records.map((r) => r.version));
+      // With Publish, Lambda answers with the published version's configuration, unqualified ARN.
+      return this.#configuration(records.at(-1)!, functionArn(this.#partition, input.functionName), false);
+    });
+  }
+
+  /** GetFunction. `codeLocation` turns a code hash into the download URL the API serves. */
+  async get(fn: string, qualifier: string | undefined, codeLocation: (sha256hex: string) => string): Promise<GetFunctionResponse> {
+    const { record, arn } = this.#lookup(fn, qualifier);
+    const latest = this.#functions.get(record.name)?.get(LATEST)?.record;
+    const out: GetFunctionResponse = {
+      Configuration: this.#configuration(record, arn, false),
+      Code: { RepositoryType: 'S3', Location: codeLocation(record.config.codeSha256Hex) },
+    };
+    if (latest?.tags) out.Tags = { ...latest.tags };
+    return out;
+  }
+
+  /** GetFunctionConfiguration. */
+  async getConfiguration(fn: string, qualifier: string | undefined): Promise<FunctionConfiguration> {
+    const { record, arn } = this.#lookup(fn, qualifier);
+    return this.#configuration(record, arn, false);
+  }
+
+  /**
+   * ListFunctions. Without FunctionVersion=ALL only $LATEST, with unqualified
+   * ARNs; with ALL every version, qualified. Listing omits State,
+   * LastUpdateStatus and RuntimeVersionConfig, as Lambda does (LS-A test_list_functions).
+   */
+  async list(marker: string | undefined, maxItems: string | number | undefined, functionVersion: string | undefined): Promise<ListFunctionsResponse> {
+    const q = parseListQuery(maxItems, functionVersion);
+    let after: { name: string; version: string } | undefined;
+    if (marker !== undefined && marker !== '') after = decodeMarker(marker);
+    const page = await this.#metadata.listFunctions({ after, limit: q.maxItems + 1, latestOnly: !q.all });
+    const items = page.slice(0, q.maxItems);
+    const out: ListFunctionsResponse = {
+      Functions: items.map((r) =>
+        this.#configuration(r, q.all ? functionArn(this.#partition, r.name, r.version) : functionArn(this.#partition, r.name), true),
+      ),
+    };
+    const last = items.at(-1);
+    if (page.length > q.maxItems && last) out.NextMarker = encodeMarker(last.name, last.version);
+    return out;
+  }
+
+  /** UpdateFunctionCode. Answers LastUpdateStatus InProgress; completes when the new code is unpacked. */
+  async updateCode(fn: string, body: unknown): Promise<FunctionConfiguration> {
+    const ref = this.#refForUpdate(fn);
+    const input = parseUpdateCode(body, { partition: this.#partition, hostArchitecture: this.#hostArchitecture });
+    return this.#locked(ref.name, async () => {
+      const current = this.#latestForUpdate(ref.name, input.revisionId);
+      await inspectZip(input.zip);
+      const arn = functionArn(this.#partition, ref.name);
+      if (input.dryRun) {
+        // DryRun validates the request and the package without changing the function.
+        return this.#configuration(current, arn, false);
+      }
+      const hex = await this.#blobs.put(input.zip);
+      const config = { ...current.config, codeSha256Hex: hex, codeSize: input.zip.length };
+      return this.#applyUpdate(current, config, input.publish);
+    });
+  }
+
+  /** UpdateFunctionConfiguration: only the members given change; Environment replaces the whole map. */
+  async updateConfiguration(fn: string, body: unknown): Promise<FunctionConfiguration> {
+    const ref = this.#refForUpdate(fn);
+    const input = parseUpdateConfiguration(body, ref.name);
+    return this.#locked(ref.name, async () => {
+      const current = this.#latestForUpdate(ref.name, input.revisionId);
+      const c = current.config;
+      const config: StoredFunctionConfig = {
+        ...c,
+        role: input.role ?? c.role,
+        handler: input.handler ?? c.handler,
+        description: input.description ?? c.description,
+        timeout: input.timeout ?? c.timeout,
+        memorySize: input.memorySize ?? c.memorySize,
+        runtime: input.runtime ?? c.runtime,
+        ephemeralStorageSize: input.ephemeralStorageSize ?? c.ephemeralStorageSize,
+        environment: input.environment ?? c.environment,
+      };
+      return this.#applyUpdate(current, config, false);
+    });
+  }
+
+  /** DeleteFunction: the whole function, or one published version with a qualifier. */
+  async delete(fn: string, qualifier: string | undefined): Promise<void> {
+    const ref = this.#ref(fn, qualifier);
+    await this.#locked(ref.name, async () => {
+      const versions = this.#functions.get(ref.name);
+      if (!versions) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+      if (ref.qualifier === LATEST) {
+        // LS-A recorded wording.
+        throw new LambdaError('InvalidParameterValueException', '$LATEST version cannot be deleted without deleting the function.');
+      }
+      if (ref.qualifier !== undefined) {
+        if (!versions.has(ref.qualifier)) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+        await this.#metadata.deleteFunction(ref.name, ref.qualifier);
+        versions.delete(ref.qualifier);
+      } else {
+        await this.#metadata.deleteFunction(ref.name, undefined);
+        this.#functions.delete(ref.name);
+        this.#operations.delete(ref.name);
+      }
+    });
+    this.#notifyChanged(ref.name);
+  }
+
+  /** GetAccountSettings. */
+  async accountSettings(): Promise<AccountSettings> {
+    let total = 0;
+    for (const versions of this.#functions.values()) for (const { record } of versions.values()) total += record.config.codeSize;
+    return {
+      AccountLimit: {
+        TotalCodeSize: TOTAL_CODE_SIZE_LIMIT,
+        CodeSizeUnzipped: MAX_UNZIPPED_BYTES,
+        CodeSizeZipped: MAX_ZIPPED_BYTES,
+        ConcurrentExecutions: this.#concurrentExecutions,
+        // No reserved concurrency exists yet, so all of it is unreserved.
+        UnreservedConcurrentExecutions: this.#concurrentExecutions,
+      },
+      AccountUsage: { TotalCodeSize: total, FunctionCount: this.#functions.size },
+    };
+  }
+
+  /**
+   * The invoke hot path: resolves {FunctionName} (+ ?Qualifier=) to the spec
+   * the data plane runs. Synchronous, from memory. While an update is
+   * InProgress the previous deployment keeps serving (as on Lambda).
+   */
+  resolveForInvoke(
+    functionName: string,
+    qualifier: string | undefined,
+  ): { spec: FunctionVersionSpec; executedVersion: string; invokedFunctionArn: string } {
+    const ref = this.#ref(functionName, qualifier);
+    const version = ref.qualifier ?? LATEST;
+    const entry = this.#functions.get(ref.name)?.get(version);
+    if (!entry) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+    // Never deployed: being created (Pending) or its creation failed (Failed).
+    if (entry.spec === undefined) throw pendingConflict(entry.record.state);
+    // The ARN the caller used: qualified only when the caller gave a qualifier (context.invokedFunctionArn).
+    const invokedFunctionArn = ref.qualifier === undefined ? entry.spec.functionArn : functionArn(this.#partition, ref.name, ref.qualifier);
+    return { spec: entry.spec, executedVersion: version, invokedFunctionArn };
+  }
+
+  /** The stored zip for a code hash still referenced by a function (GetFunction's Code.Location), else undefined. */
+  codePath(sha256hex: string): string | undefined {
+    if (!/^[0-9a-f]{64}$/.test(sha256hex)) return undefined;
+    for (const versions of this.#functions.values()) {
+      for (const { record } of versions.values()) if (record.config.codeSha256Hex === sha256hex) return this.#blobs.path(sha256hex);
+    }
+    return undefined;
+  }
+
+  /** Resolves when no preparation is running (tests, orderly shutdown). */
+  async whenIdle(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+  }
+
+  /** Stops applying completions of preparations still running. Does not close the stores (their owner does). */
+  close(): void {
+    this.#closed = true;
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #ref(fn: string, qualifier: string | undefined): FunctionRef {
+    const ref = parseFunctionRef(fn, this.#partition);
+    checkQualifier(qualifier);
+    if (qualifier !== undefined && ref.qualifier !== undefined && qualifier !== ref.qualifier) {
+      throw new LambdaError('InvalidParameterValueException', QUALIFIER_MISMATCH);
+    }
+    return { name: ref.name, qualifier: ref.qualifier ?? qualifier };
+  }
+
+  #lookup(fn: string, qualifier: string | undefined): { record: FunctionRecord; arn: string } {
+    const ref = this.#ref(fn, qualifier);
+    const entry = this.#functions.get(ref.name)?.get(ref.qualifier ?? LATEST);
+    if (!entry) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+    return { record: entry.record, arn: functionArn(this.#partition, ref.name, ref.qualifier) };
+  }
+
+  /** Update operations act on the function ($LATEST), never on a version. */
+  #refForUpdate(fn: string): FunctionRef {
+    const ref = parseFunctionRef(fn, this.#partition);
+    if (ref.qualifier !== undefined && ref.qualifier !== LATEST) {
+      // LS-A recorded wording for operations permitted on functions only.
+      throw new LambdaError(
+        'InvalidParameterValueException',
+        'This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.',
+      );
+    }
+    return { name: ref.name, qualifier: undefined };
+  }
+
+  #latestForUpdate(name: string, revisionId: string | undefined): FunctionRecord {
+    const current = this.#functions.get(name)?.get(LATEST)?.record;
+    if (!current) throw functionNotFound(functionArn(this.#partition, name));
+    if (revisionId !== undefined && revisionId !== current.revisionId) {
+      // LS-A recorded wording (UpdateFunctionCode/UpdateFunctionConfiguration).
+      throw new LambdaError(
+        'PreconditionFailedException',
+        'The Revision Id provided does not match the latest Revision Id. Call the GetFunction/GetAlias API to retrieve the latest Revision Id',
+      );
+    }
+    if (current.state === 'Pending') throw pendingConflict('Pending');
+    if (current.lastUpdateStatus === 'InProgress') throw updateInProgress(functionArn(this.#partition, name));
+    return current;
+  }
+
+  async #applyUpdate(current: FunctionRecord, config: StoredFunctionConfig, publish: boolean): Promise<FunctionConfiguration> {
+    const now = this.#clock.now();
+    const nextVersion = current.lastPublishedVersion + 1;
+    const latest: FunctionRecord = {
+      ...current,
+      config,
+      lastUpdateStatus: 'InProgress',
+      lastUpdateStatusReason: CREATING_REASON,
+      lastUpdateStatusReasonCode: CREATING_CODE,
+      revisionId: randomUUID(),
+      lastModified: now,
+      lastPublishedVersion: publish ? nextVersion : current.lastPublishedVersion,
+    };
+    const records = [latest];
+    if (publish) records.push(this.#pendingRecord(current.name, String(nextVersion), config, 0, undefined));
+    await this.#metadata.putFunctions(records);
+    for (const r of records) this.#setEntry(r);
+    this.#startPreparation(current.name, records.map((r) => r.version));
+    const shown = records.at(-1)!;
+    return this.#configuration(shown, functionArn(this.#partition, current.name), false);
+  }
+
+  #pendingRecord(
+    name: string,
+    version: string,
+    config: StoredFunctionConfig,
+    lastPublishedVersion: number,
+    tags: Readonly<Record<string, string>> | undefined,
+  ): FunctionRecord {
+    return {
+      name,
+      version,
+      config,
+      deployed: undefined,
+      state: 'Pending',
+      stateReason: CREATING_REASON,
+      stateReasonCode: CREATING_CODE,
+      lastUpdateStatus: undefined,
+      lastUpdateStatusReason: undefined,
+      lastUpdateStatusReasonCode: undefined,
+      revisionId: randomUUID(),
+      lastModified: this.#clock.now(),
+      lastPublishedVersion,
+      tags,
+    };
+  }
+
+  /** Runs the CodePreparer for the versions' (shared) code and applies the outcome to their records. */
+  #startPreparation(name: string, versions: readonly string[]): void {
+    const op: Operation = { id: randomUUID(), versions };
+    this.#operations.set(name, op);
+    const hex = this.#functions.get(name)!.get(versions[0]!)!.record.config.codeSha256Hex;
+    const task = this.#preparer
+      .prepare(hex)
+      .then(
+        (dir) => ({ ok: true as const, dir }),
+        (err: unknown) => ({ ok: false as const, err }),
+      )
+      .then((outcome) => this.#locked(name, () => this.#complete(name, op, hex, outcome)))
+      .catch((err: unknown) => this.#logger.error(`kindling: finishing the preparation of ${name} failed`, err));
+    this.#background.add(task);
+    void task.finally(() => this.#background.delete(task));
+  }
+
+  async #complete(
+    name: string,
+    op: Operation,
+    hex: string,
+    outcome: { ok: true; dir: string } | { ok: false; err: unknown },
+  ): Promise<void> {
+    // A delete (or a newer operation) superseded this one: its outcome is moot.
+    if (this.#closed || this.#operations.get(name) !== op) return;
+    this.#operations.delete(name);
+    const versions = this.#functions.get(name);
+    if (!versions) return;
+    if (outcome.ok) this.#taskRoots.set(hex, outcome.dir);
+    else this.#logger.error(`kindling: preparing the code of ${name} failed`, outcome.err);
+    const reason = !outcome.ok && outcome.err instanceof UnpackError ? outcome.err : undefined;
+    const failReason = reason?.message ?? `Lambda could not prepare the deployment package: ${String(outcome.ok ? '' : outcome.err)}`;
+    const failCode = reason?.reasonCode ?? 'InternalError';
+    let redeployed = false;
+    const updated: FunctionRecord[] = [];
+    for (const version of op.versions) {
+      const r = versions.get(version)?.record;
+      if (!r) continue;
+      if (outcome.ok) {
+        redeployed ||= r.deployed !== undefined;
+        updated.push({
+          ...r,
+          deployed: { config: r.config, deploymentId: randomUUID() },
+          state: 'Active',
+          stateReason: undefined,
+          stateReasonCode: undefined,
+          lastUpdateStatus: 'Successful',
+          lastUpdateStatusReason: undefined,
+          lastUpdateStatusReasonCode: undefined,
+          revisionId: randomUUID(),
+        });
+      } else {
+        const neverDeployed = r.deployed === undefined;
+        // A failed create leaves the function Failed; a failed update keeps the
+        // previous deployment running (Lambda rolls the update back).
+        updated.push({
+          ...r,
+          state: neverDeployed ? 'Failed' : r.state,
+          stateReason: neverDeployed ? failReason : r.stateReason,
+          stateReasonCode: neverDeployed ? failCode : r.stateReasonCode,
+          lastUpdateStatus: 'Failed',
+          lastUpdateStatusReason: failReason,
+          lastUpdateStatusReasonCode: failCode,
+          revisionId: randomUUID(),
+        });
+      }
+    }
+    await this.#metadata.putFunctions(updated);
+    for (const r of updated) this.#setEntry(r);
+    if (redeployed) this.#notifyChanged(name);
+  }
+
+  #setEntry(record: FunctionRecord): void {
+    let versions = this.#functions.get(record.name);
+    if (!versions) {
+      versions = new Map();
+      this.#functions.set(record.name, versions);
+    }
+    const prev = versions.get(record.version);
+    const reuse = prev?.spec && record.deployed && prev.spec.key === this.#specKey(record) && prev.spec.codeDir === this.#taskRoot(record.deployed.config.codeSha256Hex);
+    versions.set(record.version, { record, spec: reuse ? prev.spec : this.#buildSpec(record) });
+  }
+
+  #specKey(record: FunctionRecord): string {
+    return `${record.name}:${record.version}:${record.deployed?.deploymentId ?? ''}`;
+  }
+
+  #taskRoot(hex: string): string {
+    return this.#taskRoots.get(hex) ?? this.#blobs.taskRootPath(hex);
+  }
+
+  #buildSpec(record: FunctionRecord): FunctionVersionSpec | undefined {
+    const d = record.deployed;
+    if (!d) return undefined;
+    const c = d.config;
+    return Object.freeze({
+      // A new deployment id on every completed update: code or any setting the sandbox sees.
+      key: this.#specKey(record),
+      functionName: record.name,
+      functionArn: functionArn(this.#partition, record.name),
+      version: record.version,
+      runtime: c.runtime,
+      handler: c.handler,
+      memorySize: c.memorySize,
+      timeout: c.timeout,
+      ephemeralStorage: c.ephemeralStorageSize,
+      environment: Object.freeze({ ...(c.environment ?? {}) }),
+      codeDir: this.#taskRoot(c.codeSha256Hex),
+      codeSha256: hexToBase64(c.codeSha256Hex),
+      region: this.#partition.region,
+    });
+  }
+
+  /** Lambda's FunctionConfiguration for a record; `listing` drops what ListFunctions omits. */
+  #configuration(r: FunctionRecord, arn: string, listing: boolean): FunctionConfiguration {
+    const c = r.config;
+    const out: FunctionConfiguration = {
+      FunctionName: r.name,
+      FunctionArn: arn,
+      Runtime: c.runtime,
+      Role: c.role,
+      Handler: c.handler,
+      CodeSize: c.codeSize,
+      Description: c.description,
+      Timeout: c.timeout,
+      MemorySize: c.memorySize,
+      LastModified: formatLastModified(r.lastModified),
+      CodeSha256: hexToBase64(c.codeSha256Hex),
+      Version: r.version,
+    };
+    if (c.environment !== undefined) out['Environment'] = { Variables: { ...c.environment } };
+    out['TracingConfig'] = { Mode: 'PassThrough' };
+    out['RevisionId'] = r.revisionId;
+    if (!listing) {
+      out['State'] = r.state;
+      if (r.stateReason !== undefined) out['StateReason'] = r.stateReason;
+      if (r.stateReasonCode !== undefined) out['StateReasonCode'] = r.stateReasonCode;
+      if (r.lastUpdateStatus !== undefined) out['LastUpdateStatus'] = r.lastUpdateStatus;
+      if (r.lastUpdateStatusReason !== undefined) out['LastUpdateStatusReason'] = r.lastUpdateStatusReason;
+      if (r.lastUpdateStatusReasonCode !== undefined) out['LastUpdateStatusReasonCode'] = r.lastUpdateStatusReasonCode;
+    }
+    out['PackageType'] = 'Zip';
+    out['Architectures'] = [...c.architectures];
+    out['EphemeralStorage'] = { Size: c.ephemeralStorageSize };
+    out['SnapStart'] = { ApplyOn: 'None', OptimizationStatus: 'Off' };
+    if (!listing) {
+      // Identifies the runtime build; Kindling's is named by a hash of the runtime identifier.
+      const build = createHash('sha256').update(`kindling:${c.runtime}`).digest('hex');
+      out['RuntimeVersionConfig'] = { RuntimeVersionArn: `arn:aws:lambda:${this.#partition.region}::runtime:${build}` };
+    }
+    out['LoggingConfig'] = { LogFormat: 'Text', LogGroup: `/aws/lambda/${r.name}` };
+    return out;
+  }
+
+  #notifyChanged(name: string): void {
+    try {
+      this.#onFunctionChanged?.(name);
+    } catch (err) {
+      this.#logger.error('kindling: onFunctionChanged listener failed', err);
+    }
+  }
+
+  async #locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.#locks.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const tail = prev.then(() => mine);
+    this.#locks.set(name, tail);
+    await prev;
+    try {
+      return await fn();
+    } finally {
+      release();
+      if (this.#locks.get(name) === tail) this.#locks.delete(name);
+    }
+  }
+}
+
+/** Markers are opaque to clients: base64url of the last listed (name, version). */
+function encodeMarker(name: string, version: string): string {
+  return Buffer.from(JSON.stringify([name, version])).toString('base64url');
+}
+
+function decodeMarker(marker: string): { name: string; version: string } {
+  try {
+    const v = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && /^(\$LATEST|[1-9]\d*)$/.test(v[1])) {
+      return { name: v[0], version: v[1] };
+    }
+  } catch {
+    // fall through
+  }
+  throw new LambdaError('InvalidParameterValueException', `Invalid marker: ${marker}`);
+}

@@ -1,0 +1,367 @@
+/**
+ * Entry point of Kindling's built-in Node.js runtime, run inside a sandbox as
+ * `node [flags] <runtime dir>/nodejs/index.js` with Lambda's environment.
+ *
+ * Environment read here (and nothing else of the host's):
+ *   AWS_LAMBDA_RUNTIME_API   host:port of the Runtime API (required)
+ *   _HANDLER                 [dir/]module.fn
+ *   LAMBDA_TASK_ROOT         the function's code (default: the current directory);
+ *                            also made the working directory, as on Lambda
+ *   LAMBDA_RUNTIME_DIR       names the "Require stack" parent in module-not-found
+ *                            messages: <dir>/index.mjs, as on Lambda (/var/runtime)
+ *   AWS_LAMBDA_FUNCTION_NAME, _VERSION, _MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
+ *   AWS_LAMBDA_LOG_STREAM_NAME   the context object
+ *   AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING
+ * and it sets/deletes _X_AMZN_TRACE_ID per invoke.
+ *
+ * The invoke loop matches the observable behaviour of the RIC (src/Runtime.js,
+ * CallbackContext.js, InvokeContext.js, BeforeExitListener.js, index.mjs):
+ * one invoke at a time, the handler's outcome posted to the Runtime API, then
+ * the next GET /invocation/next.
+ *
+ * Cold start: the module graph is this file, three siblings and ../marker.js,
+ * with node: built-ins only; the first GET /invocation/next is sent as soon
+ * as the handler's module has loaded (init must finish first: an init error
+ * goes to /runtime/init/error, and GET /next tells the worker init is done).
+ */
+import { writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { endMarker } from '../marker.js';
+import { NodeJsExit, UnhandledPromiseRejection, logError, patchConsole, setLoggingContext, toRapidResponse } from './errors.js';
+import { RuntimeApiClient } from './runtime-api.js';
+import type { NextInvocation } from './runtime-api.js';
+import { loadHandler } from './user-function.js';
+import type { Handler } from './user-function.js';
+
+/** What the context object takes from the environment (read once: it does not change in a sandbox). */
+interface FunctionEnvironment {
+  readonly functionName: string | undefined;
+  readonly functionVersion: string | undefined;
+  /** A string, as on Lambda (AWS_LAMBDA_FUNCTION_MEMORY_SIZE is not parsed). */
+  readonly memoryLimitInMB: string | undefined;
+  readonly logGroupName: string | undefined;
+  readonly logStreamName: string | undefined;
+}
+
+type Callback = (err?: unknown, result?: unknown) => void;
+
+/** Exit codes of the RIC after reporting an uncaught exception / unhandled rejection. */
+const EXIT_UNCAUGHT_EXCEPTION = 129;
+const EXIT_UNHANDLED_REJECTION = 128;
+
+const NOOP = (): void => {};
+
+/** Serialises a handler's result as the RIC does (undefined is sent as null). */
+function serializeResult(result: unknown): string {
+  try {
+    return JSON.stringify(result === undefined ? null : result);
+  } catch {
+    throw new Error('Unable to stringify response body');
+  }
+}
+
+function parseJsonHeader(value: string | string[] | undefined, name: string): unknown {
+  // The RIC's native client only passes these headers when they are non-empty.
+  if (typeof value !== 'string' || value === '') return undefined;
+  try {
+    return JSON.parse(value);
+  } catch (err) {
+    throw new Error(`Cannot parse ${name} as json: ${String(err)}`);
+  }
+}
+
+function isPromiseLike(value: unknown): value is { then: (ok: (v: unknown) => void, ko: (e: unknown) => void) => { catch: (ko: (e: unknown) => void) => unknown } } {
+  return !!value && typeof (value as { then?: unknown }).then === 'function';
+}
+
+/** AsyncFunction detection of the RIC: decides what a drained event loop means. */
+function isAsyncFunction(fn: Handler): boolean {
+  try {
+    return fn.constructor?.name === 'AsyncFunction';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Writes the end-of-invoke marker to fd 1 and fd 2, synchronously, so that
+ * it follows everything the invoke wrote to either pipe (process.stdout and
+ * process.stderr are synchronous for pipes on Linux). See ../marker.ts.
+ */
+function writeMarker(requestId: string): void {
+  const bytes = Buffer.from(endMarker(requestId));
+  for (const fd of [1, 2]) {
+    let offset = 0;
+    while (offset < bytes.length) {
+      try {
+        offset += writeSync(fd, bytes, offset);
+      } catch (err) {
+        // A pipe in non-blocking mode that is full: retry until the reader drains it.
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        break; // fd closed (EPIPE/EBADF): nobody is reading it.
+      }
+    }
+  }
+}
+
+/** The runtime's process-wide state: the loop, and what an uncaught error does. */
+class Runtime {
+  readonly #client: RuntimeApiClient;
+  readonly #env: FunctionEnvironment;
+  #handler: Handler | undefined;
+  #isAsync = false;
+  /** The invoke that uncaught errors are reported against; undefined during init (→ /init/error). */
+  #errorInvokeId: string | undefined;
+  /** Set once an uncaught error is being reported: the process exits when the POST is done. */
+  #dying = false;
+  /** The single 'beforeExit' action (the RIC's BeforeExitListener). */
+  #beforeExit: () => void = NOOP;
+  readonly #next = (): void => {
+    if (!this.#dying) this.#loop();
+  };
+
+  constructor(client: RuntimeApiClient, env: FunctionEnvironment) {
+    this.#client = client;
+    this.#env = env;
+  }
+
+  /**
+   * Installs the process listeners. Call before loading user code, so that
+   * its init failures are reported through /runtime/init/error.
+   */
+  install(): void {
+    process.on('uncaughtException', (error) => {
+      logError('Uncaught Exception', error);
+      this.#fatal(error, EXIT_UNCAUGHT_EXCEPTION);
+    });
+    process.on('unhandledRejection', (reason, promise) => {
+      const error = new UnhandledPromiseRejection(reason, promise);
+      logError('Unhandled Promise Rejection', error);
+      this.#fatal(error, EXIT_UNHANDLED_REJECTION);
+    });
+    // Fires when the event loop is empty: how callbackWaitsForEmptyEventLoop
+    // and handlers that never finish are resolved.
+    process.on('beforeExit', () => this.#beforeExit());
+  }
+
+  /** Reports an init failure (the handler could not be loaded) as the RIC does, then exits. */
+  initFailed(error: unknown): void {
+    logError('Uncaught Exception', error);
+    this.#fatal(error, EXIT_UNCAUGHT_EXCEPTION);
+  }
+
+  /** Starts serving invokes with the loaded handler. */
+  start(handler: Handler): void {
+    this.#handler = handler;
+    this.#isAsync = isAsyncFunction(handler);
+    if (process.env['AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING'] === undefined && handler.length === 3 && !this.#isAsync) {
+      console.warn(
+        'AWS Lambda plans to remove support for callback-based function handlers starting with Node.js 24. You will need to update this function to use an async handler to use Node.js 24 or later. For more information and to provide feedback on this change, see https://github.com/aws/aws-lambda-nodejs-runtime-interface-client/issues/137. To disable this warning, set the AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING environment variable.',
+      );
+    }
+    this.#loop();
+  }
+
+  #loop(): void {
+    this.#client.next().then(
+      (next) => {
+        try {
+          this.#invoke(next);
+        } catch (err) {
+          this.#topLevelError(err);
+        }
+      },
+      (err: unknown) => this.#topLevelError(err),
+    );
+  }
+
+  /** An error outside any handler (the Runtime API failed): the RIC logs it and reports it as uncaught. */
+  #topLevelError(err: unknown): void {
+    console.log(`Unexpected Top Level Error: ${String(err)}`);
+    this.#fatal(err, EXIT_UNCAUGHT_EXCEPTION);
+  }
+
+  /**
+   * Reports an uncaught error against the current invoke (or init) and exits
+   * with `code` once the worker has it. The sandbox is not reused: the next
+   * invoke gets a fresh process, as on Lambda.
+   */
+  #fatal(error: unknown, code: number): void {
+    // The RIC posts synchronously and exits; here the POST is asynchronous, so
+    // later errors and completions of the dying invoke are ignored.
+    if (this.#dying) return;
+    this.#dying = true;
+    const exit = (): void => process.exit(code);
+    const body = toRapidResponse(error);
+    const id = this.#errorInvokeId;
+    if (id === undefined) {
+      this.#client.postInitError(JSON.stringify(body), body.errorType, exit);
+    } else {
+      writeMarker(id);
+      this.#client.postError(id, JSON.stringify(body), body.errorType, exit);
+    }
+  }
+
+  #respond(id: string, body: string): void {
+    if (this.#dying) return;
+    writeMarker(id);
+    this.#client.postResponse(id, body, this.#next);
+  }
+
+  #fail(id: string, error: unknown): void {
+    if (this.#dying) return;
+    logError('Invoke Error', error);
+    const body = toRapidResponse(error);
+    writeMarker(id);
+    this.#client.postError(id, JSON.stringify(body), body.errorType, this.#next);
+  }
+
+  #invoke({ body, headers }: NextInvocation): void {
+    const id = headers['lambda-runtime-aws-request-id'];
+    if (typeof id !== 'string' || id === '') throw new Error('invocation id is missing or invalid');
+    const tenantId = headers['lambda-runtime-aws-tenant-id'];
+    setLoggingContext(id, tenantId as string | undefined);
+    this.#errorInvokeId = id;
+
+    // CallbackContext of the RIC. `completed` guards the response (a second
+    // completion is logged, not sent); `finished` lets only the first of
+    // callback/succeed/fail/done through.
+    let completed = false;
+    let finished = false;
+    let waitForEmptyEventLoop = true;
+    const complete = (result: unknown): void => {
+      if (completed) {
+        console.error('Invocation has already been reported as done. Cannot call complete more than once per invocation.');
+        return;
+      }
+      completed = true;
+      this.#respond(id, serializeResult(result));
+    };
+    const onlyFirst = <A extends unknown[]>(fn: (...args: A) => void) =>
+      (...args: A): void => {
+        if (!finished) {
+          fn(...args);
+          finished = true;
+        }
+      };
+    const callback: Callback = onlyFirst((err?: unknown, result?: unknown) => {
+      this.#beforeExit = NOOP;
+      if (err !== undefined && err !== null) {
+        this.#fail(id, err);
+      } else if (!waitForEmptyEventLoop) {
+        complete(result);
+      } else {
+        // Respond only when the loop has drained: timers and sockets the
+        // handler left behind run to completion first.
+        this.#beforeExit = () => {
+          setImmediate(() => complete(result));
+        };
+      }
+    });
+    const doneRaw = (err?: unknown, result?: unknown): void => {
+      this.#beforeExit = NOOP;
+      if (err !== undefined && err !== null) this.#fail(id, err);
+      else complete(result);
+    };
+    const done = onlyFirst(doneRaw);
+    const succeed = onlyFirst((result?: unknown) => doneRaw(null, result));
+    const fail = onlyFirst((err?: unknown) => {
+      if (err === undefined || err === null) doneRaw('handled');
+      else doneRaw(err, null);
+    });
+
+    // No callback and no settled promise by the time the loop drains: an
+    // async handler failed (its promise can never settle now), any other
+    // handler succeeded with null.
+    this.#beforeExit = () => {
+      completed = true;
+      if (this.#isAsync) {
+        const error = new NodeJsExit();
+        logError('Invoke Error', error);
+        const rapid = toRapidResponse(error);
+        if (this.#dying) return;
+        writeMarker(id);
+        this.#client.postError(id, JSON.stringify(rapid), rapid.errorType, this.#next);
+      } else {
+        this.#respond(id, 'null');
+      }
+    };
+
+    try {
+      const event: unknown = JSON.parse(body);
+      const trace = headers['lambda-runtime-trace-id'];
+      if (typeof trace === 'string' && trace !== '') process.env['_X_AMZN_TRACE_ID'] = trace;
+      else delete process.env['_X_AMZN_TRACE_ID'];
+      const deadline = Number(headers['lambda-runtime-deadline-ms']);
+      const env = this.#env;
+      // Property order and kinds as the RIC builds it (people log JSON.stringify(context)).
+      const context = {
+        get callbackWaitsForEmptyEventLoop(): boolean {
+          return waitForEmptyEventLoop;
+        },
+        set callbackWaitsForEmptyEventLoop(value: boolean) {
+          waitForEmptyEventLoop = value;
+        },
+        succeed,
+        fail,
+        done,
+        functionVersion: env.functionVersion,
+        functionName: env.functionName,
+        memoryLimitInMB: env.memoryLimitInMB,
+        logGroupName: env.logGroupName,
+        logStreamName: env.logStreamName,
+        clientContext: parseJsonHeader(headers['lambda-runtime-client-context'], 'ClientContext'),
+        identity: parseJsonHeader(headers['lambda-runtime-cognito-identity'], 'CognitoIdentity'),
+        invokedFunctionArn: headers['lambda-runtime-invoked-function-arn'],
+        awsRequestId: id,
+        tenantId,
+        getRemainingTimeInMillis(): number {
+          return deadline - Date.now();
+        },
+      };
+      const result = this.#handler!(event, context, callback);
+      if (isPromiseLike(result)) {
+        // Through the context, as the RIC: a handler that replaced succeed/fail gets them called.
+        void result.then(context.succeed, context.fail).catch(context.fail);
+      }
+    } catch (err) {
+      callback(err);
+    }
+  }
+}
+
+// ---- entry ----
+
+const env = process.env;
+const endpoint = env['AWS_LAMBDA_RUNTIME_API'];
+if (endpoint === undefined || endpoint === '') {
+  // Nothing can be reported without the Runtime API.
+  process.stderr.write('AWS_LAMBDA_RUNTIME_API is not set\n');
+  process.exit(1);
+}
+
+patchConsole();
+const runtime = new Runtime(new RuntimeApiClient(endpoint), {
+  functionName: env['AWS_LAMBDA_FUNCTION_NAME'],
+  functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'],
+  memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'],
+  logGroupName: env['AWS_LAMBDA_LOG_GROUP_NAME'],
+  logStreamName: env['AWS_LAMBDA_LOG_STREAM_NAME'],
+});
+runtime.install();
+
+const taskRoot = env['LAMBDA_TASK_ROOT'] || process.cwd();
+try {
+  // Lambda starts the runtime in /var/task; code that opens './data.json' relies on it.
+  process.chdir(taskRoot);
+} catch {
+  // A missing task root surfaces below as Runtime.ImportModuleError.
+}
+const runtimeDir = env['LAMBDA_RUNTIME_DIR'];
+const requireFrom = runtimeDir ? join(runtimeDir, 'index.mjs') : fileURLToPath(import.meta.url);
+
+loadHandler(taskRoot, env['_HANDLER'] ?? '', requireFrom).then(
+  (handler) => runtime.start(handler),
+  (error: unknown) => runtime.initFailed(error),
+);

@@ -1,0 +1,118 @@
+/**
+ * State behind small interfaces. The control plane stores function records in
+ * a MetadataStore and deployment packages in a BlobStore; the embedded
+ * implementations are SQLite + files (sqlite-metadata.ts, file-blobs.ts), a
+ * distributed one (PostgreSQL) can implement the same interfaces later. Both
+ * interfaces are asynchronous for that reason, even though SQLite is not.
+ */
+
+/** '$LATEST' or a published version number ('1', '2', ...). */
+export type FunctionVersionName = string;
+
+export const LATEST = '$LATEST';
+
+/** The part of a function's configuration that a version snapshots. */
+export interface StoredFunctionConfig {
+  readonly runtime: string;
+  readonly handler: string;
+  readonly role: string;
+  readonly description: string;
+  readonly timeout: number;
+  readonly memorySize: number;
+  readonly ephemeralStorageSize: number;
+  readonly architectures: readonly string[];
+  /** undefined when the function never had Environment set (Lambda then omits Environment). */
+  readonly environment: Readonly<Record<string, string>> | undefined;
+  /** Lower-case hex SHA-256 of the zip: the BlobStore key. */
+  readonly codeSha256Hex: string;
+  /** Size of the zip in bytes (Lambda's CodeSize). */
+  readonly codeSize: number;
+}
+
+export type FunctionState = 'Pending' | 'Active' | 'Failed';
+export type LastUpdateStatus = 'InProgress' | 'Successful' | 'Failed';
+
+/**
+ * One function version, keyed by (name, version). `$LATEST` is mutable;
+ * published versions are immutable snapshots of `$LATEST`'s config.
+ */
+export interface FunctionRecord {
+  readonly name: string;
+  readonly version: FunctionVersionName;
+  /** The configuration the API shows (for $LATEST during an update: the new one). */
+  readonly config: StoredFunctionConfig;
+  /**
+   * The configuration the data plane runs, with the identity of that
+   * deployment. It lags `config` while an update is InProgress (invokes keep
+   * using the previous deployment, as on Lambda); undefined until the first
+   * deployment finished (State Pending, or Failed at create).
+   */
+  readonly deployed: { readonly config: StoredFunctionConfig; readonly deploymentId: string } | undefined;
+  readonly state: FunctionState;
+  readonly stateReason: string | undefined;
+  readonly stateReasonCode: string | undefined;
+  /** undefined while the function is being created (Lambda omits it then). */
+  readonly lastUpdateStatus: LastUpdateStatus | undefined;
+  readonly lastUpdateStatusReason: string | undefined;
+  readonly lastUpdateStatusReasonCode: string | undefined;
+  readonly revisionId: string;
+  /** Epoch ms of the last change of code or configuration (Lambda's LastModified). */
+  readonly lastModified: number;
+  /** $LATEST only: the highest version number ever published (never reused). */
+  readonly lastPublishedVersion: number;
+  /** $LATEST only: the function's tags (Lambda tags the function, not versions). */
+  readonly tags: Readonly<Record<string, string>> | undefined;
+}
+
+export interface FunctionKey {
+  readonly name: string;
+  readonly version: FunctionVersionName;
+}
+
+export interface ListFunctionsQuery {
+  /** Return records strictly after this key (in list order). */
+  readonly after: FunctionKey | undefined;
+  readonly limit: number;
+  /** true: only $LATEST records; false: every version. */
+  readonly latestOnly: boolean;
+}
+
+/**
+ * Function records. List order is by name, then version with $LATEST first
+ * and published versions in numeric order — the order Lambda lists them.
+ */
+export interface MetadataStore {
+  getFunction(name: string, version: FunctionVersionName): Promise<FunctionRecord | undefined>;
+  /** Inserts or replaces the record with the same (name, version). */
+  putFunction(record: FunctionRecord): Promise<void>;
+  /** Writes several records atomically (all or none). */
+  putFunctions(records: readonly FunctionRecord[]): Promise<void>;
+  /** Deletes one version; with version undefined, every version of the function. */
+  deleteFunction(name: string, version: FunctionVersionName | undefined): Promise<void>;
+  listFunctions(query: ListFunctionsQuery): Promise<FunctionRecord[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Deployment packages stored by SHA-256, and their unpacked task roots.
+ * Content addressed: putting the same bytes twice stores them once.
+ */
+export interface BlobStore {
+  /** Stores the zip (atomically: a crash never leaves a partial file under its key). Returns its hex SHA-256. */
+  put(bytes: Buffer): Promise<string>;
+  has(sha256hex: string): Promise<boolean>;
+  /** Absolute path of the stored zip (whether or not it exists). */
+  path(sha256hex: string): string;
+  read(sha256hex: string): Promise<Buffer>;
+  delete(sha256hex: string): Promise<void>;
+  /** Absolute path of the unpacked task root for this code (whether or not it exists). */
+  taskRootPath(sha256hex: string): string;
+  hasTaskRoot(sha256hex: string): Promise<boolean>;
+  /**
+   * Creates the task root: `fill` writes into a fresh temporary directory,
+   * which is then renamed into place, so a crash never leaves a half-filled
+   * root under the final path. Returns the final path. If the root exists
+   * already, `fill` is not called.
+   */
+  installTaskRoot(sha256hex: string, fill: (tempDir: string) => Promise<void>): Promise<string>;
+}

@@ -1,0 +1,435 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FunctionVersionSpec } from '../shared/spec.js';
+import { DEFAULT_NODE_RUNTIME_ENTRY, LocalWorker } from './local-worker.js';
+import type { SandboxInvokeRequest } from './types.js';
+
+const roots: string[] = [];
+after(async () => {
+  for (const r of roots) await rm(r, { recursive: true, force: true });
+});
+
+/** A function directory with the given files (bootstrap scripts are made executable). */
+async function codeDir(files: Record<string, string>, executable = true): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kindling-worker-test-'));
+  roots.push(dir);
+  for (const [name, text] of Object.entries(files)) {
+    await writeFile(join(dir, name), text);
+    if (name === 'bootstrap' && executable) await chmod(join(dir, name), 0o755);
+  }
+  return dir;
+}
+
+function spec(dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
+  return {
+    key: randomUUID(),
+    functionName: 'fn',
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+    version: '$LATEST',
+    runtime: 'provided.al2023',
+    handler: 'function.handler',
+    memorySize: 128,
+    timeout: 3,
+    ephemeralStorage: 512,
+    environment: {},
+    codeDir: dir,
+    codeSha256: 'x',
+    region: 'us-east-1',
+    ...overrides,
+  };
+}
+
+/** The errorMessage of an error payload. */
+function messageOf(payload: Buffer): string {
+  return (JSON.parse(payload.toString()) as { errorMessage: string }).errorMessage;
+}
+
+function req(payload: string, wantLogs = false): SandboxInvokeRequest {
+  return {
+    requestId: randomUUID(),
+    payload: Buffer.from(payload),
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+    clientContext: undefined,
+    wantLogs,
+  };
+}
+
+/** Runtime API loop in bash + curl, as a provided.al2023 function would write it. */
+const LOOP_HEAD = `#!/bin/bash
+set -u
+API="http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+`;
+function loop(body: string): string {
+  return `${LOOP_HEAD}
+COUNT=0
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT="$(curl -sS -D "$HEADERS" "$API/invocation/next")"
+  ID="$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$HEADERS" | cut -d: -f2 | tr -d '[:space:]')"
+  COUNT=$((COUNT+1))
+${body}
+done
+`;
+}
+const ECHO = loop(`  echo "handling $ID"
+  echo "to stderr" >&2
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"count\\":$COUNT,\\"event\\":$EVENT}"`);
+
+/** True when the pid no longer runs (gone, or a zombie waiting for a reaper). */
+function dead(pid: number): boolean {
+  if (!existsSync(`/proc/${pid}`)) return true;
+  try {
+    return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'latin1'));
+  } catch {
+    return true;
+  }
+}
+
+async function eventually(check: () => boolean, ms = 2000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return check();
+}
+
+const REPORT = /^REPORT RequestId: [0-9a-f-]{36}\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t(Init Duration: \d+\.\d\d ms\t)?$/m;
+
+describe('LocalWorker with provided.al2023 (bash + curl)', () => {
+  let worker: LocalWorker;
+  const logs: string[] = [];
+  before(() => {
+    worker = new LocalWorker({ onLog: (_id, text) => logs.push(text) });
+  });
+  after(() => worker.close());
+
+  it('invokes an echo function and keeps it warm', async () => {
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap: ECHO })));
+    const first = await sb.invoke(req('{"n":1}'));
+    assert.equal(first.payload.toString(), '{"count":1,"event":{"n":1}}');
+    assert.equal(first.functionError, undefined);
+    assert.equal(first.reusable, true);
+    assert.equal(first.cold, true);
+    assert.ok(first.initDurationMs !== undefined && first.initDurationMs > 0);
+    assert.ok(first.maxMemoryUsedMB > 0);
+    const second = await sb.invoke(req('{"n":2}'));
+    assert.equal(second.payload.toString(), '{"count":2,"event":{"n":2}}', 'state survives between invokes');
+    assert.equal(second.cold, false);
+    assert.equal(second.initDurationMs, undefined);
+    await sb.destroy();
+  });
+
+  it('returns START, the function lines, END and REPORT; Init Duration only when cold', async () => {
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap: ECHO })));
+    const r1 = req('{}', true);
+    const first = await sb.invoke(r1);
+    const lines = (first.logs ?? '').split('\n');
+    assert.equal(lines[0], `START RequestId: ${r1.requestId} Version: $LATEST`);
+    assert.ok(lines.includes(`handling ${r1.requestId}`), first.logs);
+    assert.ok(lines.includes('to stderr'), first.logs);
+    assert.equal(lines.at(-3), `END RequestId: ${r1.requestId}`);
+    assert.match(lines.at(-2) ?? '', REPORT);
+    assert.match(lines.at(-2) ?? '', /\tInit Duration: /);
+    assert.ok((first.logs ?? '').endsWith('\t\n'));
+
+    const r2 = req('{}', true);
+    const second = await sb.invoke(r2);
+    assert.ok(second.logs?.startsWith(`START RequestId: ${r2.requestId} Version: $LATEST\n`));
+    assert.ok(second.logs?.includes(`handling ${r2.requestId}\n`));
+    assert.ok(!second.logs?.includes(r1.requestId), 'no line of the first invoke');
+    assert.match(second.logs ?? '', REPORT);
+    assert.doesNotMatch(second.logs ?? '', /Init Duration/);
+    // The subscriber saw the whole stream.
+    const stream = logs.join('');
+    assert.ok(stream.includes(`START RequestId: ${r2.requestId}`));
+    assert.ok(stream.includes(`handling ${r1.requestId}\n`));
+    assert.ok(stream.includes(`END RequestId: ${r2.requestId}\n`));
+    await sb.destroy();
+  });
+
+  it('passes an error posted to /error through as an Unhandled function error', async () => {
+    const body = '{"errorMessage":"bad input","errorType":"InputError","stackTrace":[]}';
+    const bootstrap = loop(`  curl -sS -o /dev/null -X POST -H 'Lambda-Runtime-Function-Error-Type: InputError' "$API/invocation/$ID/error" -d '${body}'`);
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap })));
+    const out = await sb.invoke(req('{}'));
+    assert.equal(out.payload.toString(), body);
+    assert.equal(out.functionError, 'Unhandled');
+    assert.equal(out.errorType, 'InputError');
+    assert.equal(out.reusable, true);
+    await sb.destroy();
+  });
+
+  it('times out: Sandbox.Timedout, the sandbox killed, and a new one works', async () => {
+    const bootstrap = loop(`  echo "pid $$"
+  if [ "$EVENT" = '"sleep"' ]; then sleep 30; fi
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "$EVENT"`);
+    const s = spec(await codeDir({ bootstrap }), { timeout: 1 });
+    const sb = await worker.createSandbox(s);
+    const r = req('"sleep"', true);
+    const out = await sb.invoke(r);
+    assert.equal(out.functionError, 'Unhandled');
+    assert.equal(out.errorType, 'Sandbox.Timedout');
+    assert.deepEqual(JSON.parse(out.payload.toString()), {
+      errorType: 'Sandbox.Timedout',
+      errorMessage: `RequestId: ${r.requestId} Error: Task timed out after 1.00 seconds`,
+    });
+    assert.equal(out.reusable, false);
+    assert.match(out.logs ?? '', new RegExp(`Z ${r.requestId} Task timed out after 1\\.\\d\\d seconds\\n`));
+    const pid = Number(/pid (\d+)/.exec(out.logs ?? '')?.[1]);
+    await sb.exited;
+    assert.ok(await eventually(() => dead(pid)), 'the timed-out sandbox is gone');
+    const fresh = await worker.createSandbox(s);
+    const ok = await fresh.invoke(req('"fine"'));
+    assert.equal(ok.payload.toString(), '"fine"');
+    await fresh.destroy();
+  });
+
+  it('reports a crash during the invoke as Runtime.ExitError', async () => {
+    const bootstrap = loop('  exit 1');
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap })));
+    const r = req('{}', true);
+    const out = await sb.invoke(r);
+    assert.deepEqual(JSON.parse(out.payload.toString()), {
+      errorType: 'Runtime.ExitError',
+      errorMessage: `RequestId: ${r.requestId} Error: Runtime exited with error: exit status 1`,
+    });
+    assert.equal(out.functionError, 'Unhandled');
+    assert.equal(out.reusable, false);
+    assert.ok(out.logs?.includes(`RequestId: ${r.requestId} Error: Runtime exited with error: exit status 1\nRuntime.ExitError\nEND`));
+    await sb.exited;
+  });
+
+  it('reports a crash during init as Runtime.ExitError on the first invoke', async () => {
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap: '#!/bin/bash\necho "cannot start" >&2\nexit 3\n' })));
+    const r = req('{}', true);
+    const out = await sb.invoke(r);
+    assert.equal(out.errorType, 'Runtime.ExitError');
+    assert.equal(messageOf(out.payload), `RequestId: ${r.requestId} Error: Runtime exited with error: exit status 3`);
+    assert.equal(out.cold, true);
+    assert.ok(out.logs?.includes('cannot start\n'));
+    assert.equal(out.reusable, false);
+  });
+
+  it('reports a kill by signal as "signal: killed"', async () => {
+    const bootstrap = loop('  kill -9 $$');
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap })));
+    const r = req('{}');
+    const out = await sb.invoke(r);
+    assert.equal(messageOf(out.payload), `RequestId: ${r.requestId} Error: Runtime exited with error: signal: killed`);
+  });
+
+  it('returns an error posted to /init/error on the first invoke and discards the sandbox', async () => {
+    const body = '{"errorMessage":"config missing","errorType":"Runtime.InitFailure"}';
+    const bootstrap = `${LOOP_HEAD}curl -sS -o /dev/null -X POST -H 'Lambda-Runtime-Function-Error-Type: Runtime.InitFailure' "$API/init/error" -d '${body}'\nexit 1\n`;
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap })));
+    const out = await sb.invoke(req('{}'));
+    assert.equal(out.payload.toString(), body);
+    assert.equal(out.functionError, 'Unhandled');
+    assert.equal(out.errorType, 'Runtime.InitFailure');
+    assert.equal(out.reusable, false);
+    assert.equal(out.cold, true);
+    await sb.exited;
+  });
+
+  it('answers an oversized response with Function.ResponseSizeTooLarge and keeps the sandbox', async () => {
+    const bootstrap = loop(`  if [ "$EVENT" = '"big"' ]; then
+    head -c 6291557 /dev/zero | tr '\\0' 'a' > "$TMPDIR/big"
+    curl -sS -o "$TMPDIR/status" -w '%{http_code}' -X POST "$API/invocation/$ID/response" --data-binary @"$TMPDIR/big" > "$TMPDIR/code"
+  else
+    curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"code\\":$(cat "$TMPDIR/code"),\\"body\\":$(cat "$TMPDIR/status")}"
+  fi`);
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap })));
+    const out = await sb.invoke(req('"big"'));
+    assert.equal(out.errorType, 'Function.ResponseSizeTooLarge');
+    assert.equal(out.functionError, 'Unhandled');
+    assert.equal(
+      out.payload.toString(),
+      '{"errorMessage":"Response payload size exceeded maximum allowed payload size (6291556 bytes).","errorType":"Function.ResponseSizeTooLarge"}',
+    );
+    assert.equal(out.reusable, true);
+    const next = await sb.invoke(req('"report"'));
+    assert.deepEqual(JSON.parse(next.payload.toString()), {
+      code: 413,
+      body: { errorMessage: 'Exceeded maximum allowed payload size (6291556 bytes).', errorType: 'RequestEntityTooLarge' },
+    });
+    await sb.destroy();
+  });
+
+  it('enforces the Runtime API protocol: wrong id 400, second response 403', async () => {
+    const bootstrap = loop(`  WRONG=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$API/invocation/not-$ID/response" -d '{}')
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"wrong\\":$WRONG}"
+  echo "again=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$API/invocation/$ID/response" -d '{}')"`);
+    let text = '';
+    const w = new LocalWorker({ onLog: (_id, t) => (text += t) });
+    try {
+      const sb = await w.createSandbox(spec(await codeDir({ bootstrap })));
+      assert.deepEqual(JSON.parse((await sb.invoke(req('{}'))).payload.toString()), { wrong: 400 });
+      // The second post races nothing: the current invoke stays current until the next delivery.
+      assert.ok(await eventually(() => text.includes('again=')));
+      assert.match(text, /again=403\n/);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('starts the sandbox with a cleared environment: nothing of the host leaks', async () => {
+    const bootstrap = loop(`  env | base64 -w0 > "$TMPDIR/env"
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "\\"$(cat "$TMPDIR/env")\\""`);
+    const dir = await codeDir({ bootstrap });
+    const sb = await worker.createSandbox(spec(dir, { environment: { MY_VAR: 'mine' } }));
+    const out = await sb.invoke(req('{}'));
+    const env = new Map(
+      Buffer.from(JSON.parse(out.payload.toString()) as string, 'base64')
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+    );
+    assert.equal(env.get('MY_VAR'), 'mine');
+    assert.equal(env.get('AWS_LAMBDA_FUNCTION_NAME'), 'fn');
+    assert.equal(env.get('AWS_LAMBDA_FUNCTION_VERSION'), '$LATEST');
+    assert.equal(env.get('AWS_LAMBDA_FUNCTION_MEMORY_SIZE'), '128');
+    assert.equal(env.get('AWS_LAMBDA_LOG_GROUP_NAME'), '/aws/lambda/fn');
+    assert.match(env.get('AWS_LAMBDA_LOG_STREAM_NAME') ?? '', /^\d{4}\/\d\d\/\d\d\/\[\$LATEST\][0-9a-f]{32}$/);
+    assert.match(env.get('AWS_LAMBDA_RUNTIME_API') ?? '', /^127\.0\.0\.1:\d+$/);
+    assert.equal(env.get('AWS_LAMBDA_INITIALIZATION_TYPE'), 'on-demand');
+    assert.equal(env.get('AWS_REGION'), 'us-east-1');
+    assert.equal(env.get('AWS_DEFAULT_REGION'), 'us-east-1');
+    assert.equal(env.get('_HANDLER'), 'function.handler');
+    assert.equal(env.get('LAMBDA_TASK_ROOT'), dir);
+    assert.equal(env.get('TZ'), ':UTC');
+    assert.equal(env.get('LANG'), 'en_US.UTF-8');
+    assert.ok(env.get('AWS_ACCESS_KEY_ID'));
+    assert.equal(env.get('AWS_EXECUTION_ENV'), undefined, 'custom runtimes get no AWS_EXECUTION_ENV');
+    assert.equal(env.get('PWD'), dir, 'the cwd is the task root');
+    for (const leak of ['NODE_EXTRA_CA_CERTS', 'HOME', 'USER', 'NODE_OPTIONS', 'npm_config_cache', 'INIT_CWD']) {
+      assert.equal(env.get(leak), undefined, `${leak} must not leak`);
+    }
+    for (const [k, v] of Object.entries(process.env)) {
+      if (k === 'PATH' || k === 'PWD' || k === 'SHLVL' || k === '_' || v === undefined || v === '') continue;
+      if (env.get(k) === v && !['LANG', 'TZ'].includes(k)) assert.fail(`host variable ${k} leaked`);
+    }
+    const tmp = env.get('TMPDIR') ?? '';
+    assert.ok(tmp !== '' && existsSync(tmp), 'a private TMPDIR');
+    await sb.destroy();
+    assert.ok(!existsSync(tmp), 'TMPDIR removed on destroy');
+  });
+
+  it('reports a missing bootstrap as Runtime.InvalidEntrypoint', async () => {
+    const sb = await worker.createSandbox(spec(await codeDir({ 'index.js': '' })));
+    const r = req('{}');
+    const out = await sb.invoke(r);
+    assert.deepEqual(JSON.parse(out.payload.toString()), {
+      errorType: 'Runtime.InvalidEntrypoint',
+      errorMessage: `RequestId: ${r.requestId} Error: Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]`,
+    });
+    assert.equal(out.reusable, false);
+    await sb.exited;
+  });
+
+  it('reports a bootstrap that is not executable as Runtime.InvalidEntrypoint', async () => {
+    const sb = await worker.createSandbox(spec(await codeDir({ bootstrap: ECHO }, false)));
+    const out = await sb.invoke(req('{}'));
+    assert.equal(out.errorType, 'Runtime.InvalidEntrypoint');
+    assert.match(messageOf(out.payload), /permission denied/);
+  });
+
+  it('notices an exit while idle: `exited` resolves and the worker drops the sandbox', async () => {
+    const bootstrap = loop(`  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d '"bye"'
+  exit 0`);
+    const w = new LocalWorker();
+    try {
+      const sb = await w.createSandbox(spec(await codeDir({ bootstrap })));
+      assert.equal((await sb.invoke(req('{}'))).payload.toString(), '"bye"');
+      await sb.exited;
+      assert.equal(w.size, 0);
+    } finally {
+      await w.close();
+    }
+  });
+
+  it('leaves no process behind after destroy() and close()', async () => {
+    // The function starts a background child in its group; both must die.
+    const bootstrap = loop(`  sleep 1000 &
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "[$$,$!]"`);
+    const w = new LocalWorker();
+    const dir = await codeDir({ bootstrap });
+    const a = await w.createSandbox(spec(dir));
+    const b = await w.createSandbox(spec(dir));
+    const pidsA = JSON.parse((await a.invoke(req('{}'))).payload.toString()) as number[];
+    const pidsB = JSON.parse((await b.invoke(req('{}'))).payload.toString()) as number[];
+    assert.ok([...pidsA, ...pidsB].every((p) => !dead(p)), 'running before');
+    await a.destroy();
+    assert.ok(await eventually(() => pidsA.every(dead)), 'destroy() killed the tree');
+    assert.ok(pidsB.every((p) => !dead(p)), 'the other sandbox is untouched');
+    await w.close();
+    assert.ok(await eventually(() => pidsB.every(dead)), 'close() killed the rest');
+    assert.equal(w.size, 0);
+    await assert.rejects(w.createSandbox(spec(dir)), /closed/);
+  });
+});
+
+describe('LocalWorker with the built-in nodejs runtime', () => {
+  const built = existsSync(DEFAULT_NODE_RUNTIME_ENTRY);
+  const skip = built ? false : `${DEFAULT_NODE_RUNTIME_ENTRY} is not built yet (npx tsc -p src/runtime/tsconfig.json)`;
+  let worker: LocalWorker;
+  before(() => {
+    worker = new LocalWorker();
+  });
+  after(() => worker.close());
+
+  it('invokes a handler, keeps it warm, and logs without end markers', { skip }, async () => {
+    const dir = await codeDir({
+      'index.mjs': `let n = 0;
+export const handler = async (event, context) => {
+  n += 1;
+  console.log('event', JSON.stringify(event));
+  return { n, event, requestId: context.awsRequestId, extraCa: process.env.NODE_EXTRA_CA_CERTS ?? null };
+};
+`,
+    });
+    const sb = await worker.createSandbox(spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler' }));
+    const r1 = req('{"x":1}', true);
+    const first = await sb.invoke(r1);
+    assert.deepEqual(JSON.parse(first.payload.toString()), { n: 1, event: { x: 1 }, requestId: r1.requestId, extraCa: null });
+    assert.equal(first.cold, true);
+    assert.match(first.logs ?? '', /\tINFO\tevent \{"x":1\}\n/);
+    assert.ok(!first.logs?.includes('\u0000'), 'markers stripped');
+    assert.match(first.logs ?? '', /Init Duration/);
+    const r2 = req('{"x":2}', true);
+    const second = await sb.invoke(r2);
+    assert.equal((JSON.parse(second.payload.toString()) as { n: number }).n, 2);
+    assert.ok(!second.logs?.includes('\u0000'));
+    assert.ok(second.logs?.includes(r2.requestId));
+    assert.ok(!second.logs?.includes('{"x":1}'), 'the first invoke\'s lines stay in the first log');
+    await sb.destroy();
+  });
+
+  it('returns a thrown error as an Unhandled function error', { skip }, async () => {
+    const dir = await codeDir({ 'index.mjs': `export const handler = async () => { throw new TypeError('nope'); };\n` });
+    const sb = await worker.createSandbox(spec(dir, { runtime: 'nodejs22.x', handler: 'index.handler' }));
+    const out = await sb.invoke(req('{}'));
+    assert.equal(out.functionError, 'Unhandled');
+    assert.equal(out.errorType, 'TypeError');
+    assert.equal(messageOf(out.payload), 'nope');
+    assert.equal(out.reusable, true);
+    await sb.destroy();
+  });
+
+  it('returns an import failure as the init error', { skip }, async () => {
+    const dir = await codeDir({ 'other.mjs': '' });
+    const sb = await worker.createSandbox(spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler' }));
+    const out = await sb.invoke(req('{}'));
+    assert.equal(out.functionError, 'Unhandled');
+    // Lambda's type here is Runtime.ImportModuleError; the type is the runtime's to choose.
+    assert.match(out.errorType ?? '', /^Runtime\./);
+    assert.equal(out.reusable, false);
+    assert.equal(out.cold, true);
+  });
+});

@@ -1,0 +1,613 @@
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { systemClock } from '../shared/clock.js';
+import type { Clock, Timer } from '../shared/clock.js';
+import type { FunctionVersionSpec } from '../shared/spec.js';
+import { LogCapture } from './log-capture.js';
+import { MAX_RUNTIME_PAYLOAD_SIZE, RuntimeApi } from './runtime-api.js';
+import type { RuntimeApiListener } from './runtime-api.js';
+import { CUSTOM_RUNTIMES, NODEJS_RUNTIMES, PLACEHOLDER_CREDENTIALS, logStreamName, sandboxLaunch } from './sandbox-env.js';
+import type { SandboxCredentials } from './sandbox-env.js';
+import type { SandboxBackend, SandboxExit, SandboxProcess } from './sandbox/backend.js';
+import { ProcessBackend } from './sandbox/process.js';
+import type { Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest, Worker } from './types.js';
+
+/**
+ * The built-in nodejs runtime, compiled by src/runtime/tsconfig.json:
+ * dist/src/runtime/nodejs/index.js, found from this file's own place
+ * (dist/src/worker/local-worker.js).
+ */
+export const DEFAULT_NODE_RUNTIME_ENTRY = fileURLToPath(new URL('../runtime/nodejs/index.js', import.meta.url));
+
+/** Lambda's init phase limit (Lambda developer guide, "Lambda execution environment lifecycle"). */
+export const INIT_TIMEOUT_MS = 10_000;
+
+/** Options of LocalWorker. */
+export interface LocalWorkerOptions {
+  /** Default: local-<hostname>-<pid>. */
+  readonly id?: string;
+  /** Default: the process backend. */
+  readonly backend?: SandboxBackend;
+  /** Deadlines and init limits run on this clock. Default: systemClock. */
+  readonly clock?: Clock;
+  /**
+   * Receives every sandbox's whole log stream as it is written: the
+   * function's output (end markers stripped) and the platform's START, END,
+   * REPORT and error lines.
+   */
+  readonly onLog?: (sandboxId: string, text: string) => void;
+  /** Entry of the built-in nodejs runtime. Default: DEFAULT_NODE_RUNTIME_ENTRY. */
+  readonly nodeRuntimeEntry?: string;
+  /** Default: PLACEHOLDER_CREDENTIALS. */
+  readonly credentials?: SandboxCredentials;
+  /** Init phase limit before the first invoke's own timeout starts to count. Default: INIT_TIMEOUT_MS. */
+  readonly initTimeoutMs?: number;
+  /**
+   * Custom runtimes (provided.*) write no end marker, so when an invoke
+   * wants its logs the worker waits this long after the result for their
+   * pipes to be read (the bootstrap printed before it posted, so the text is
+   * already in the pipe; the wait only lets the event loop read it). Default 10 ms.
+   */
+  readonly customRuntimeLogSettleMs?: number;
+}
+
+/** Longest wait for the end markers (or the pipes' end) when logs are wanted. */
+const LOG_FLUSH_LIMIT_MS = 100;
+const MiB = 1024 * 1024;
+
+interface SandboxContext {
+  readonly backend: SandboxBackend;
+  readonly clock: Clock;
+  readonly onLog: ((sandboxId: string, text: string) => void) | undefined;
+  readonly nodeEntry: string;
+  readonly credentials: SandboxCredentials;
+  readonly initTimeoutMs: number;
+  readonly settleMs: number;
+}
+
+/**
+ * A worker that runs sandboxes on this host through a SandboxBackend
+ * (the process backend by default).
+ */
+export class LocalWorker implements Worker {
+  readonly id: string;
+  readonly #ctx: SandboxContext;
+  readonly #sandboxes = new Set<LocalSandbox>();
+  #closed = false;
+
+  constructor(options: LocalWorkerOptions = {}) {
+    this.id = options.id ?? `local-${hostname()}-${process.pid}`;
+    this.#ctx = {
+      backend: options.backend ?? new ProcessBackend(),
+      clock: options.clock ?? systemClock,
+      onLog: options.onLog,
+      nodeEntry: options.nodeRuntimeEntry ?? DEFAULT_NODE_RUNTIME_ENTRY,
+      credentials: options.credentials ?? PLACEHOLDER_CREDENTIALS,
+      initTimeoutMs: options.initTimeoutMs ?? INIT_TIMEOUT_MS,
+      settleMs: options.customRuntimeLogSettleMs ?? 10,
+    };
+  }
+
+  /** Number of sandboxes alive on this worker. */
+  get size(): number {
+    return this.#sandboxes.size;
+  }
+
+  async createSandbox(spec: FunctionVersionSpec): Promise<Sandbox> {
+    if (this.#closed) throw new Error(`worker ${this.id} is closed`);
+    const sandbox = new LocalSandbox(spec, this.#ctx);
+    this.#sandboxes.add(sandbox);
+    void sandbox.exited.then(() => this.#sandboxes.delete(sandbox));
+    try {
+      await sandbox.start();
+    } catch (err) {
+      await sandbox.destroy();
+      throw err;
+    }
+    return sandbox;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([...this.#sandboxes].map((s) => s.destroy()));
+  }
+}
+
+/** Why a sandbox's init did not end with a /next. */
+type InitFailure =
+  | { readonly kind: 'init-error'; readonly errorType: string | undefined; readonly body: Buffer }
+  | { readonly kind: 'entrypoint'; readonly message: string }
+  | { readonly kind: 'exit'; readonly exit: SandboxExit }
+  | { readonly kind: 'init-timeout' };
+
+/** How the runtime ended one invoke. */
+type InvokeResult =
+  | { readonly kind: 'response'; readonly body: Buffer }
+  | { readonly kind: 'error'; readonly errorType: string | undefined; readonly body: Buffer }
+  | { readonly kind: 'too-large' }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'exit'; readonly exit: SandboxExit };
+
+interface PendingInvoke {
+  readonly requestId: string;
+  readonly resolve: (result: InvokeResult) => void;
+}
+
+// Function.ResponseSizeTooLarge as Lambda answers it (recorded against AWS in
+// localstack's test_lambda_too_large_response snapshot): errorMessage first,
+// and no RequestId prefix.
+const RESPONSE_TOO_LARGE = Buffer.from(
+  JSON.stringify({
+    errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RUNTIME_PAYLOAD_SIZE} bytes).`,
+    errorType: 'Function.ResponseSizeTooLarge',
+  }),
+);
+
+/** One sandbox: a process tree from the backend, its Runtime API, its logs. */
+class LocalSandbox implements Sandbox, RuntimeApiListener {
+  /** 32 hex digits: the tail of Lambda's log stream name. */
+  readonly id: string;
+  readonly spec: FunctionVersionSpec;
+  readonly exited: Promise<void>;
+  readonly #ctx: SandboxContext;
+  readonly #nodejs: boolean;
+  #resolveExited!: () => void;
+  #api: RuntimeApi | undefined;
+  #proc: SandboxProcess | undefined;
+  #capture: LogCapture | undefined;
+
+  #spawnAt = 0;
+  #initTimer: Timer | undefined;
+  #init: 'pending' | 'ready' | InitFailure = 'pending';
+  #initDurationMs: number | undefined;
+  #initSettled!: () => void;
+  readonly #initPromise: Promise<void>;
+
+  #pending: PendingInvoke | undefined;
+  #busy = false;
+  #invokes = 0;
+  #exit: SandboxExit | undefined;
+  /** Set when the sandbox must serve no more invokes (timeout, crash, init failure). */
+  #condemned = false;
+  #lastPeakMB = 0;
+  /** Request id whose START line the log subscriber has seen. */
+  #startLogged: string | undefined;
+  /** destroy() was called by the owner (not an internal teardown). */
+  #destroyed = false;
+  #teardown: Promise<void> | undefined;
+
+  constructor(spec: FunctionVersionSpec, ctx: SandboxContext) {
+    this.id = randomBytes(16).toString('hex');
+    this.spec = spec;
+    this.#ctx = ctx;
+    this.#nodejs = NODEJS_RUNTIMES.has(spec.runtime);
+    this.exited = new Promise<void>((resolve) => (this.#resolveExited = resolve));
+    this.#initPromise = new Promise<void>((resolve) => (this.#initSettled = resolve));
+  }
+
+  async start(): Promise<void> {
+    const spec = this.spec;
+    if (!this.#nodejs && !CUSTOM_RUNTIMES.has(spec.runtime)) {
+      throw new Error(`runtime ${spec.runtime} is not supported by this worker`);
+    }
+    if (this.#nodejs) {
+      // A platform fault, not the function's: the runtime was not built.
+      await access(this.#ctx.nodeEntry, fsConstants.R_OK);
+    } else {
+      const problem = await bootstrapProblem(join(spec.codeDir, 'bootstrap'));
+      if (problem !== undefined) {
+        // As on Lambda the sandbox "starts" and its first invoke reports the
+        // missing entrypoint; there is no process to run.
+        this.#failInit({ kind: 'entrypoint', message: problem });
+        return;
+      }
+    }
+    this.#api = new RuntimeApi(this);
+    const ctx = this.#ctx;
+    const streamName = logStreamName(ctx.clock.now(), spec.version, this.id);
+    this.#spawnAt = performance.now();
+    const proc = await ctx.backend.start({
+      id: this.id,
+      codeDir: spec.codeDir,
+      // /var/runtime: the nodejs runtime's directory; for provided.* (where
+      // Lambda's /var/runtime holds nothing the function uses) the parent of
+      // the built-in runtimes.
+      runtimeDir: this.#nodejs ? dirname(ctx.nodeEntry) : dirname(dirname(ctx.nodeEntry)),
+      memorySize: spec.memorySize,
+      ephemeralStorage: spec.ephemeralStorage,
+      runtimeApi: this.#api.server,
+      launch: (view) =>
+        sandboxLaunch(spec, view, {
+          logStreamName: streamName,
+          credentials: ctx.credentials,
+          nodePath: process.execPath,
+          nodeEntry: basename(ctx.nodeEntry),
+        }),
+    });
+    if (this.#teardown !== undefined) {
+      // destroy() (say, worker.close()) ran while the backend was starting.
+      await proc.dispose();
+      throw new Error(`sandbox ${this.id} was destroyed while starting`);
+    }
+    this.#proc = proc;
+    const onLog = ctx.onLog;
+    this.#capture = new LogCapture(proc.stdout, proc.stderr, onLog && ((text) => onLog(this.id, text)));
+    // Lambda limits init to 10 s and then retries it inside the first
+    // invoke, under the function's timeout. Kindling does not restart the
+    // runtime; it lets the one init run for 10 s + the timeout, which gives
+    // the same outcome for an init that is merely slow (it succeeds) and for
+    // one that never ends (Sandbox.Timedout with the function's timeout).
+    if (this.#init === 'pending') {
+      this.#initTimer = ctx.clock.setTimeout(() => this.#initTimedOut(), ctx.initTimeoutMs + spec.timeout * 1000);
+    }
+    void proc.exited.then((exit) => this.#onExit(exit));
+  }
+
+  // ---- RuntimeApiListener: called synchronously by the Runtime API ----
+
+  onNext(): void {
+    if (this.#init !== 'pending') return;
+    this.#initDurationMs = performance.now() - this.#spawnAt;
+    this.#init = 'ready';
+    if (this.#initTimer) this.#ctx.clock.clearTimeout(this.#initTimer);
+    this.#initSettled();
+  }
+
+  onResponse(requestId: string, body: Buffer): void {
+    this.#settle(requestId, { kind: 'response', body });
+  }
+
+  onResponseTooLarge(requestId: string): void {
+    this.#settle(requestId, { kind: 'too-large' });
+  }
+
+  onError(requestId: string, errorType: string | undefined, body: Buffer): void {
+    this.#settle(requestId, { kind: 'error', errorType, body });
+  }
+
+  onInitError(errorType: string | undefined, body: Buffer): void {
+    if (this.#init === 'pending') this.#failInit({ kind: 'init-error', errorType, body });
+  }
+
+  // ---- Sandbox ----
+
+  async invoke(req: SandboxInvokeRequest): Promise<SandboxInvokeOutcome> {
+    if (this.#busy) throw new Error(`sandbox ${this.id} is already running an invoke`);
+    if (this.#destroyed) throw new Error(`sandbox ${this.id} was destroyed`);
+    this.#busy = true;
+    const cold = this.#invokes++ === 0;
+    try {
+      if (this.#init === 'pending') {
+        const waitStart = performance.now();
+        await this.#initPromise;
+        if (typeof this.#init === 'object') return await this.#initFailed(req, this.#init, cold, performance.now() - waitStart);
+      } else if (typeof this.#init === 'object') {
+        return await this.#initFailed(req, this.#init, cold, 0);
+      }
+      if (this.#exit !== undefined) {
+        // Died while idle, before anyone noticed.
+        return await this.#initFailed(req, { kind: 'exit', exit: this.#exit }, cold, 0);
+      }
+      return await this.#run(req, cold);
+    } finally {
+      this.#busy = false;
+      if (this.#condemned || this.#exit !== undefined) void this.#tearDown();
+    }
+  }
+
+  destroy(): Promise<void> {
+    this.#destroyed = true;
+    return this.#tearDown();
+  }
+
+  /** Kills the tree, closes the Runtime API, removes private files; then `exited` resolves. */
+  #tearDown(): Promise<void> {
+    this.#teardown ??= (async () => {
+      if (this.#initTimer) this.#ctx.clock.clearTimeout(this.#initTimer);
+      if (this.#proc) {
+        await this.#proc.dispose();
+      } else {
+        this.#api?.server.close();
+      }
+      this.#resolveExited();
+    })();
+    return this.#teardown;
+  }
+
+  // ---- the invoke ----
+
+  async #run(req: SandboxInvokeRequest, cold: boolean): Promise<SandboxInvokeOutcome> {
+    const api = this.#api as RuntimeApi;
+    const clock = this.#ctx.clock;
+    const id = req.requestId;
+    const timeoutMs = this.spec.timeout * 1000;
+    const result = new Promise<InvokeResult>((resolve) => {
+      this.#pending = { requestId: id, resolve };
+    });
+    this.#capture?.begin(id);
+    if (this.#ctx.onLog) {
+      this.#startLogged = id;
+      this.#ctx.onLog(this.id, `START RequestId: ${id} Version: ${this.spec.version}\n`);
+    }
+    const start = performance.now();
+    const now = clock.now();
+    api.deliver({
+      requestId: id,
+      payload: req.payload,
+      deadlineMs: now + timeoutMs,
+      invokedFunctionArn: req.invokedFunctionArn,
+      traceId: traceIdFor(id, now),
+      clientContext: req.clientContext,
+    });
+    // The invoke's only timer: the deadline.
+    const timer = clock.setTimeout(() => this.#timedOut(id), timeoutMs);
+    const r = await result;
+    const durationMs = performance.now() - start;
+    clock.clearTimeout(timer);
+    return this.#finish(req, r, durationMs, cold);
+  }
+
+  #settle(requestId: string, result: InvokeResult): void {
+    const pending = this.#pending;
+    if (pending === undefined || pending.requestId !== requestId) return;
+    this.#pending = undefined;
+    pending.resolve(result);
+  }
+
+  #timedOut(requestId: string): void {
+    if (this.#pending?.requestId !== requestId) return;
+    this.#readPeakMB(); // the last chance: the process is about to die
+    this.#proc?.kill();
+    this.#settle(requestId, { kind: 'timeout' });
+  }
+
+  async #finish(req: SandboxInvokeRequest, r: InvokeResult, durationMs: number, cold: boolean): Promise<SandboxInvokeOutcome> {
+    const id = req.requestId;
+    let payload: Buffer;
+    let errorType: string | undefined;
+    let faultLine = '';
+    switch (r.kind) {
+      case 'response':
+        return this.#outcome(req, r.body, null, '', durationMs, cold, true);
+      case 'error':
+        payload = r.body;
+        errorType = r.errorType ?? errorTypeOf(r.body);
+        return this.#outcome(req, payload, errorType, '', durationMs, cold, true);
+      case 'too-large':
+        return this.#outcome(req, RESPONSE_TOO_LARGE, 'Function.ResponseSizeTooLarge', '', durationMs, cold, true);
+      case 'timeout':
+        payload = timeoutPayload(id, this.spec.timeout);
+        faultLine = `${new Date(this.#ctx.clock.now()).toISOString()} ${id} Task timed out after ${(durationMs / 1000).toFixed(2)} seconds\n\n`;
+        return this.#outcome(req, payload, 'Sandbox.Timedout', faultLine, durationMs, cold, false);
+      case 'exit': {
+        const message = exitMessage(r.exit);
+        payload = errorPayload('Runtime.ExitError', `RequestId: ${id} Error: ${message}`);
+        faultLine = faultLineOf(id, message, 'Runtime.ExitError');
+        return this.#outcome(req, payload, 'Runtime.ExitError', faultLine, durationMs, cold, false);
+      }
+    }
+  }
+
+  /** The first (or any later) invoke of a sandbox whose init failed. */
+  async #initFailed(req: SandboxInvokeRequest, failure: InitFailure, cold: boolean, durationMs: number): Promise<SandboxInvokeOutcome> {
+    const id = req.requestId;
+    // Whatever is still running is of no use now; killing it also ends its
+    // pipes, so the log below is complete.
+    this.#proc?.kill();
+    switch (failure.kind) {
+      case 'init-error':
+        return this.#outcome(req, failure.body, failure.errorType ?? errorTypeOf(failure.body), '', durationMs, cold, false);
+      case 'entrypoint': {
+        const payload = errorPayload('Runtime.InvalidEntrypoint', `RequestId: ${id} Error: ${failure.message}`);
+        return this.#outcome(req, payload, 'Runtime.InvalidEntrypoint', faultLineOf(id, failure.message, 'Runtime.InvalidEntrypoint'), durationMs, cold, false);
+      }
+      case 'exit': {
+        const message = exitMessage(failure.exit);
+        const payload = errorPayload('Runtime.ExitError', `RequestId: ${id} Error: ${message}`);
+        return this.#outcome(req, payload, 'Runtime.ExitError', faultLineOf(id, message, 'Runtime.ExitError'), durationMs, cold, false);
+      }
+      case 'init-timeout': {
+        const line = `${new Date(this.#ctx.clock.now()).toISOString()} ${id} Task timed out after ${this.spec.timeout.toFixed(2)} seconds\n\n`;
+        return this.#outcome(req, timeoutPayload(id, this.spec.timeout), 'Sandbox.Timedout', line, durationMs, cold, false);
+      }
+    }
+  }
+
+  /**
+   * Builds the outcome and, when wanted, the invoke's log:
+   * START, the function's lines, the platform's error line, END, REPORT —
+   * Lambda's text format (the REPORT fields tab-separated with a trailing
+   * tab, Init Duration after Max Memory Used on cold starts, Billed Duration
+   * rounded up to the millisecond).
+   */
+  async #outcome(
+    req: SandboxInvokeRequest,
+    payload: Buffer,
+    /** null: success; otherwise the function failed, with this type if known. */
+    errorType: string | undefined | null,
+    faultLine: string,
+    durationMs: number,
+    cold: boolean,
+    reusable: boolean,
+  ): Promise<SandboxInvokeOutcome> {
+    if (!reusable) this.#condemned = true;
+    const id = req.requestId;
+    const initDurationMs = cold ? this.#initDurationMs : undefined;
+    const onLog = this.#ctx.onLog;
+    const capture = this.#capture;
+    let logs: string | undefined;
+    let peakMB: number | undefined;
+    if (req.wantLogs || onLog) {
+      peakMB = reusable ? this.#readPeakMB() : this.#lastPeakMB;
+      const tail =
+        `END RequestId: ${id}\n` +
+        `REPORT RequestId: ${id}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(durationMs))} ms\t` +
+        `Memory Size: ${this.spec.memorySize} MB\tMax Memory Used: ${peakMB} MB\t` +
+        (initDurationMs !== undefined ? `Init Duration: ${initDurationMs.toFixed(2)} ms\t` : '') +
+        '\n';
+      if (req.wantLogs && capture) {
+        // Dead or killed: its pipes end. A runtime that writes end markers:
+        // wait for both. One that does not (provided.*, or a runtime build
+        // without markers): a short settle, cut short if markers do appear.
+        if (!reusable) await capture.wait(LOG_FLUSH_LIMIT_MS, () => capture.ended);
+        else if (capture.writesMarkers) await capture.wait(LOG_FLUSH_LIMIT_MS, () => capture.flushed);
+        else await capture.wait(this.#ctx.settleMs, () => capture.flushed);
+      }
+      const text = capture ? capture.take() : '';
+      if (req.wantLogs) logs = `START RequestId: ${id} Version: ${this.spec.version}\n${text}${faultLine}${tail}`;
+      if (onLog) {
+        // #run wrote START at delivery; an init failure never delivered.
+        if (this.#startLogged !== id) onLog(this.id, `START RequestId: ${id} Version: ${this.spec.version}\n`);
+        onLog(this.id, faultLine + tail);
+      }
+    } else {
+      capture?.take();
+    }
+    const functionError = errorType === null ? undefined : ('Unhandled' as const);
+    if (peakMB !== undefined) {
+      return { payload, functionError, errorType: errorType ?? undefined, logs, reusable, cold, durationMs, initDurationMs, maxMemoryUsedMB: peakMB };
+    }
+    // Peak memory costs a /proc read (~8 µs); nothing on the warm path needs
+    // it unless someone looks, so it is read on first access. Read later than
+    // right after the invoke, it may include the sandbox's next invokes.
+    let peak: number | undefined = reusable ? undefined : this.#lastPeakMB;
+    const read = (): number => (peak ??= this.#readPeakMB());
+    return {
+      payload,
+      functionError,
+      errorType: errorType ?? undefined,
+      logs,
+      reusable,
+      cold,
+      durationMs,
+      initDurationMs,
+      get maxMemoryUsedMB() {
+        return read();
+      },
+    };
+  }
+
+  #readPeakMB(): number {
+    const bytes = this.#proc?.peakMemoryBytes();
+    if (bytes !== undefined) this.#lastPeakMB = Math.ceil(bytes / MiB);
+    return this.#lastPeakMB;
+  }
+
+  // ---- lifecycle ----
+
+  #failInit(failure: InitFailure): void {
+    this.#init = failure;
+    this.#initDurationMs = this.#spawnAt === 0 ? 0 : performance.now() - this.#spawnAt;
+    if (this.#initTimer) this.#ctx.clock.clearTimeout(this.#initTimer);
+    this.#initSettled();
+  }
+
+  #initTimedOut(): void {
+    if (this.#init !== 'pending') return;
+    this.#failInit({ kind: 'init-timeout' });
+    this.#proc?.kill();
+  }
+
+  #onExit(exit: SandboxExit): void {
+    this.#exit = exit;
+    if (this.#init === 'pending') this.#failInit({ kind: 'exit', exit });
+    const pending = this.#pending;
+    if (pending) this.#settle(pending.requestId, { kind: 'exit', exit });
+    // An exit while idle: tear down now, so `exited` tells the worker manager.
+    // During an invoke, invoke() tears down once its outcome is built.
+    if (!this.#busy) void this.#tearDown();
+  }
+}
+
+/** Why a provided.* bootstrap cannot run, in Lambda's words; undefined when it can. */
+async function bootstrapProblem(path: string): Promise<string | undefined> {
+  try {
+    const s = await stat(path);
+    if (!s.isFile()) return "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]";
+  } catch {
+    return "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]";
+  }
+  try {
+    await access(path, fsConstants.X_OK);
+  } catch {
+    return 'fork/exec /var/task/bootstrap: permission denied';
+  }
+  return undefined;
+}
+
+/**
+ * RAPID's text for a runtime that exited (RIE internal/lambda/rapid: "Runtime
+ * exited without providing a reason" for status 0, else "Runtime exited with
+ * error: " + Go's ProcessState text: "exit status N" or "signal: <name>").
+ */
+function exitMessage(exit: SandboxExit): string {
+  if (exit.signal) return `Runtime exited with error: signal: ${GO_SIGNAL_NAMES[exit.signal] ?? exit.signal}`;
+  if (exit.code === 0 || exit.code === null) return 'Runtime exited without providing a reason';
+  return `Runtime exited with error: exit status ${exit.code}`;
+}
+
+/** Go's syscall.Signal.String() names, which Lambda's messages use. */
+const GO_SIGNAL_NAMES: Partial<Record<NodeJS.Signals, string>> = {
+  SIGABRT: 'aborted',
+  SIGALRM: 'alarm clock',
+  SIGBUS: 'bus error',
+  SIGFPE: 'floating point exception',
+  SIGHUP: 'hangup',
+  SIGILL: 'illegal instruction',
+  SIGINT: 'interrupt',
+  SIGKILL: 'killed',
+  SIGPIPE: 'broken pipe',
+  SIGQUIT: 'quit',
+  SIGSEGV: 'segmentation fault',
+  SIGSYS: 'bad system call',
+  SIGTERM: 'terminated',
+  SIGTRAP: 'trace/breakpoint trap',
+  SIGUSR1: 'user defined signal 1',
+  SIGUSR2: 'user defined signal 2',
+  SIGXCPU: 'CPU time limit exceeded',
+  SIGXFSZ: 'file size limit exceeded',
+};
+
+/** Lambda's error body for platform-detected failures: errorType first (as recorded against AWS). */
+function errorPayload(errorType: string, errorMessage: string): Buffer {
+  return Buffer.from(JSON.stringify({ errorType, errorMessage }));
+}
+
+/** `RequestId: <id> Error: Task timed out after 3.00 seconds` — the configured timeout, two decimals. */
+function timeoutPayload(requestId: string, timeoutSeconds: number): Buffer {
+  return errorPayload('Sandbox.Timedout', `RequestId: ${requestId} Error: Task timed out after ${timeoutSeconds.toFixed(2)} seconds`);
+}
+
+/** RAPID's log line for a fault (RIE interop FaultData.String()). */
+function faultLineOf(requestId: string, message: string, errorType: string): string {
+  return `RequestId: ${requestId} Error: ${message}\n${errorType}\n`;
+}
+
+/** errorType of a posted error body when the runtime sent no header (error path only). */
+function errorTypeOf(body: Buffer): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    if (parsed !== null && typeof parsed === 'object' && 'errorType' in parsed && typeof parsed.errorType === 'string') {
+      return parsed.errorType;
+    }
+  } catch {
+    // not JSON: no type
+  }
+  return undefined;
+}
+
+/**
+ * An X-Ray trace header for the invoke, derived from the request id (no
+ * randomness on the hot path): Root=1-<epoch seconds hex>-<24 hex>;Parent=<16 hex>;Sampled=0.
+ */
+function traceIdFor(requestId: string, now: number): string {
+  const hex = requestId.replace(/-/g, '');
+  const root = hex.length >= 24 ? hex.slice(0, 24) : hex.padEnd(24, '0');
+  const parent = hex.length >= 32 ? hex.slice(16, 32) : root.slice(8, 24);
+  return `Root=1-${Math.floor(now / 1000).toString(16)}-${root};Parent=${parent};Sampled=0`;
+}

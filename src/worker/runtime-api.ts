@@ -1,0 +1,273 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+/**
+ * Largest response (and error) body a runtime may post: 6 MiB + 100 bytes,
+ * as Lambda's RAPID (RIE internal/lambda/interop/model.go MaxPayloadSize).
+ */
+export const MAX_RUNTIME_PAYLOAD_SIZE = 6 * 1024 * 1024 + 100;
+
+/** One event as the Runtime API hands it to the runtime on /invocation/next. */
+export interface RuntimeInvocation {
+  readonly requestId: string;
+  readonly payload: Buffer;
+  /** Epoch milliseconds (Lambda-Runtime-Deadline-Ms). */
+  readonly deadlineMs: number;
+  readonly invokedFunctionArn: string;
+  readonly traceId: string;
+  /** JSON text of the decoded client context, if any. */
+  readonly clientContext: string | undefined;
+}
+
+/** What the Runtime API reports to its sandbox. Called synchronously, on the request's turn. */
+export interface RuntimeApiListener {
+  /** The runtime asked for the next event; the first call ends its init. */
+  onNext(): void;
+  /** The runtime posted the result of the current invoke. */
+  onResponse(requestId: string, body: Buffer): void;
+  /** The runtime posted a result larger than MAX_RUNTIME_PAYLOAD_SIZE (it got 413). */
+  onResponseTooLarge(requestId: string): void;
+  /** The runtime posted an error for the current invoke; body as posted. */
+  onError(requestId: string, errorType: string | undefined, body: Buffer): void;
+  /** The runtime posted /runtime/init/error before its first /next. */
+  onInitError(errorType: string | undefined, body: Buffer): void;
+}
+
+const NEXT_PATH = '/2018-06-01/runtime/invocation/next';
+const INVOCATION_PREFIX = '/2018-06-01/runtime/invocation/';
+const INIT_ERROR_PATH = '/2018-06-01/runtime/init/error';
+
+// Bodies exactly as RAPID renders them: Go's json.Encoder, fields in struct
+// order (errorMessage, errorType), and a trailing newline.
+const ACCEPTED = Buffer.from('{"status":"OK"}\n');
+const INVALID_REQUEST_ID = Buffer.from('{"errorMessage":"Invalid request ID","errorType":"InvalidRequestID"}\n');
+const TOO_LARGE = Buffer.from(
+  `{"errorMessage":"Exceeded maximum allowed payload size (${MAX_RUNTIME_PAYLOAD_SIZE} bytes).","errorType":"RequestEntityTooLarge"}\n`,
+);
+const JSON_HEADERS = ['Content-Type', 'application/json'];
+
+/**
+ * Runtime states, named as RAPID names them in its InvalidStateTransition
+ * messages (RIE internal/lambda/core/runtime_state_names.go).
+ */
+type RuntimeState = 'Started' | 'Running' | 'RuntimeResponseSentState' | 'InitError';
+
+/**
+ * The Runtime API (2018-06-01) of one sandbox, as Lambda's RAPID serves it
+ * (aws-lambda-runtime-interface-emulator, internal/lambda/rapi): /next
+ * long-polls until the worker delivers an event; /response and /error are
+ * checked for the request id first (400 InvalidRequestID), then for the
+ * state (403 InvalidStateTransition, e.g. a second response); /init/error is
+ * accepted only before the first /next.
+ *
+ * Hot path: payloads stay Buffers end to end (no JSON parsing, no copy when a
+ * body arrives in one chunk), headers are written as one flat array, and the
+ * server keeps connections alive without timeouts (a /next can wait for
+ * hours while the sandbox is idle).
+ */
+export class RuntimeApi {
+  /** The HTTP server; the sandbox backend makes it reachable. */
+  readonly server: Server;
+  readonly #listener: RuntimeApiListener;
+  #state: RuntimeState = 'Started';
+  /** The last delivered event; kept after its response so a double post gets 403, not 400. */
+  #current: RuntimeInvocation | undefined;
+  /** Delivered while no /next was parked. */
+  #queued: RuntimeInvocation | undefined;
+  /** A /next waiting for an event. */
+  #parked: ServerResponse | undefined;
+
+  constructor(listener: RuntimeApiListener) {
+    this.#listener = listener;
+    this.server = createServer(
+      {
+        keepAlive: true,
+        noDelay: true,
+        // A parked /next lasts as long as the sandbox stays idle: no request
+        // timeout (Node's default of 300 s would cut it), no keep-alive timeout.
+        requestTimeout: 0,
+        keepAliveTimeout: 0,
+      },
+      (req, res) => this.#route(req, res),
+    );
+  }
+
+  /** Hands an event to the runtime: to the parked /next, or to the next one. */
+  deliver(invocation: RuntimeInvocation): void {
+    this.#current = invocation;
+    const parked = this.#parked;
+    this.#parked = undefined;
+    if (parked && !parked.destroyed) {
+      this.#sendEvent(parked, invocation);
+    } else {
+      this.#queued = invocation;
+    }
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '';
+    if (url === NEXT_PATH) {
+      if (req.method !== 'GET') return methodNotAllowed(req, res);
+      return this.#next(res);
+    }
+    if (url.startsWith(INVOCATION_PREFIX)) {
+      const slash = url.indexOf('/', INVOCATION_PREFIX.length);
+      const action = slash < 0 ? '' : url.slice(slash + 1);
+      if (action === 'response' || action === 'error') {
+        if (req.method !== 'POST') return methodNotAllowed(req, res);
+        const id = url.slice(INVOCATION_PREFIX.length, slash);
+        return this.#result(req, res, decodeURIComponentSafe(id), action);
+      }
+    } else if (url === INIT_ERROR_PATH) {
+      if (req.method !== 'POST') return methodNotAllowed(req, res);
+      return this.#initError(req, res);
+    }
+    req.resume();
+    res.writeHead(404, ['Content-Type', 'text/plain; charset=utf-8', 'X-Content-Type-Options', 'nosniff']);
+    res.end('404 page not found\n');
+  }
+
+  #next(res: ServerResponse): void {
+    if (this.#state === 'InitError') {
+      return forbidden(res, this.#state, 'Ready');
+    }
+    this.#state = 'Running';
+    this.#listener.onNext();
+    const queued = this.#queued;
+    if (queued) {
+      this.#queued = undefined;
+      this.#sendEvent(res, queued);
+      return;
+    }
+    // Two parked /next at once is a runtime bug; the newest wins.
+    this.#parked?.destroy();
+    this.#parked = res;
+  }
+
+  #sendEvent(res: ServerResponse, inv: RuntimeInvocation): void {
+    const headers = [
+      'Content-Type',
+      'application/json',
+      'Lambda-Runtime-Aws-Request-Id',
+      inv.requestId,
+      'Lambda-Runtime-Deadline-Ms',
+      String(inv.deadlineMs),
+      'Lambda-Runtime-Invoked-Function-Arn',
+      inv.invokedFunctionArn,
+      'Lambda-Runtime-Trace-Id',
+      inv.traceId,
+    ];
+    if (inv.clientContext !== undefined) {
+      // Header values are bytes: pass the JSON's UTF-8 bytes through (Node
+      // refuses characters above U+00FF in a header string).
+      headers.push('Lambda-Runtime-Client-Context', toHeaderBytes(inv.clientContext));
+    }
+    res.writeHead(200, headers);
+    res.end(inv.payload);
+  }
+
+  #result(req: IncomingMessage, res: ServerResponse, id: string, action: 'response' | 'error'): void {
+    const current = this.#current;
+    if (current === undefined || id !== current.requestId) {
+      req.resume();
+      res.writeHead(400, JSON_HEADERS);
+      res.end(INVALID_REQUEST_ID);
+      return;
+    }
+    if (this.#state !== 'Running') {
+      req.resume();
+      return forbidden(res, this.#state, action === 'response' ? 'InvocationResponse' : 'InvocationErrorResponse');
+    }
+    // The transition happens before the body is read, as in RAPID: a second
+    // post racing the first gets 403.
+    this.#state = 'RuntimeResponseSentState';
+    const errorType = action === 'error' ? headerValue(req, 'lambda-runtime-function-error-type') : undefined;
+    readBody(req, (body) => {
+      if (body === undefined) {
+        this.#listener.onResponseTooLarge(id);
+        res.writeHead(413, JSON_HEADERS);
+        res.end(TOO_LARGE);
+        return;
+      }
+      if (action === 'response') this.#listener.onResponse(id, body);
+      else this.#listener.onError(id, errorType, body);
+      res.writeHead(202, JSON_HEADERS);
+      res.end(ACCEPTED);
+    });
+  }
+
+  #initError(req: IncomingMessage, res: ServerResponse): void {
+    if (this.#state !== 'Started') {
+      req.resume();
+      return forbidden(res, this.#state, 'InitError');
+    }
+    this.#state = 'InitError';
+    const errorType = headerValue(req, 'lambda-runtime-function-error-type');
+    readBody(req, (body) => {
+      // An oversized init error is cut to its first bytes rather than lost:
+      // the invoke still has to fail with it.
+      this.#listener.onInitError(errorType, body ?? Buffer.from(`{"errorMessage":"Init error too large","errorType":"${errorType ?? 'Runtime.Unknown'}"}`));
+      res.writeHead(202, JSON_HEADERS);
+      res.end(ACCEPTED);
+    });
+  }
+}
+
+/**
+ * Reads a body up to MAX_RUNTIME_PAYLOAD_SIZE; calls back with undefined when
+ * it is larger (the rest is drained, so the connection stays usable).
+ */
+function readBody(req: IncomingMessage, done: (body: Buffer | undefined) => void): void {
+  const declared = Number(req.headers['content-length']);
+  let tooLarge = declared > MAX_RUNTIME_PAYLOAD_SIZE;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  req.on('data', (chunk: Buffer) => {
+    if (tooLarge) return;
+    total += chunk.length;
+    if (total > MAX_RUNTIME_PAYLOAD_SIZE) {
+      tooLarge = true;
+      chunks.length = 0;
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (tooLarge) return done(undefined);
+    done(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, total));
+  });
+}
+
+function forbidden(res: ServerResponse, from: RuntimeState, to: string): void {
+  res.writeHead(403, JSON_HEADERS);
+  res.end(
+    JSON.stringify({
+      errorMessage: `State transition from ${from} to ${to} failed for runtime. Error: State transition is not allowed`,
+      errorType: 'InvalidStateTransition',
+    }) + '\n',
+  );
+}
+
+function methodNotAllowed(req: IncomingMessage, res: ServerResponse): void {
+  req.resume();
+  res.writeHead(405);
+  res.end();
+}
+
+function headerValue(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function decodeURIComponentSafe(s: string): string {
+  if (!s.includes('%')) return s;
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+function toHeaderBytes(s: string): string {
+  return /^[\x20-\x7e]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1');
+}

@@ -1,0 +1,220 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions } from './backend.js';
+
+/** Options of the process backend. */
+export interface ProcessBackendOptions {
+  /** Directory under which each sandbox gets its private directory. Default: <os tmpdir>/kindling-sandboxes. */
+  readonly root?: string;
+  /**
+   * Wrap the sandbox in `setpriv --pdeathsig KILL --` when setpriv exists
+   * (default true). See ProcessBackend.
+   */
+  readonly parentDeathSignal?: boolean;
+}
+
+/**
+ * The `process` backend: a sandbox is a child process, with no isolation
+ * beyond a cleared environment. For development on any Linux/macOS host, and
+ * the baseline the namespace and gvisor backends are measured against.
+ *
+ * - Environment: exactly what the worker passes plus TMPDIR (this backend has
+ *   no mount namespace, so the sandbox's "/tmp" is a private directory named
+ *   by TMPDIR, removed on dispose). Nothing of the host's environment leaks:
+ *   NODE_EXTRA_CA_CERTS in particular would add ~40 ms to every node start.
+ * - Process tree: spawned detached, in its own process group, so kill()
+ *   SIGKILLs the group. A descendant that calls setsid() leaves the group and
+ *   escapes kill(); only a pid namespace (the namespace backend) closes that.
+ * - Platform crash: when `setpriv` (util-linux) is on PATH the command runs
+ *   under `setpriv --pdeathsig KILL --`, so the kernel SIGKILLs the sandbox's
+ *   main process if the worker dies, even by kill -9. setpriv execs the
+ *   command (same pid) and costs well under 1 ms per start (measured: ~0.7 ms
+ *   per spawn+exec). The death signal reaches the main process only; its own
+ *   children are orphaned if they outlive it (again: pid namespaces fix this).
+ * - Runtime API: the worker's server listens on 127.0.0.1:<ephemeral port>.
+ *   Any local process can reach it; the namespace backend binds a unix socket
+ *   into the sandbox instead.
+ * - Peak memory: VmHWM of the main process (/proc/<pid>/status), so it does
+ *   not count the main process's children (a bootstrap script's curl, say).
+ *   On hosts without /proc it is undefined.
+ */
+export class ProcessBackend implements SandboxBackend {
+  readonly name = 'process';
+  readonly #root: string;
+  readonly #wantPdeathsig: boolean;
+  #setpriv: string | null | undefined;
+
+  constructor(options: ProcessBackendOptions = {}) {
+    this.#root = options.root ?? join(tmpdir(), 'kindling-sandboxes');
+    this.#wantPdeathsig = options.parentDeathSignal ?? true;
+  }
+
+  async start(options: SandboxStartOptions): Promise<SandboxProcess> {
+    const dir = join(this.#root, options.id);
+    const tmp = join(dir, 'tmp');
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    const server = options.runtimeApi;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const port = (server.address() as AddressInfo).port;
+      const launch = options.launch({
+        taskRoot: options.codeDir,
+        runtimeDir: options.runtimeDir,
+        optDir: undefined,
+        runtimeApi: `127.0.0.1:${port}`,
+      });
+      const env = { ...launch.env, TMPDIR: tmp };
+      const setpriv = this.#wantPdeathsig ? this.#findSetpriv() : null;
+      const [command, args] = setpriv
+        ? [setpriv, ['--pdeathsig', 'KILL', '--', launch.command, ...launch.args]]
+        : [launch.command, [...launch.args]];
+      const child = spawn(command, args, {
+        cwd: options.codeDir,
+        env,
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // spawn() reports an unexecutable command asynchronously: wait for
+      // 'spawn' or 'error' so start() can reject instead of handing out a
+      // sandbox without a pid.
+      await new Promise<void>((resolve, reject) => {
+        child.once('spawn', resolve);
+        child.once('error', reject);
+      });
+      const pid = child.pid;
+      if (pid === undefined || !child.stdout || !child.stderr) throw new Error('sandbox process has no pid');
+      const exited = new Promise<SandboxExit>((resolve) => {
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+      });
+      return new ProcessSandbox(pid, child.stdout, child.stderr, exited, server, dir);
+    } catch (err) {
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Finds setpriv once and checks it knows --pdeathsig (util-linux >= 2.33). */
+  #findSetpriv(): string | null {
+    if (this.#setpriv !== undefined) return this.#setpriv;
+    this.#setpriv = null;
+    for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(delimiter)) {
+      const candidate = join(dir, 'setpriv');
+      try {
+        accessSync(candidate, fsConstants.X_OK);
+      } catch {
+        continue;
+      }
+      const probe = spawnSync(candidate, ['--pdeathsig', 'KILL', '--', 'true'], { stdio: 'ignore', env: {} });
+      if (probe.status === 0) this.#setpriv = candidate;
+      break;
+    }
+    return this.#setpriv;
+  }
+}
+
+class ProcessSandbox implements SandboxProcess {
+  readonly pid: number;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly exited: Promise<SandboxExit>;
+  readonly #server: Server;
+  readonly #dir: string;
+  #gone = false;
+  #statusFd: number | undefined;
+  #statusBuf: Buffer | undefined;
+  #disposed: Promise<void> | undefined;
+
+  constructor(
+    pid: number,
+    stdout: Readable,
+    stderr: Readable,
+    exited: Promise<SandboxExit>,
+    server: Server,
+    dir: string,
+  ) {
+    this.pid = pid;
+    this.stdout = stdout;
+    this.stderr = stderr;
+    this.exited = exited;
+    this.#server = server;
+    this.#dir = dir;
+    void exited.then(() => {
+      this.#gone = true;
+      this.#closeStatus();
+    });
+  }
+
+  kill(): void {
+    // The negative pid addresses the process group the sandbox leads
+    // (detached: true made it a group leader). The group outlives its leader
+    // while any member lives, so this also reaches children of a main process
+    // that has already exited.
+    try {
+      process.kill(-this.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the whole group is already gone.
+    }
+  }
+
+  peakMemoryBytes(): number | undefined {
+    if (this.#gone) return undefined;
+    try {
+      // One fd kept open and read from offset 0 (pread): /proc regenerates
+      // the text on every read, and this saves an open+close per reading
+      // (measured ~8 µs instead of ~16 µs with readFileSync).
+      if (this.#statusFd === undefined) {
+        this.#statusFd = openSync(`/proc/${this.pid}/status`, 'r');
+        this.#statusBuf = Buffer.allocUnsafe(4096);
+      }
+      const buf = this.#statusBuf as Buffer;
+      const n = readSync(this.#statusFd, buf, 0, buf.length, 0);
+      const text = buf.toString('latin1', 0, n);
+      const at = text.indexOf('VmHWM:');
+      if (at < 0) return undefined;
+      const kb = parseInt(text.slice(at + 6), 10);
+      return Number.isFinite(kb) ? kb * 1024 : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  dispose(): Promise<void> {
+    this.#disposed ??= (async () => {
+      this.kill();
+      await this.exited;
+      // A second kill after the leader is reaped catches children it forked
+      // between the first kill and its death (the group id is still theirs).
+      this.kill();
+      this.#closeStatus();
+      this.#server.close();
+      // Ends parked /invocation/next long-polls and idle keep-alive sockets.
+      this.#server.closeAllConnections();
+      await rm(this.#dir, { recursive: true, force: true });
+    })();
+    return this.#disposed;
+  }
+
+  #closeStatus(): void {
+    if (this.#statusFd !== undefined) {
+      try {
+        closeSync(this.#statusFd);
+      } catch {
+        // already closed
+      }
+      this.#statusFd = undefined;
+    }
+  }
+}
