@@ -123,7 +123,7 @@ describe('API with the AWS SDK: control plane', () => {
     assert.equal(got.Configuration?.State, 'Active');
     assert.equal(got.Configuration?.LastUpdateStatus, 'Successful');
     assert.equal(got.Code?.RepositoryType, 'S3');
-    const download = await fetch(got.Code!.Location!);
+    const download = await fetch(got.Code.Location!);
     assert.equal(download.status, 200);
     assert.deepEqual(Buffer.from(await download.arrayBuffer()), await handlerZip());
 
@@ -144,7 +144,7 @@ describe('API with the AWS SDK: control plane', () => {
     const del = await env.client.send(new DeleteFunctionCommand({ FunctionName: 'fn' }));
     assert.equal(del.$metadata.httpStatusCode, 204);
     await sdkRejects(env.client.send(new GetFunctionCommand({ FunctionName: 'fn' })), 'ResourceNotFoundException', 404, `Function not found: ${ARN('fn')}`);
-    const gone = await fetch(got.Code!.Location!);
+    const gone = await fetch(got.Code.Location!);
     assert.equal(gone.status, 404);
   });
 
@@ -251,7 +251,7 @@ describe('API with the AWS SDK: Invoke', () => {
   it('answers invoke errors in Lambda words', async (t) => {
     const env = await start(t);
     await active(env, 'inv');
-    const invoke = (input: Record<string, unknown>) => env.client.send(new SdkInvokeCommand({ FunctionName: 'inv', ...input } as never));
+    const invoke = (input: Record<string, unknown>) => env.client.send(new SdkInvokeCommand({ FunctionName: 'inv', ...input }));
     await sdkRejects(invoke({ FunctionName: 'nope' }), 'ResourceNotFoundException', 404, `Function not found: ${ARN('nope')}`);
     await sdkRejects(invoke({ Qualifier: '7' }), 'ResourceNotFoundException', 404, `Function not found: ${ARN('inv', '7')}`);
     await sdkRejects(invoke({ FunctionName: 'inv:1', Qualifier: '2' }), 'InvalidParameterValueException', 400,
@@ -328,7 +328,7 @@ describe('API on the wire (raw HTTP)', () => {
     const bad = await raw(env.base, agent, 'POST', '/2015-03-31/functions', '{"FunctionName": ', { 'content-type': 'application/json' });
     assert.equal(bad.status, 400);
     assert.equal(bad.headers['x-amzn-errortype'], 'InvalidRequestContentException');
-    assert.match(JSON.parse(bad.body).message, /^Could not parse request body into json: Unexpected end-of-input/);
+    assert.match((JSON.parse(bad.body) as { message: string }).message, /^Could not parse request body into json: Unexpected end-of-input/);
     const wrongType = await raw(env.base, agent, 'POST', '/2015-03-31/functions', JSON.stringify({ FunctionName: 'f', Role: ROLE, Timeout: 'ten' }));
     assert.equal(wrongType.status, 400);
     assert.equal(wrongType.headers['x-amzn-errortype'], 'SerializationException');
@@ -350,7 +350,7 @@ describe('API on the wire (raw HTTP)', () => {
     });
     const badUtf8 = await raw(env.base, agent, 'POST', path, Buffer.from([0x22, 0x87, 0x22]));
     assert.equal(badUtf8.headers['x-amzn-errortype'], 'InvalidRequestContentException');
-    assert.match(JSON.parse(badUtf8.body).message, /Invalid UTF-8 start byte 0x87/);
+    assert.match((JSON.parse(badUtf8.body) as { message: string }).message, /Invalid UTF-8 start byte 0x87/);
 
     const spaced = '{ "keep" :   "my spacing" }';
     const ok = await raw(env.base, agent, 'POST', path, spaced);

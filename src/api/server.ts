@@ -84,12 +84,17 @@ function tooLarge(limit: number, operation: string): LambdaError {
  * the error; Node's messages do not always carry a position.
  */
 export function jsonErrorOffset(text: string): number {
+  class Stop extends Error {
+    constructor(readonly at: number) {
+      super('not JSON from here');
+    }
+  }
   let i = 0;
   const ws = (): void => {
     while (i < text.length && (text[i] === ' ' || text[i] === '\t' || text[i] === '\n' || text[i] === '\r')) i++;
   };
   const fail = (): never => {
-    throw i;
+    throw new Stop(i);
   };
   const literal = (word: string): void => {
     for (const c of word) {
@@ -111,7 +116,12 @@ export function jsonErrorOffset(text: string): number {
         i++;
         const e = text[i];
         if (e === 'u') {
-          for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(text[i + k] ?? '')) (i += k), fail();
+          for (let k = 1; k <= 4; k++) {
+            if (!/[0-9a-fA-F]/.test(text[i + k] ?? '')) {
+              i += k;
+              fail();
+            }
+          }
           i += 5;
         } else if (e !== undefined && '"\\/bfnrt'.includes(e)) i++;
         else fail();
@@ -165,8 +175,9 @@ export function jsonErrorOffset(text: string): number {
     value();
     ws();
     return i < text.length ? i : text.length;
-  } catch (at) {
-    return Math.min(at as number, text.length);
+  } catch (stop) {
+    if (stop instanceof Stop) return Math.min(stop.at, text.length);
+    throw stop;
   }
 }
 
