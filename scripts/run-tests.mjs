@@ -3,6 +3,10 @@
 // expand globs, so the file list is gathered here.
 //   node scripts/run-tests.mjs            every *.test.js under dist/
 //   node scripts/run-tests.mjs e2e worker only files whose path contains one of the words
+//
+// End-to-end tests (dist/test/e2e/) run once per sandbox backend named in
+// KINDLING_E2E_SANDBOXES (default "namespace process"), with
+// KINDLING_E2E_SANDBOX set for the run; the other tests run once.
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -24,5 +28,21 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ') || '(all)'}`);
   process.exit(1);
 }
-const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
-process.exit(result.status ?? 1);
+
+const isE2e = (f) => f.includes(join('dist', 'test', 'e2e'));
+const runs = [{ label: 'unit, component and isolation tests', files: files.filter((f) => !isE2e(f)), env: {} }];
+for (const sandbox of (process.env.KINDLING_E2E_SANDBOXES ?? 'namespace process').split(/\s+/).filter(Boolean)) {
+  runs.push({ label: `end-to-end tests, --sandbox ${sandbox}`, files: files.filter(isE2e), env: { KINDLING_E2E_SANDBOX: sandbox } });
+}
+
+let failed = false;
+for (const run of runs) {
+  if (run.files.length === 0) continue;
+  console.log(`\n# ${run.label}`);
+  const result = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...run.files], {
+    stdio: 'inherit',
+    env: { ...process.env, ...run.env },
+  });
+  if (result.status !== 0) failed = true;
+}
+process.exit(failed ? 1 : 0);

@@ -6,7 +6,7 @@
  *   control (registry over the embedded store) feeds the front end and retires
  *   warm sandboxes when a function changes.
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,9 @@ import { DEFAULT_ACCOUNT_ID } from './shared/arn.js';
 import { FileBlobStore } from './store/file-blobs.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata.js';
 import { LocalWorker } from './worker/local-worker.js';
+import type { SandboxBackend } from './worker/sandbox/backend.js';
+import { blockedForOthers } from './worker/sandbox/detect.js';
+import { NamespaceBackend, NamespaceUnavailableError, defaultNamespaceRoot } from './worker/sandbox/namespace.js';
 import { ProcessBackend } from './worker/sandbox/process.js';
 import { WorkerManager } from './worker-manager/worker-manager.js';
 
@@ -30,7 +33,11 @@ export interface PlatformOptions {
   readonly port: number;
   /** Embedded store: SQLite metadata and code files live here. */
   readonly dataDir: string;
-  readonly sandbox: 'process';
+  /**
+   * namespace: bubblewrap + cgroups (the default on Linux); process: no
+   * isolation at all, for development with trusted code.
+   */
+  readonly sandbox: 'process' | 'namespace';
   /** Idle sandboxes are stopped after this long. */
   readonly keepAliveSeconds: number;
   readonly region: string;
@@ -64,8 +71,36 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   // from a platform that was killed belongs to no running sandbox: remove it.
   const sandboxRoot = join(dataDir, 'sandboxes');
   rmSync(sandboxRoot, { recursive: true, force: true });
+  let backend: SandboxBackend;
+  let namespace: NamespaceBackend | undefined;
+  if (options.sandbox === 'namespace') {
+    // Sandboxes run as unprivileged uids, and bubblewrap resolves the code
+    // directories (under the data directory) as those uids.
+    let blocked = blockedForOthers(dataDir);
+    if (blocked === dataDir && statSync(dataDir).uid === process.getuid?.()) {
+      // Our own data directory (a mkdtemp one is 0700): let the sandboxes'
+      // uids pass through it. Search only, no listing; the code directories
+      // below are world-readable already (0755/0644, as Lambda unzips them).
+      chmodSync(dataDir, statSync(dataDir).mode | 0o001);
+      blocked = blockedForOthers(dataDir);
+    }
+    if (blocked !== undefined) {
+      await metadata.close();
+      throw new NamespaceUnavailableError(`sandboxes cannot read functions under ${dataDir}: ${blocked} is not searchable by other users (chmod o+x ${blocked}, or use another --data-dir)`);
+    }
+    // create() also removes the cgroups and files of a platform that was killed.
+    try {
+      namespace = await NamespaceBackend.create({ root: defaultNamespaceRoot(dataDir) });
+    } catch (err) {
+      await metadata.close();
+      throw err;
+    }
+    backend = namespace;
+  } else {
+    backend = new ProcessBackend({ root: sandboxRoot });
+  }
   const placement = new Placement();
-  placement.register(new LocalWorker({ clock, backend: new ProcessBackend({ root: sandboxRoot }) }));
+  placement.register(new LocalWorker({ clock, backend }));
   const workerManager = new WorkerManager({ provider: placement, clock, keepAliveMs: options.keepAliveSeconds * 1000 });
 
   const registry = await FunctionRegistry.open({
@@ -113,6 +148,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         await serverClosed;
         await registry.whenIdle();
         await metadata.close();
+        // Every sandbox is gone: the parent cgroup and the backend's files go too.
+        await namespace?.close();
       })();
       return closing;
     },

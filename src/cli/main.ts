@@ -5,6 +5,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startPlatform, type PlatformOptions } from '../all-in-one.js';
+import { NamespaceUnavailableError } from '../worker/sandbox/namespace.js';
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -24,25 +25,39 @@ program
   .option('--port <n>', 'port of the Lambda API (0 picks a free port)', integer(0, 65535), 9000)
   .option('--host <h>', 'address to listen on', '127.0.0.1')
   .option('--data-dir <dir>', 'where functions, code and state are kept (embedded store)', '.kindling')
-  .addOption(new Option('--sandbox <backend>', 'sandbox backend').choices(['process', 'namespace']).default('process'))
+  .addOption(
+    new Option('--sandbox <backend>', 'sandbox backend: namespace isolates functions (bubblewrap + cgroups, Linux); process does not')
+      .choices(['process', 'namespace'])
+      .default(process.platform === 'linux' ? 'namespace' : 'process'),
+  )
   .option('--keep-alive <seconds>', 'how long an idle sandbox stays warm', integer(1, 86_400), 300)
   .option('--region <region>', 'the region in ARNs and AWS_REGION', 'us-east-1')
   .option('--concurrency <n>', 'account concurrency limit (concurrent executions)', integer(1, 1_000_000), 1000)
   .action(async (flags: { port: number; host: string; dataDir: string; sandbox: string; keepAlive: number; region: string; concurrency: number }) => {
-    if (flags.sandbox === 'namespace') {
-      console.error('kindling: the namespace sandbox backend is not built yet; run with --sandbox process (no isolation: only for code you trust)');
-      process.exit(2);
+    const sandbox = flags.sandbox === 'process' ? 'process' : 'namespace';
+    if (sandbox === 'process') {
+      console.error('kindling: WARNING: --sandbox process does not isolate functions: their code runs as this user with access to this machine; use it only for code you trust');
     }
     const options: PlatformOptions = {
       host: flags.host,
       port: flags.port,
       dataDir: flags.dataDir,
-      sandbox: 'process',
+      sandbox,
       keepAliveSeconds: flags.keepAlive,
       region: flags.region,
       accountConcurrency: flags.concurrency,
     };
-    const platform = await startPlatform(options);
+    let platform;
+    try {
+      platform = await startPlatform(options);
+    } catch (err) {
+      if (err instanceof NamespaceUnavailableError) {
+        // One line: what is missing and what to do, never a silent fallback.
+        console.error(`kindling: ${err.message} (or run with --sandbox process, which does not isolate functions)`);
+        process.exit(2);
+      }
+      throw err;
+    }
     console.log(`listening on ${platform.url}`);
     let stopping = false;
     const stop = (signal: string) => {

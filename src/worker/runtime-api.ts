@@ -44,7 +44,10 @@ const INVALID_REQUEST_ID = Buffer.from('{"errorMessage":"Invalid request ID","er
 const TOO_LARGE = Buffer.from(
   `{"errorMessage":"Exceeded maximum allowed payload size (${MAX_RUNTIME_PAYLOAD_SIZE} bytes).","errorType":"RequestEntityTooLarge"}\n`,
 );
-const JSON_HEADERS = ['Content-Type', 'application/json'];
+// Content-Length explicit: after writeHead() node:http would send the body chunked.
+const ACCEPTED_HEADERS = ['Content-Type', 'application/json', 'Content-Length', String(ACCEPTED.length)];
+const INVALID_REQUEST_ID_HEADERS = ['Content-Type', 'application/json', 'Content-Length', String(INVALID_REQUEST_ID.length)];
+const TOO_LARGE_HEADERS = ['Content-Type', 'application/json', 'Content-Length', String(TOO_LARGE.length)];
 
 /**
  * Runtime states, named as RAPID names them in its InvalidStateTransition
@@ -148,6 +151,10 @@ export class RuntimeApi {
     const headers = [
       'Content-Type',
       'application/json',
+      // Explicit: after writeHead(), node:http no longer computes it at
+      // end(body) and would frame the body as chunked instead.
+      'Content-Length',
+      String(inv.payload.length),
       'Lambda-Runtime-Aws-Request-Id',
       inv.requestId,
       'Lambda-Runtime-Deadline-Ms',
@@ -170,7 +177,7 @@ export class RuntimeApi {
     const current = this.#current;
     if (current === undefined || id !== current.requestId) {
       req.resume();
-      res.writeHead(400, JSON_HEADERS);
+      res.writeHead(400, INVALID_REQUEST_ID_HEADERS);
       res.end(INVALID_REQUEST_ID);
       return;
     }
@@ -185,13 +192,13 @@ export class RuntimeApi {
     readBody(req, (body) => {
       if (body === undefined) {
         this.#listener.onResponseTooLarge(id);
-        res.writeHead(413, JSON_HEADERS);
+        res.writeHead(413, TOO_LARGE_HEADERS);
         res.end(TOO_LARGE);
         return;
       }
       if (action === 'response') this.#listener.onResponse(id, body);
       else this.#listener.onError(id, errorType, body);
-      res.writeHead(202, JSON_HEADERS);
+      res.writeHead(202, ACCEPTED_HEADERS);
       res.end(ACCEPTED);
     });
   }
@@ -207,7 +214,7 @@ export class RuntimeApi {
       // An oversized init error is cut to its first bytes rather than lost:
       // the invoke still has to fail with it.
       this.#listener.onInitError(errorType, body ?? Buffer.from(`{"errorMessage":"Init error too large","errorType":"${errorType ?? 'Runtime.Unknown'}"}`));
-      res.writeHead(202, JSON_HEADERS);
+      res.writeHead(202, ACCEPTED_HEADERS);
       res.end(ACCEPTED);
     });
   }
@@ -239,13 +246,14 @@ function readBody(req: IncomingMessage, done: (body: Buffer | undefined) => void
 }
 
 function forbidden(res: ServerResponse, from: RuntimeState, to: string): void {
-  res.writeHead(403, JSON_HEADERS);
-  res.end(
+  const body = Buffer.from(
     JSON.stringify({
       errorMessage: `State transition from ${from} to ${to} failed for runtime. Error: State transition is not allowed`,
       errorType: 'InvalidStateTransition',
     }) + '\n',
   );
+  res.writeHead(403, ['Content-Type', 'application/json', 'Content-Length', String(body.length)]);
+  res.end(body);
 }
 
 function methodNotAllowed(req: IncomingMessage, res: ServerResponse): void {

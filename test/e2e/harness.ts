@@ -3,7 +3,7 @@
  * port 0 and talks to it with the real AWS SDK.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -48,10 +48,19 @@ export async function startKindling(t: TestContext, options: StartOptions = {}):
   return kindling;
 }
 
+/**
+ * The sandbox backend end-to-end tests run on unless a test names one:
+ * KINDLING_E2E_SANDBOX (scripts/run-tests.mjs runs the e2e files once per
+ * backend), else kindling's own default.
+ */
+export const E2E_SANDBOX = process.env.KINDLING_E2E_SANDBOX;
+
 /** Starts `kindling up --port 0` as a child process (for tests and benchmarks); the caller stops it. */
 export async function launchKindling(options: StartOptions = {}): Promise<Kindling> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'kindling-e2e-'));
-  const child = spawn(process.execPath, [CLI, 'up', '--port', '0', '--data-dir', dataDir, ...(options.args ?? [])], {
+  const args = [...(options.args ?? [])];
+  if (E2E_SANDBOX && !args.includes('--sandbox')) args.push('--sandbox', E2E_SANDBOX);
+  const child = spawn(process.execPath, [CLI, 'up', '--port', '0', '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -143,14 +152,49 @@ export function logs(logResult: string | undefined): string {
   return Buffer.from(logResult ?? '', 'base64').toString('utf8');
 }
 
-/** True while a process with this pid exists. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
+/**
+ * A function body fragment naming the sandbox it runs in. The log stream name
+ * is unique per sandbox (as on Lambda) and, unlike the pid, means the same
+ * thing in every backend (a pid namespace renumbers pids).
+ */
+export const SANDBOX_ID = 'process.env.AWS_LAMBDA_LOG_STREAM_NAME';
+
+/** The environment of every process on this host, as NAME=value lists. */
+function environments(): string[][] {
+  const out: string[][] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      out.push(readFileSync(`/proc/${entry}/environ`, 'latin1').split('\0'));
+    } catch {
+      // gone while we looked
+    }
   }
+  return out;
+}
+
+/** The sandboxes (by log stream name) that still have a process on this host. */
+export function runningSandboxes(streams: readonly string[]): string[] {
+  const wanted = new Set(streams.map((s) => `AWS_LAMBDA_LOG_STREAM_NAME=${s}`));
+  const found = new Set<string>();
+  for (const env of environments()) for (const v of env) if (wanted.has(v)) found.add(v.slice(v.indexOf('=') + 1));
+  return [...found];
+}
+
+/** Log stream names of the running sandboxes of a function (by its name). */
+export function sandboxesOf(functionName: string): string[] {
+  const found = new Set<string>();
+  for (const env of environments()) {
+    if (!env.includes(`AWS_LAMBDA_FUNCTION_NAME=${functionName}`)) continue;
+    const stream = env.find((v) => v.startsWith('AWS_LAMBDA_LOG_STREAM_NAME='));
+    if (stream) found.add(stream.slice('AWS_LAMBDA_LOG_STREAM_NAME='.length));
+  }
+  return [...found];
+}
+
+/** True while some process of the sandbox with this log stream name exists. */
+export function alive(stream: string): boolean {
+  return runningSandboxes([stream]).length > 0;
 }
 
 /** Waits until `check` holds, polling; fails after `ms`. For conditions that settle asynchronously (process exit). */

@@ -14,7 +14,7 @@ import {
   CreateFunctionCommand,
   waitUntilFunctionActiveV2,
 } from '@aws-sdk/client-lambda';
-import { alive, deploy, eventually, json, logs, startKindling, zip, ROLE } from './harness.js';
+import { alive, deploy, eventually, json, logs, startKindling, zip, ROLE, SANDBOX_ID } from './harness.js';
 
 const COUNTER = `
 let count = 0;
@@ -22,7 +22,7 @@ const startedAt = Date.now();
 exports.handler = async (event, context) => {
   count += 1;
   console.log('invoked', count, JSON.stringify(event));
-  return { count, pid: process.pid, requestId: context.awsRequestId, startedAt };
+  return { count, sandbox: ${SANDBOX_ID}, requestId: context.awsRequestId, startedAt };
 };`;
 
 test('create, wait active, invoke: result, request id, executed version', async (t) => {
@@ -48,11 +48,11 @@ test('the second invoke finds the same sandbox warm: init runs once, globals sur
   await deploy(k.client, 'warm', { 'index.js': COUNTER });
   const first = await k.client.send(new InvokeCommand({ FunctionName: 'warm', LogType: 'Tail' }));
   const second = await k.client.send(new InvokeCommand({ FunctionName: 'warm', LogType: 'Tail' }));
-  const a = json(first.Payload) as { count: number; pid: number; startedAt: number };
-  const b = json(second.Payload) as { count: number; pid: number; startedAt: number };
+  const a = json(first.Payload) as { count: number; sandbox: string; startedAt: number };
+  const b = json(second.Payload) as { count: number; sandbox: string; startedAt: number };
   assert.equal(a.count, 1);
   assert.equal(b.count, 2);
-  assert.equal(b.pid, a.pid);
+  assert.equal(b.sandbox, a.sandbox);
   assert.equal(b.startedAt, a.startedAt);
   assert.match(logs(first.LogResult), /\tInit Duration: \d+\.\d{2} ms/);
   assert.doesNotMatch(logs(second.LogResult), /Init Duration/);
@@ -95,20 +95,20 @@ test('a thrown error: 200, X-Amz-Function-Error Unhandled, the runtime\'s error 
 test('timeout: Sandbox.Timedout, the sandbox is discarded, the next invoke works in a new one', async (t) => {
   const k = await startKindling(t);
   await deploy(k.client, 'sleepy', {
-    'index.js': `let n = 0; exports.handler = async (e) => { n++; if (e.sleep) await new Promise(r => setTimeout(r, e.sleep)); return { n, pid: process.pid }; };`,
+    'index.js': `let n = 0; exports.handler = async (e) => { n++; if (e.sleep) await new Promise(r => setTimeout(r, e.sleep)); return { n, sandbox: ${SANDBOX_ID} }; };`,
   }, { Timeout: 1 });
-  const warm = json((await k.client.send(new InvokeCommand({ FunctionName: 'sleepy' }))).Payload) as { pid: number };
+  const warm = json((await k.client.send(new InvokeCommand({ FunctionName: 'sleepy' }))).Payload) as { sandbox: string };
   const res = await k.client.send(new InvokeCommand({ FunctionName: 'sleepy', Payload: Buffer.from('{"sleep":5000}'), LogType: 'Tail' }));
   assert.equal(res.FunctionError, 'Unhandled');
   const err = json(res.Payload) as { errorType: string; errorMessage: string };
   assert.equal(err.errorType, 'Sandbox.Timedout');
   assert.equal(err.errorMessage, `RequestId: ${res.$metadata.requestId} Error: Task timed out after 1.00 seconds`);
   // The log line gives the time actually elapsed (Lambda: "... Task timed out after 1.01 seconds").
-  assert.match(logs(res.LogResult), new RegExp(`^\\S+Z ${res.$metadata.requestId} Task timed out after 1\\.\\d\\d seconds$`, m));
-  await eventually(() => !alive(warm.pid), 5000, 'the timed-out sandbox to be killed');
-  const next = json((await k.client.send(new InvokeCommand({ FunctionName: 'sleepy' }))).Payload) as { n: number; pid: number };
+  assert.match(logs(res.LogResult), new RegExp(`^\\S+Z ${res.$metadata.requestId} Task timed out after 1\\.\\d\\d seconds$`, 'm'));
+  await eventually(() => !alive(warm.sandbox), 5000, 'the timed-out sandbox to be killed');
+  const next = json((await k.client.send(new InvokeCommand({ FunctionName: 'sleepy' }))).Payload) as { n: number; sandbox: string };
   assert.equal(next.n, 1, 'a fresh sandbox');
-  assert.notEqual(next.pid, warm.pid);
+  assert.notEqual(next.sandbox, warm.sandbox);
 });
 
 test('a runtime that exits mid-invoke: Runtime.ExitError, the next invoke works', async (t) => {
@@ -199,12 +199,12 @@ test('DryRun answers 204 and runs nothing; an unknown function is 404 with Lambd
 
 test('concurrent invokes get separate sandboxes, which are then reused', async (t) => {
   const k = await startKindling(t);
-  await deploy(k.client, 'parallel', { 'index.js': `exports.handler = async () => { await new Promise(r => setTimeout(r, 300)); return process.pid; };` });
-  const run = () => k.client.send(new InvokeCommand({ FunctionName: 'parallel' })).then((r) => json(r.Payload) as number);
-  const pids = await Promise.all([run(), run(), run(), run()]);
-  assert.equal(new Set(pids).size, 4);
+  await deploy(k.client, 'parallel', { 'index.js': `exports.handler = async () => { await new Promise(r => setTimeout(r, 300)); return ${SANDBOX_ID}; };` });
+  const run = () => k.client.send(new InvokeCommand({ FunctionName: 'parallel' })).then((r) => json(r.Payload) as string);
+  const sandboxes = await Promise.all([run(), run(), run(), run()]);
+  assert.equal(new Set(sandboxes).size, 4);
   const again = await Promise.all([run(), run(), run(), run()]);
-  assert.deepEqual(new Set(again), new Set(pids), 'the four warm sandboxes serve again');
+  assert.deepEqual(new Set(again), new Set(sandboxes), 'the four warm sandboxes serve again');
 });
 
 test('ESM, CommonJS, nested paths and callback handlers', async (t) => {
@@ -238,8 +238,12 @@ test('the function sees Lambda\'s environment and its own, nothing of the host\'
   for (const leaked of ['NODE_EXTRA_CA_CERTS', 'HOME', 'USER', 'SHELL', 'npm_config_cache', 'INIT_CWD']) {
     assert.equal(env[leaked], undefined, `${leaked} leaked from the host`);
   }
+  // Names the host has too must be Lambda's (PWD is the task root: Lambda's runtimes start from a shell there).
+  const lambdas = ['PATH', 'LANG', 'TZ', 'LD_LIBRARY_PATH', 'NODE_PATH', '_HANDLER', 'GREETING'];
   for (const key of Object.keys(env)) {
-    assert.ok(!(key in process.env) || ['PATH', 'LANG', 'TZ', 'LD_LIBRARY_PATH', 'NODE_PATH'].includes(key) || key.startsWith('AWS_') || key.startsWith('LAMBDA_') || key === '_HANDLER' || key === 'GREETING', `${key} may come from the host`);
+    const lambdaOwn = lambdas.includes(key) || key.startsWith('AWS_') || key.startsWith('LAMBDA_') || (key === 'PWD' && env.PWD === env.LAMBDA_TASK_ROOT);
+    assert.ok(!(key in process.env) || lambdaOwn, `${key} may come from the host`);
+    if (lambdaOwn && key in process.env && !['PATH', 'LANG', 'TZ'].includes(key)) assert.notEqual(env[key], process.env[key], `${key} has the host's value`);
   }
 });
 
@@ -265,23 +269,23 @@ done
 
 test('updates: new code and new configuration retire the old sandboxes', async (t) => {
   const k = await startKindling(t);
-  await deploy(k.client, 'changing', { 'index.js': `exports.handler = async () => ({ v: 1, pid: process.pid, g: process.env.GREETING ?? null });` });
-  const v1 = json((await k.client.send(new InvokeCommand({ FunctionName: 'changing' }))).Payload) as { v: number; pid: number };
+  await deploy(k.client, 'changing', { 'index.js': `exports.handler = async () => ({ v: 1, sandbox: ${SANDBOX_ID}, g: process.env.GREETING ?? null });` });
+  const v1 = json((await k.client.send(new InvokeCommand({ FunctionName: 'changing' }))).Payload) as { v: number; sandbox: string };
   assert.equal(v1.v, 1);
 
-  const upd = await k.client.send(new UpdateFunctionCodeCommand({ FunctionName: 'changing', ZipFile: await zip({ 'index.js': `exports.handler = async () => ({ v: 2, pid: process.pid, g: process.env.GREETING ?? null });` }) }));
+  const upd = await k.client.send(new UpdateFunctionCodeCommand({ FunctionName: 'changing', ZipFile: await zip({ 'index.js': `exports.handler = async () => ({ v: 2, sandbox: ${SANDBOX_ID}, g: process.env.GREETING ?? null });` }) }));
   assert.equal(upd.LastUpdateStatus, 'InProgress');
   await waitUntilFunctionUpdatedV2({ client: k.client, maxWaitTime: 60 }, { FunctionName: 'changing' });
-  const v2 = json((await k.client.send(new InvokeCommand({ FunctionName: 'changing' }))).Payload) as { v: number; pid: number };
+  const v2 = json((await k.client.send(new InvokeCommand({ FunctionName: 'changing' }))).Payload) as { v: number; sandbox: string };
   assert.equal(v2.v, 2);
-  assert.notEqual(v2.pid, v1.pid);
-  await eventually(() => !alive(v1.pid), 5000, 'the old sandbox to stop');
+  assert.notEqual(v2.sandbox, v1.sandbox);
+  await eventually(() => !alive(v1.sandbox), 5000, 'the old sandbox to stop');
 
   await k.client.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'changing', Environment: { Variables: { GREETING: 'new' } } }));
   await waitUntilFunctionUpdatedV2({ client: k.client, maxWaitTime: 60 }, { FunctionName: 'changing' });
-  const v3 = json((await k.client.send(new InvokeCommand({ FunctionName: 'changing' }))).Payload) as { v: number; g: string; pid: number };
+  const v3 = json((await k.client.send(new InvokeCommand({ FunctionName: 'changing' }))).Payload) as { v: number; g: string; sandbox: string };
   assert.deepEqual([v3.v, v3.g], [2, 'new']);
-  assert.notEqual(v3.pid, v2.pid);
+  assert.notEqual(v3.sandbox, v2.sandbox);
   const fn = await k.client.send(new GetFunctionCommand({ FunctionName: 'changing' }));
   assert.equal(fn.Configuration?.LastUpdateStatus, 'Successful');
 });

@@ -8,9 +8,9 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteFunctionCommand, GetFunctionCommand, InvokeCommand, ListFunctionsCommand, LambdaServiceException } from '@aws-sdk/client-lambda';
-import { alive, deploy, eventually, json, startKindling } from './harness.js';
+import { alive, deploy, eventually, json, runningSandboxes, sandboxesOf, startKindling, E2E_SANDBOX, SANDBOX_ID } from './harness.js';
 
-const PID = { 'index.js': `exports.handler = async () => process.pid;` };
+const WHO = { 'index.js': `exports.handler = async () => ${SANDBOX_ID};` };
 
 test('functions and their code survive a restart of kindling up', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'kindling-restart-'));
@@ -32,31 +32,34 @@ test('functions and their code survive a restart of kindling up', async (t) => {
 test('SIGINT and SIGTERM stop every sandbox process', async (t) => {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     const k = await startKindling(t);
-    await deploy(k.client, 'p', { 'index.js': `exports.handler = async (e) => { await new Promise(r => setTimeout(r, e.wait ?? 0)); return process.pid; };` });
+    await deploy(k.client, 'p', { 'index.js': `exports.handler = async (e) => { await new Promise(r => setTimeout(r, e.wait ?? 0)); return ${SANDBOX_ID}; };` });
     // One sandbox busy when the signal arrives, another idle.
     const busy = k.client.send(new InvokeCommand({ FunctionName: 'p', Payload: Buffer.from('{"wait":10000}') })).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 300));
-    const idle = json((await k.client.send(new InvokeCommand({ FunctionName: 'p' }))).Payload) as number;
-    assert.ok(alive(idle));
-    assert.ok(processesIn(k.dataDir).length >= 2, 'both sandboxes run in the data dir');
+    await new Promise((r) => setTimeout(r, 500));
+    const idle = json((await k.client.send(new InvokeCommand({ FunctionName: 'p' }))).Payload) as string;
+    const all = sandboxesOf('p');
+    assert.ok(all.includes(idle));
+    assert.equal(runningSandboxes(all).length, 2, 'two sandboxes run before the signal');
     assert.equal(await k.stop(signal), 0, `exit code after ${signal}`);
     await busy;
-    await eventually(() => !alive(idle), 3000, `sandbox ${idle} to be gone after ${signal}`);
-    await eventually(() => processesIn(k.dataDir).length === 0, 3000, 'no process left working in the data dir');
+    await eventually(() => runningSandboxes(all).length === 0, 3000, `no sandbox process left after ${signal}`);
+    if (!E2E_SANDBOX || E2E_SANDBOX === 'process') await eventually(() => processesIn(k.dataDir).length === 0, 3000, 'no process left working in the data dir');
   }
 });
 
 test('idle sandboxes stop after --keep-alive; DeleteFunction stops them at once', async (t) => {
   const k = await startKindling(t, { args: ['--keep-alive', '1'] });
-  await deploy(k.client, 'brief', PID);
-  const pid = json((await k.client.send(new InvokeCommand({ FunctionName: 'brief' }))).Payload) as number;
-  await eventually(() => !alive(pid), 5000, 'the idle sandbox to expire');
-  const pid2 = json((await k.client.send(new InvokeCommand({ FunctionName: 'brief' }))).Payload) as number;
-  assert.notEqual(pid2, pid, 'a new sandbox after expiry');
+  await deploy(k.client, 'brief', WHO);
+  const first = json((await k.client.send(new InvokeCommand({ FunctionName: 'brief' }))).Payload) as string;
+  assert.ok(alive(first));
+  await eventually(() => !alive(first), 5000, 'the idle sandbox to expire');
+  const second = json((await k.client.send(new InvokeCommand({ FunctionName: 'brief' }))).Payload) as string;
+  assert.notEqual(second, first, 'a new sandbox after expiry');
 
   const k2 = await startKindling(t);
-  await deploy(k2.client, 'doomed', PID);
-  const doomed = json((await k2.client.send(new InvokeCommand({ FunctionName: 'doomed' }))).Payload) as number;
+  await deploy(k2.client, 'doomed', WHO);
+  const doomed = json((await k2.client.send(new InvokeCommand({ FunctionName: 'doomed' }))).Payload) as string;
+  assert.ok(alive(doomed));
   const del = await k2.client.send(new DeleteFunctionCommand({ FunctionName: 'doomed' }));
   assert.equal(del.$metadata.httpStatusCode, 204);
   await eventually(() => !alive(doomed), 3000, 'the deleted function\'s sandbox to stop');

@@ -12,6 +12,7 @@
  *   AWS_LAMBDA_FUNCTION_NAME, _VERSION, _MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
  *   AWS_LAMBDA_LOG_STREAM_NAME   the context object
  *   AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING
+ *   _KINDLING_RUNTIME_API_SOCKET  optional unix socket of the Runtime API (namespace backend)
  * and it sets/deletes _X_AMZN_TRACE_ID per invoke.
  *
  * The invoke loop matches the observable behaviour of the RIC (src/Runtime.js,
@@ -91,16 +92,19 @@ function isAsyncFunction(fn: Handler): boolean {
  */
 function writeMarker(requestId: string): void {
   const bytes = Buffer.from(endMarker(requestId));
-  for (const fd of [1, 2]) {
-    let offset = 0;
-    while (offset < bytes.length) {
-      try {
-        offset += writeSync(fd, bytes, offset);
-      } catch (err) {
-        // A pipe in non-blocking mode that is full: retry until the reader drains it.
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        break; // fd closed (EPIPE/EBADF): nobody is reading it.
-      }
+  writeAll(1, bytes);
+  writeAll(2, bytes);
+}
+
+function writeAll(fd: number, bytes: Buffer): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset);
+    } catch (err) {
+      // A pipe in non-blocking mode that is full: retry until the reader drains it.
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+      return; // fd closed (EPIPE/EBADF): nobody is reading it.
     }
   }
 }
@@ -117,8 +121,19 @@ class Runtime {
   #dying = false;
   /** The single 'beforeExit' action (the RIC's BeforeExitListener). */
   #beforeExit: () => void = NOOP;
-  readonly #next = (): void => {
-    if (!this.#dying) this.#loop();
+  /** The next event arrived (the GET was pipelined behind the previous result). */
+  readonly #onNext = (next: NextInvocation): void => {
+    // A runtime that is reporting an uncaught error exits once the worker
+    // has it; it starts no further invoke.
+    if (this.#dying) return;
+    try {
+      this.#invoke(next);
+    } catch (err) {
+      this.#topLevelError(err);
+    }
+  };
+  readonly #onNextFailed = (err: unknown): void => {
+    if (!this.#dying) this.#topLevelError(err);
   };
 
   constructor(client: RuntimeApiClient, env: FunctionEnvironment) {
@@ -164,16 +179,7 @@ class Runtime {
   }
 
   #loop(): void {
-    this.#client.next().then(
-      (next) => {
-        try {
-          this.#invoke(next);
-        } catch (err) {
-          this.#topLevelError(err);
-        }
-      },
-      (err: unknown) => this.#topLevelError(err),
-    );
+    this.#client.next().then(this.#onNext, this.#onNextFailed);
   }
 
   /** An error outside any handler (the Runtime API failed): the RIC logs it and reports it as uncaught. */
@@ -206,22 +212,26 @@ class Runtime {
   #respond(id: string, body: string): void {
     if (this.#dying) return;
     writeMarker(id);
-    this.#client.postResponse(id, body, this.#next);
+    this.#client.respondAndNext(id, body).then(this.#onNext, this.#onNextFailed);
   }
 
   #fail(id: string, error: unknown): void {
     if (this.#dying) return;
     logError('Invoke Error', error);
+    this.#postError(id, error);
+  }
+
+  #postError(id: string, error: unknown): void {
     const body = toRapidResponse(error);
     writeMarker(id);
-    this.#client.postError(id, JSON.stringify(body), body.errorType, this.#next);
+    this.#client.failAndNext(id, JSON.stringify(body), body.errorType).then(this.#onNext, this.#onNextFailed);
   }
 
   #invoke({ body, headers }: NextInvocation): void {
     const id = headers['lambda-runtime-aws-request-id'];
     if (typeof id !== 'string' || id === '') throw new Error('invocation id is missing or invalid');
     const tenantId = headers['lambda-runtime-aws-tenant-id'];
-    setLoggingContext(id, tenantId as string | undefined);
+    setLoggingContext(id, tenantId);
     this.#errorInvokeId = id;
 
     // CallbackContext of the RIC. `completed` guards the response (a second
@@ -279,10 +289,8 @@ class Runtime {
       if (this.#isAsync) {
         const error = new NodeJsExit();
         logError('Invoke Error', error);
-        const rapid = toRapidResponse(error);
         if (this.#dying) return;
-        writeMarker(id);
-        this.#client.postError(id, JSON.stringify(rapid), rapid.errorType, this.#next);
+        this.#postError(id, error);
       } else {
         this.#respond(id, 'null');
       }
@@ -342,7 +350,9 @@ if (endpoint === undefined || endpoint === '') {
 }
 
 patchConsole();
-const runtime = new Runtime(new RuntimeApiClient(endpoint), {
+// Set by Kindling's namespace backend: the Runtime API's unix socket inside
+// the sandbox (without it, a forwarder process relays 127.0.0.1:9001 to it).
+const runtime = new Runtime(new RuntimeApiClient(endpoint, env['_KINDLING_RUNTIME_API_SOCKET']), {
   functionName: env['AWS_LAMBDA_FUNCTION_NAME'],
   functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'],
   memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'],

@@ -1,126 +1,467 @@
 /**
- * Client of the Lambda Runtime API (2018-06-01) over one keep-alive
- * connection, as the RIC's RAPIDClient (which keeps maxSockets: 1).
+ * Client of the Lambda Runtime API (2018-06-01): a small HTTP/1.1 client on
+ * one keep-alive net.Socket, as the RIC's RAPIDClient keeps one connection.
+ *
+ * Why not node:http: when many sandboxes share a host each sees few invokes
+ * per second, so V8 runs whatever the warm path executes mostly
+ * unoptimised; ClientRequest, Agent, IncomingMessage and their streams cost
+ * several hundred µs of CPU per invoke there. Here the end of an invoke is
+ * one write (the result POST with the next GET pipelined behind it) and one
+ * small parse per response.
+ *
+ * Pipelining: the worker's server (node:http) reads pipelined requests in
+ * order and answers them in order, so the GET /next written behind a POST is
+ * parked as soon as the POST is read, and the next event needs no extra
+ * round trip. Any other request waits until nothing is in flight, as it did
+ * behind node:http's Agent with maxSockets: 1.
  */
-import { Agent, request } from 'node:http';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
+import type { Socket } from 'node:net';
+
+/** Response headers: names lower-cased, values latin1 (as node:http decodes them), repeats joined with ', '. */
+export type ResponseHeaders = Readonly<Record<string, string | undefined>>;
 
 /** One invocation as GET /runtime/invocation/next returned it. */
 export interface NextInvocation {
   /** The event, undecoded (the handler's JSON.parse is the only parse). */
   readonly body: string;
-  /** Response headers, lower-cased by node:http. */
-  readonly headers: IncomingHttpHeaders;
+  readonly headers: ResponseHeaders;
 }
 
 const NEXT_PATH = '/2018-06-01/runtime/invocation/next';
 const INVOCATION_PATH = '/2018-06-01/runtime/invocation/';
 const INIT_ERROR_PATH = '/2018-06-01/runtime/init/error';
-const ERROR_TYPE_HEADER = 'Lambda-Runtime-Function-Error-Type';
+
+/**
+ * Largest response head (or chunk-size line) accepted: Lambda's nodejs
+ * bootstrap runs node with --max-http-header-size 81920, which is what
+ * bounded node:http's client here.
+ */
+const MAX_HEAD_SIZE = 81920;
+
+/** Size of a connection's read buffer: an event of up to this size arrives in one read. */
+const READ_BUFFER_SIZE = 64 * 1024;
+
+/** Body length states besides a byte count. */
+const CHUNKED = -1;
+const UNTIL_CLOSE = -2;
+
+/** One request to the Runtime API. */
+interface Exchange {
+  /** The request, head and body, as written (kept to write it again once). */
+  readonly bytes: string;
+  /** `body` may point into the connection's read buffer: valid only during the call. */
+  readonly onResponse: (status: number, headers: ResponseHeaders, body: Buffer) => void;
+  readonly onFailure: (err: Error) => void;
+  /** Already written again once after its connection failed. */
+  resent: boolean;
+}
+
+/** Where the Runtime API listens: a unix socket path, or host and port. */
+type ConnectTarget = { readonly path: string } | { readonly path?: undefined; readonly host: string; readonly port: number };
+
+/** What a Connection reports to its client. */
+interface ConnectionOwner {
+  /** Nothing is in flight any more: queued requests may be written. */
+  idle(): void;
+  /** The connection is gone; `unanswered` were written and got no complete answer. */
+  dead(conn: Connection, err: Error, unanswered: Exchange[], partial: boolean): void;
+}
+
+/** One keep-alive connection and its response parser; answers go to requests in order. */
+class Connection {
+  readonly #socket: Socket;
+  readonly #owner: ConnectionOwner;
+  /** Written and not yet answered, oldest first. */
+  readonly #inflight: Exchange[] = [];
+  /** A response was read here before: this is a reused keep-alive connection. */
+  #reused = false;
+  #dead = false;
+  /** Bytes read and not yet parsed. */
+  #buf: Buffer | undefined;
+  // The response being read, once its head is parsed.
+  #status = 0;
+  #headers: Record<string, string> | undefined;
+  /** Body bytes still expected, or CHUNKED, or UNTIL_CLOSE. */
+  #remaining = 0;
+  #chunks: Buffer[] = [];
+
+  /** Where the socket reads into (`onread`: no Readable stream machinery per read); reused by every read. */
+  readonly #readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+
+  constructor(target: ConnectTarget, owner: ConnectionOwner) {
+    this.#owner = owner;
+    const onread = { buffer: this.#readBuffer, callback: (n: number): boolean => this.#data(n) };
+    const socket =
+      target.path !== undefined
+        ? connect({ path: target.path, onread })
+        : connect({ host: target.host, port: target.port, noDelay: true, onread });
+    this.#socket = socket;
+    socket.on('end', () => this.#end());
+    socket.on('error', (err) => this.#die(err));
+    socket.on('close', () => this.#die(hangUp()));
+  }
+
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  get reused(): boolean {
+    return this.#reused;
+  }
+
+  /** Nothing written here awaits an answer. */
+  get free(): boolean {
+    return this.#inflight.length === 0;
+  }
+
+  /** Writes requests in one write (one syscall, one segment when they fit). */
+  write(exchanges: readonly Exchange[]): void {
+    // The socket keeps the process alive only while an answer is awaited: a
+    // runtime whose handler is done must let 'beforeExit' fire.
+    if (this.#inflight.length === 0) this.#socket.ref();
+    let bytes = '';
+    for (const ex of exchanges) {
+      this.#inflight.push(ex);
+      bytes += ex.bytes;
+    }
+    this.#socket.write(bytes);
+  }
+
+  #die(err: Error): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    this.#socket.destroy();
+    const partial = this.#buf !== undefined || this.#headers !== undefined;
+    this.#owner.dead(this, err, this.#inflight.splice(0), partial);
+  }
+
+  #end(): void {
+    if (this.#headers !== undefined && this.#remaining === UNTIL_CLOSE) {
+      // A body delimited by the end of the connection is complete now.
+      if (this.#buf !== undefined) this.#chunks.push(this.#buf);
+      this.#buf = undefined;
+      this.#complete();
+    }
+    this.#die(hangUp());
+  }
+
+  /**
+   * `n` bytes arrived in #readBuffer. They are parsed in place; whatever
+   * must outlive this call (an incomplete head or body) is copied, since the
+   * next read overwrites the buffer.
+   */
+  #data(n: number): boolean {
+    if (this.#dead) return true;
+    const chunk = this.#readBuffer.subarray(0, n);
+    this.#buf = this.#buf === undefined ? chunk : Buffer.concat([this.#buf, chunk]);
+    try {
+      while (this.#buf !== undefined && !this.#dead) {
+        if (!(this.#headers === undefined ? this.#head(this.#buf) : this.#body(this.#buf))) break;
+      }
+      if (this.#buf !== undefined && this.#buf.buffer === this.#readBuffer.buffer) this.#buf = Buffer.from(this.#buf);
+    } catch (err) {
+      this.#die(err as Error);
+    }
+    return true;
+  }
+
+  /** Parses a response head; false when more bytes are needed. */
+  #head(buf: Buffer): boolean {
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0 || end > MAX_HEAD_SIZE) {
+      if (end > MAX_HEAD_SIZE || buf.length > MAX_HEAD_SIZE) throw new Error('Parse Error: Header overflow');
+      return false;
+    }
+    const lines = buf.toString('latin1', 0, end).split('\r\n');
+    const statusLine = lines[0]!;
+    // HTTP/1.x SSS[ reason]
+    const status = statusLine.startsWith('HTTP/1.') && statusLine.charCodeAt(8) === 32 && !(statusLine.charCodeAt(12) > 32) ? Number(statusLine.slice(9, 12)) : NaN;
+    if (!(status >= 100 && status <= 999)) throw new Error('Parse Error: Invalid status line');
+    const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new Error('Parse Error: Invalid header line');
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      const prev = headers[name];
+      headers[name] = prev === undefined ? value : prev + ', ' + value;
+    }
+    this.#buf = buf.length > end + 4 ? buf.subarray(end + 4) : undefined;
+    if (status < 200) return true; // interim (100 Continue): the final response follows
+    this.#status = status;
+    this.#headers = headers;
+    this.#chunks = [];
+    const te = headers['transfer-encoding'];
+    const cl = headers['content-length'];
+    if (te !== undefined && te.toLowerCase().endsWith('chunked')) {
+      this.#remaining = CHUNKED;
+    } else if (cl !== undefined) {
+      if (!/^\d{1,15}$/.test(cl)) throw new Error('Parse Error: Invalid Content-Length');
+      this.#remaining = Number(cl);
+    } else {
+      this.#remaining = status === 204 || status === 304 ? 0 : UNTIL_CLOSE;
+    }
+    if (this.#remaining === 0) this.#complete();
+    return true;
+  }
+
+  /** Consumes body bytes; false when more bytes are needed. */
+  #body(buf: Buffer): boolean {
+    const remaining = this.#remaining;
+    if (remaining >= 0) {
+      if (buf.length < remaining) {
+        this.#chunks.push(this.#own(buf));
+        this.#remaining = remaining - buf.length;
+        this.#buf = undefined;
+        return false;
+      }
+      this.#chunks.push(buf.length === remaining ? buf : buf.subarray(0, remaining));
+      this.#buf = buf.length > remaining ? buf.subarray(remaining) : undefined;
+      this.#complete();
+      return true;
+    }
+    if (remaining === UNTIL_CLOSE) {
+      this.#chunks.push(this.#own(buf));
+      this.#buf = undefined;
+      return false;
+    }
+    // Chunked: <hex size>[;ext] CRLF <data> CRLF ... 0 CRLF [trailers] CRLF
+    const lineEnd = buf.indexOf('\r\n');
+    if (lineEnd < 0) {
+      if (buf.length > MAX_HEAD_SIZE) throw new Error('Parse Error: Invalid chunk size');
+      return false;
+    }
+    const sizeText = buf.toString('latin1', 0, lineEnd).split(';')[0]!.trim();
+    if (!/^[0-9a-fA-F]{1,8}$/.test(sizeText)) throw new Error('Parse Error: Invalid chunk size');
+    const size = Number.parseInt(sizeText, 16);
+    if (size === 0) {
+      // The last chunk; trailers (ignored) end with an empty line. Searching
+      // from the size line's own CRLF finds CRLF CRLF right there when there
+      // are none.
+      const end = buf.indexOf('\r\n\r\n', lineEnd);
+      if (end < 0) {
+        if (buf.length > MAX_HEAD_SIZE) throw new Error('Parse Error: Header overflow');
+        return false;
+      }
+      this.#buf = buf.length > end + 4 ? buf.subarray(end + 4) : undefined;
+      this.#complete();
+      return true;
+    }
+    const start = lineEnd + 2;
+    if (buf.length < start + size + 2) return false;
+    if (buf[start + size] !== 13 || buf[start + size + 1] !== 10) throw new Error('Parse Error: Invalid chunk');
+    this.#chunks.push(this.#own(buf.subarray(start, start + size)));
+    this.#buf = buf.length > start + size + 2 ? buf.subarray(start + size + 2) : undefined;
+    return true;
+  }
+
+  /** `bytes` as a Buffer that later reads do not overwrite. */
+  #own(bytes: Buffer): Buffer {
+    return bytes.buffer === this.#readBuffer.buffer ? Buffer.from(bytes) : bytes;
+  }
+
+  #complete(): void {
+    const chunks = this.#chunks;
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const headers = this.#headers!;
+    this.#headers = undefined;
+    this.#chunks = [];
+    this.#reused = true;
+    const ex = this.#inflight.shift();
+    if (ex === undefined) throw new Error('Parse Error: Response without a request');
+    if (this.#inflight.length === 0) this.#socket.unref();
+    ex.onResponse(this.#status, headers, body);
+    if (headers['connection']?.toLowerCase() === 'close') {
+      // The server closes after this response; what was pipelined behind it
+      // goes to a new connection (see RuntimeApiClient#dead).
+      this.#die(hangUp());
+    } else if (this.#inflight.length === 0 && !this.#dead) {
+      this.#owner.idle();
+    }
+  }
+}
+
+/** node:http's error for a connection that closed under a request. */
+function hangUp(): Error {
+  return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+}
+
+const NOOP = (): void => {};
+
+/** Owner of a connection used for one request: a failure fails it, nothing is retried. */
+const ONE_SHOT: ConnectionOwner = {
+  idle: NOOP,
+  dead: (_conn, err, unanswered) => {
+    for (const ex of unanswered) ex.onFailure(err);
+  },
+};
 
 /** The Runtime API over HTTP/1.1; `endpoint` is AWS_LAMBDA_RUNTIME_API (host:port). */
-export class RuntimeApiClient {
-  readonly #hostname: string;
-  readonly #port: number;
-  // One socket, kept alive across invokes: the warm path pays no connect.
-  // An idle keep-alive socket is unref'd by the agent, so it does not keep
-  // the event loop alive ('beforeExit' still fires when user work is done).
-  readonly #agent = new Agent({ keepAlive: true, maxSockets: 1 });
+export class RuntimeApiClient implements ConnectionOwner {
+  readonly #target: ConnectTarget;
+  readonly #hostHeader: string;
+  readonly #nextBytes: string;
+  #conn: Connection | undefined;
+  /** Requests waiting for the connection to be free; each group is written in one write. */
+  readonly #waiting: Exchange[][] = [];
 
-  constructor(endpoint: string) {
-    const colon = endpoint.lastIndexOf(':');
-    this.#hostname = colon < 0 ? endpoint : endpoint.slice(0, colon);
-    this.#port = colon < 0 ? 80 : Number.parseInt(endpoint.slice(colon + 1), 10);
+  /**
+   * `socketPath`: a unix socket the Runtime API also listens on (Kindling's
+   * namespace backend names it in _KINDLING_RUNTIME_API_SOCKET); used instead
+   * of TCP when given. The Host header still names `endpoint`.
+   */
+  constructor(endpoint: string, socketPath?: string) {
+    if (socketPath !== undefined && socketPath !== '') {
+      this.#target = { path: socketPath };
+    } else {
+      const colon = endpoint.lastIndexOf(':');
+      const host = colon < 0 ? endpoint : endpoint.slice(0, colon);
+      this.#target = {
+        host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+        port: colon < 0 ? 80 : Number.parseInt(endpoint.slice(colon + 1), 10),
+      };
+    }
+    this.#hostHeader = endpoint;
+    this.#nextBytes = `GET ${NEXT_PATH} HTTP/1.1\r\nHost: ${endpoint}\r\n\r\n`;
   }
 
   /** GET /runtime/invocation/next: blocks until the worker has an event. */
   next(): Promise<NextInvocation> {
-    return new Promise((resolve, reject) => {
-      const req = request(
-        { hostname: this.#hostname, port: this.#port, path: NEXT_PATH, method: 'GET', agent: this.#agent },
-        (res) => {
-          readBody(res, (body) => {
-            if (res.statusCode !== 200) {
-              reject(new Error(`Failed to get next invocation, HTTP ${res.statusCode}: ${body}`));
-            } else {
-              resolve({ body, headers: res.headers });
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
+    return new Promise((resolve, reject) => this.#send([this.#nextExchange(resolve, reject)]));
   }
 
-  /** POST /runtime/invocation/{id}/response with an already serialised body. */
-  postResponse(requestId: string, body: string, done: () => void): void {
-    this.#post(INVOCATION_PATH + encodeURIComponent(requestId) + '/response', body, undefined, done);
+  /**
+   * POST /runtime/invocation/{id}/response with an already serialised body,
+   * and GET /next pipelined behind it. Resolves with the next event. The
+   * POST's own answer changes nothing: whatever it is, or if the POST
+   * fails, the next step is the GET (as it was when the GET followed it).
+   */
+  respondAndNext(requestId: string, body: string): Promise<NextInvocation> {
+    return this.#postAndNext(INVOCATION_PATH + encodeURIComponent(requestId) + '/response', body, undefined);
   }
 
-  /** POST /runtime/invocation/{id}/error; `errorType` goes in Lambda-Runtime-Function-Error-Type. */
+  /** POST /runtime/invocation/{id}/error, then GET /next, as respondAndNext. */
+  failAndNext(requestId: string, body: string, errorType: string): Promise<NextInvocation> {
+    return this.#postAndNext(INVOCATION_PATH + encodeURIComponent(requestId) + '/error', body, errorType);
+  }
+
+  /** POST /runtime/invocation/{id}/error alone; `done` once answered or failed. */
   postError(requestId: string, body: string, errorType: string, done: () => void): void {
-    this.#post(INVOCATION_PATH + encodeURIComponent(requestId) + '/error', body, errorType, done);
+    this.#postAlone(INVOCATION_PATH + encodeURIComponent(requestId) + '/error', body, errorType, done);
   }
 
-  /** POST /runtime/init/error. */
+  /** POST /runtime/init/error; `done` once answered or failed. */
   postInitError(body: string, errorType: string, done: () => void): void {
-    this.#post(INIT_ERROR_PATH, body, errorType, done);
+    this.#postAlone(INIT_ERROR_PATH, body, errorType, done);
+  }
+
+  #postAndNext(path: string, body: string, errorType: string | undefined): Promise<NextInvocation> {
+    return new Promise((resolve, reject) => {
+      this.#send([this.#postExchange(path, body, errorType, NOOP), this.#nextExchange(resolve, reject)]);
+    });
   }
 
   /**
    * Calls `done` once the worker has answered, or once the request failed:
    * a transport failure cannot be reported anywhere, and the caller's next
-   * step (GET /next, or exit) is the right one either way.
+   * step is the right one either way.
    */
-  #post(path: string, body: string, errorType: string | undefined, onDone: () => void, retried = false): void {
+  #postAlone(path: string, body: string, errorType: string | undefined, done: () => void): void {
     let called = false;
-    const done = (): void => {
+    const once = (): void => {
       if (!called) {
         called = true;
-        onDone();
-      }
-    };
-    const headers: Record<string, string | number> = {
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(body),
-    };
-    // Header values cannot hold control characters; an errorType that does
-    // (it is the user's error.name) is left out rather than failing the post.
-    if (errorType !== undefined && isHeaderSafe(errorType)) headers[ERROR_TYPE_HEADER] = errorType;
-    const req = request(
-      { hostname: this.#hostname, port: this.#port, path, method: 'POST', headers, agent: this.#agent },
-      (res) => {
-        res.on('error', done);
-        readBody(res, () => done());
-      },
-    );
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      // The worker may close a keep-alive socket that sat idle during a long
-      // invoke just as this request reuses it; Node's documented remedy is to
-      // retry once on a fresh socket.
-      if (!retried && req.reusedSocket && err.code === 'ECONNRESET') {
-        called = true;
-        this.#post(path, body, errorType, onDone, true);
-      } else {
         done();
       }
-    });
-    req.end(body);
+    };
+    const ex = this.#postExchange(path, body, errorType, once);
+    const conn = this.#connection();
+    if (this.#waiting.length === 0 && conn.free) {
+      conn.write([ex]);
+    } else {
+      // A GET /next is in flight (an uncaught error after the response, or
+      // while idle), and its answer may be hours away: the error goes on a
+      // connection of its own so the runtime can exit now.
+      new Connection(this.#target, ONE_SHOT).write([ex]);
+    }
   }
-}
 
-function readBody(res: IncomingMessage, onEnd: (body: string) => void): void {
-  let first: Buffer | undefined;
-  let rest: Buffer[] | undefined;
-  res.on('data', (chunk: Buffer) => {
-    if (first === undefined) first = chunk;
-    else (rest ??= [first]).push(chunk);
-  });
-  res.on('end', () => {
-    onEnd(rest !== undefined ? Buffer.concat(rest).toString() : first !== undefined ? first.toString() : '');
-  });
+  #postExchange(path: string, body: string, errorType: string | undefined, done: () => void): Exchange {
+    let head = `POST ${path} HTTP/1.1\r\nHost: ${this.#hostHeader}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`;
+    // Header values cannot hold control characters; an errorType that does
+    // (it is the user's error.name) is left out rather than failing the post.
+    if (errorType !== undefined && isHeaderSafe(errorType)) head += `Lambda-Runtime-Function-Error-Type: ${errorType}\r\n`;
+    return { bytes: head + '\r\n' + body, onResponse: done, onFailure: done, resent: false };
+  }
+
+  #nextExchange(resolve: (next: NextInvocation) => void, reject: (err: Error) => void): Exchange {
+    return {
+      bytes: this.#nextBytes,
+      onResponse: (status, headers, body) => {
+        const text = body.toString(); // utf8, as before
+        if (status === 200) resolve({ body: text, headers });
+        else reject(new Error(`Failed to get next invocation, HTTP ${status}: ${text}`));
+      },
+      onFailure: reject,
+      resent: false,
+    };
+  }
+
+  #connection(): Connection {
+    let conn = this.#conn;
+    if (conn === undefined || conn.dead) {
+      conn = new Connection(this.#target, this);
+      this.#conn = conn;
+    }
+    return conn;
+  }
+
+  #send(group: Exchange[]): void {
+    if (this.#waiting.length === 0) {
+      const conn = this.#connection();
+      if (conn.free) {
+        conn.write(group);
+        return;
+      }
+    }
+    this.#waiting.push(group);
+  }
+
+  /** @internal ConnectionOwner */
+  idle(): void {
+    this.#pump();
+  }
+
+  /** Writes the oldest waiting group when the connection is free. */
+  #pump(): void {
+    if (this.#waiting.length === 0) return;
+    const conn = this.#connection();
+    if (conn.free) conn.write(this.#waiting.shift()!);
+  }
+
+  /** @internal ConnectionOwner */
+  dead(conn: Connection, err: Error, unanswered: Exchange[], partial: boolean): void {
+    if (this.#conn === conn) this.#conn = undefined;
+    // The worker may close a keep-alive connection that sat idle during a
+    // long invoke just as a request reuses it; node:http's documented remedy
+    // is to retry once on a fresh connection. Requests pipelined behind a
+    // response that closed the connection are not answered either. So each
+    // request of which no answer byte was read on a reused connection is
+    // written once more on a new one; the rest fail.
+    const again: Exchange[] = [];
+    unanswered.forEach((ex, i) => {
+      if (conn.reused && !ex.resent && !(i === 0 && partial)) {
+        ex.resent = true;
+        again.push(ex);
+      } else {
+        ex.onFailure(err);
+      }
+    });
+    if (again.length > 0) this.#waiting.unshift(again);
+    this.#pump();
+  }
 }
 
 function isHeaderSafe(value: string): boolean {

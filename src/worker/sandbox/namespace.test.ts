@@ -1,0 +1,302 @@
+/**
+ * The namespace backend with real bubblewrap, real cgroups and real
+ * processes, driven through LocalWorker as the platform drives it. Skipped
+ * (with the reason `kindling up` would print) where the host cannot run it.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FunctionVersionSpec } from '../../shared/spec.js';
+import { LocalWorker } from '../local-worker.js';
+import type { Sandbox, SandboxInvokeRequest } from '../types.js';
+import { detectCgroups } from './cgroups.js';
+import { detectNamespaceSupport } from './detect.js';
+import { NamespaceBackend, toSandboxExit } from './namespace.js';
+
+const support = detectNamespaceSupport(process.getuid?.() === 0 ? 1_051_000_000 : undefined);
+const skip = support.ok ? false : `namespace sandbox unavailable: ${support.problem}`;
+
+const roots: string[] = [];
+after(async () => {
+  for (const r of roots) await rm(r, { recursive: true, force: true });
+});
+
+/** A function directory, readable by the sandbox's unprivileged host uid. */
+async function codeDir(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kindling-ns-test-'));
+  roots.push(dir);
+  await chmod(dir, 0o755);
+  for (const [name, text] of Object.entries(files)) {
+    await writeFile(join(dir, name), text, { mode: name === 'bootstrap' ? 0o755 : 0o644 });
+  }
+  return dir;
+}
+
+function spec(dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
+  return {
+    key: randomUUID(),
+    functionName: 'fn',
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+    version: '$LATEST',
+    runtime: 'nodejs20.x',
+    handler: 'index.handler',
+    memorySize: 256,
+    timeout: 10,
+    ephemeralStorage: 512,
+    environment: {},
+    codeDir: dir,
+    codeSha256: 'x',
+    region: 'us-east-1',
+    ...overrides,
+  };
+}
+
+function req(payload: unknown = {}): SandboxInvokeRequest {
+  return {
+    requestId: randomUUID(),
+    payload: Buffer.from(JSON.stringify(payload)),
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+    clientContext: undefined,
+    wantLogs: true,
+  };
+}
+
+/** A nodejs function whose handler runs `body` (an async function body with `event`). */
+function nodeFn(body: string): Record<string, string> {
+  return {
+    'index.js': `const fs = require('node:fs'); const cp = require('node:child_process'); const os = require('node:os');
+const attempt = (fn) => { try { return { ok: true, value: fn() }; } catch (e) { return { ok: false, code: e.code }; } };
+exports.handler = async (event) => { ${body} };`,
+  };
+}
+
+const json = (b: Buffer): Record<string, unknown> => JSON.parse(b.toString()) as Record<string, unknown>;
+
+/**
+ * Host pids whose real uid is in [base, base + count), zombies excepted:
+ * bwrap's pid 1 outlives its monitor by a moment and is then reaped by the
+ * host's init (which, in some containers, never reaps).
+ */
+function processesOfUids(base: number, count: number): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const status = readFileSync(`/proc/${name}/status`, 'latin1');
+      if (/^State:\s+Z/m.test(status)) continue;
+      const m = /^Uid:\s+(\d+)/m.exec(status);
+      const uid = m ? Number(m[1]) : -1;
+      if (uid >= base && uid < base + count) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Directories of Kindling's parent cgroup `name` (v2: one; v1: memory, cpu, pids). */
+function parentCgroupDirs(name: string): string[] {
+  const cg = detectCgroups();
+  if (!cg.ok) return [];
+  return cg.layout.version === 2 ? [join(cg.layout.mount, name)] : [...new Set(Object.values(cg.layout.dirs))].map((d) => join(d, name));
+}
+
+describe('toSandboxExit', () => {
+  it('reads bwrap exit 128+N as signal N and keeps ordinary codes', () => {
+    assert.deepEqual(toSandboxExit({ code: 137, signal: null }), { code: null, signal: 'SIGKILL' });
+    assert.deepEqual(toSandboxExit({ code: 159, signal: null }), { code: null, signal: 'SIGSYS' });
+    assert.deepEqual(toSandboxExit({ code: 3, signal: null }), { code: 3, signal: null });
+    assert.deepEqual(toSandboxExit({ code: null, signal: 'SIGKILL' }), { code: null, signal: 'SIGKILL' });
+  });
+});
+
+describe('NamespaceBackend through LocalWorker', { skip }, () => {
+  const uidBase = 1_900_000_000 + (process.pid % 1000) * 1000;
+  const cgroupName = `kindling-test-${process.pid}`;
+  let backend: NamespaceBackend;
+  let worker: LocalWorker;
+  const create = (s: FunctionVersionSpec): Promise<Sandbox> => worker.createSandbox(s);
+
+  before(async () => {
+    process.env['KINDLING_HOST_SECRET'] = 'must-not-leak';
+    backend = await NamespaceBackend.create({
+      root: join('/run', `kindling-test-${process.pid}`),
+      cgroupName,
+      hostUids: { base: uidBase, count: 1000 },
+      pidsMax: 128,
+    });
+    worker = new LocalWorker({ backend });
+  });
+  after(async () => {
+    await worker.close();
+    await backend.close();
+    delete process.env['KINDLING_HOST_SECRET'];
+  });
+
+  it('runs a nodejs function as uid 1051 in its own namespaces, with only Lambda environment', async () => {
+    const sb = await create(
+      spec(await codeDir(nodeFn(`return { uid: process.getuid(), gid: process.getgid(), hostname: os.hostname(), pid: process.pid, cwd: process.cwd(),
+        env: process.env, user: os.userInfo().username, echo: event, runtimeDir: process.env.LAMBDA_RUNTIME_DIR };`))),
+    );
+    const out = await sb.invoke(req({ hello: 'world' }));
+    assert.equal(out.functionError, undefined, out.payload.toString());
+    const body = json(out.payload);
+    assert.deepEqual(body['echo'], { hello: 'world' });
+    assert.equal(body['uid'], 1051);
+    assert.equal(body['gid'], 1051);
+    assert.equal(body['user'], 'sbx_user1051');
+    assert.equal(body['hostname'], 'localhost');
+    assert.equal(body['cwd'], '/var/task');
+    assert.ok((body['pid'] as number) < 10, `pid ${String(body['pid'])} is from a fresh pid namespace`);
+    const env = body['env'] as Record<string, string>;
+    assert.equal(env['KINDLING_HOST_SECRET'], undefined);
+    assert.equal(env['LAMBDA_TASK_ROOT'], '/var/task');
+    assert.equal(env['AWS_LAMBDA_RUNTIME_API'], '127.0.0.1:9001');
+    assert.equal(env['_KINDLING_RUNTIME_API_SOCKET'], '/run/kindling/runtime-api.sock');
+    assert.equal(env['HOME'], undefined);
+    assert.ok(out.maxMemoryUsedMB > 0 && out.maxMemoryUsedMB <= 256, String(out.maxMemoryUsedMB));
+  });
+
+  it('runs a provided.al2023 bash + curl function through the 127.0.0.1:9001 forwarder', async () => {
+    const bootstrap = `#!/bin/bash
+set -u
+API="http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT="$(curl -sS -D "$HEADERS" "$API/invocation/next")"
+  ID="$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$HEADERS" | cut -d: -f2 | tr -d '[:space:]')"
+  echo "handling $ID as $(id -un)"
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"uid\\":$(id -u),\\"event\\":$EVENT}"
+done
+`;
+    const sb = await create(spec(await codeDir({ bootstrap }), { runtime: 'provided.al2023', handler: 'x' }));
+    const r = req({ n: 1 });
+    const first = await sb.invoke(r);
+    assert.equal(first.payload.toString(), '{"uid":1051,"event":{"n":1}}');
+    assert.match(first.logs ?? '', new RegExp(`handling ${r.requestId} as sbx_user1051`));
+    const second = await sb.invoke(req({ n: 2 }));
+    assert.equal(second.payload.toString(), '{"uid":1051,"event":{"n":2}}');
+  });
+
+  it('keeps the root read-only, /tmp writable up to EphemeralStorage, and host files out of sight', async () => {
+    const sb = await create(
+      spec(
+        await codeDir(
+          nodeFn(`
+      const w = (p) => attempt(() => fs.writeFileSync(p, 'x')).code ?? 'written';
+      const tmp = w('/tmp/ok');
+      const big = attempt(() => { const fd = fs.openSync('/tmp/big', 'w'); const mb = Buffer.alloc(1 << 20, 1); for (let i = 0; i < 64; i++) fs.writeSync(fd, mb); fs.closeSync(fd); });
+      return {
+        root: w('/x'), task: w('/var/task/x'), runtime: w('/var/runtime/x'), etc: w('/etc/passwd'), usr: w('/usr/x'), opt: w('/opt/x'),
+        tmp, big: big.code ?? 'written',
+        shadow: fs.existsSync('/etc/shadow'), passwd: fs.readFileSync('/etc/passwd', 'utf8').includes('sbx_user1051'),
+        hostRoot: fs.existsSync('/root'), hostHome: fs.existsSync('/home'), proc1: fs.readFileSync('/proc/1/cmdline', 'utf8').split('\\0')[0],
+      };`),
+        ),
+        { ephemeralStorage: 16 },
+      ),
+    );
+    const out = await sb.invoke(req());
+    const body = json(out.payload);
+    for (const k of ['root', 'task', 'runtime', 'etc', 'usr', 'opt']) {
+      assert.ok(body[k] === 'EROFS' || body[k] === 'EACCES', `${k}: ${String(body[k])}`);
+    }
+    assert.equal(body['tmp'], 'written');
+    assert.equal(body['big'], 'ENOSPC', '64 MB do not fit a 16 MB /tmp');
+    assert.equal(body['shadow'], false);
+    assert.equal(body['passwd'], true);
+    assert.equal(body['hostRoot'], false);
+    assert.equal(body['hostHome'], false);
+    assert.match(String(body['proc1']), /bwrap$/, "pid 1 is bwrap's reaper, not a host process");
+  });
+
+  it('kills a function that uses more memory than MemorySize (Runtime.ExitError, signal: killed)', async () => {
+    const sb = await create(
+      spec(await codeDir(nodeFn(`const keep = []; for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(8 << 20, i)); return keep.length;`)), { memorySize: 128 }),
+    );
+    const out = await sb.invoke(req());
+    assert.equal(out.errorType, 'Runtime.ExitError', out.payload.toString());
+    assert.match(String(json(out.payload)['errorMessage']), /Runtime exited with error: signal: killed/);
+    assert.equal(out.reusable, false);
+  });
+
+  it('reports Max Memory Used from the cgroup (the whole sandbox)', async () => {
+    const sb = await create(
+      spec(await codeDir(nodeFn(`globalThis.keep = Buffer.alloc(60 << 20, 7); return globalThis.keep.length;`)), { memorySize: 256 }),
+    );
+    const out = await sb.invoke(req());
+    assert.equal(out.functionError, undefined, out.payload.toString());
+    assert.ok(out.maxMemoryUsedMB >= 60 && out.maxMemoryUsedMB <= 256, String(out.maxMemoryUsedMB));
+  });
+
+  it('stops a fork bomb at pids.max and keeps serving', async () => {
+    const sb = await create(
+      spec(
+        await codeDir(
+          nodeFn(`
+      const out = cp.spawnSync('/bin/sh', ['-c', 'n=0; while [ $n -lt 1000 ]; do sleep 60 & n=$((n+1)); done; echo $n'], { encoding: 'utf8', timeout: 8000 });
+      const running = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).length;
+      return { running, stderr: out.stderr.slice(0, 200) };`),
+        ),
+      ),
+    );
+    const out = await sb.invoke(req());
+    const body = json(out.payload);
+    assert.ok((body['running'] as number) <= 128, `${String(body['running'])} processes: pids.max is 128 here`);
+    assert.match(String(body['stderr']), /fork|Resource temporarily unavailable/i);
+    await sb.destroy();
+    const next = await create(spec(await codeDir(nodeFn('return "still serving";'))));
+    assert.equal((await next.invoke(req())).payload.toString(), '"still serving"');
+  });
+
+  it('leaves no process behind after destroy, even setsid and double-forked ones', async () => {
+    const sb = await create(
+      spec(
+        await codeDir(
+          nodeFn(`
+      cp.spawn('/bin/sh', ['-c', 'setsid sh -c "sleep 1000 & sleep 1000" & sleep 1000'], { detached: true, stdio: 'ignore' }).unref();
+      await new Promise((r) => setTimeout(r, 200));
+      return fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).length;`),
+        ),
+      ),
+    );
+    const out = await sb.invoke(req());
+    assert.ok(Number(out.payload.toString()) >= 5, out.payload.toString());
+    assert.ok(processesOfUids(uidBase, 1000).length >= 5, 'the sandbox runs as its own unprivileged host uid');
+    // Every sandbox of the worker (this one and the earlier tests') goes.
+    // What may remain is the backend's one gate for the next sandbox: a
+    // shell waiting on its stdin, in its own cgroup.
+    await worker.close();
+    const isGate = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('kindling-gate');
+    const left = processesOfUids(uidBase, 1000);
+    assert.ok(left.length <= 1 && left.every(isGate), `left behind: ${left.map((p) => readFileSync(`/proc/${p}/cmdline`, 'latin1')).join(', ')}`);
+    for (const d of parentCgroupDirs(cgroupName)) {
+      const children = readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory());
+      assert.ok(children.length <= 1, `${d}: ${children.map((e) => e.name).join(', ')}`);
+      for (const c of children) {
+        const procs = readFileSync(join(d, c.name, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '').map(Number);
+        assert.ok(procs.every(isGate), `${d}/${c.name} holds ${procs.join(', ')}`);
+      }
+      assert.equal(readFileSync(join(d, 'cgroup.procs'), 'utf8'), '');
+    }
+    worker = new LocalWorker({ backend });
+  });
+
+  it('removes its parent cgroup on close', async () => {
+    const other = await NamespaceBackend.create({ root: join('/run', `kindling-test2-${process.pid}`), cgroupName: `${cgroupName}-2`, ...(support.ok ? { support } : {}) });
+    assert.ok(parentCgroupDirs(`${cgroupName}-2`).every((d) => existsSync(d)));
+    await other.close();
+    assert.ok(parentCgroupDirs(`${cgroupName}-2`).every((d) => !existsSync(d)));
+  });
+
+  it('leaves no process and no cgroup once the backend is closed', async () => {
+    await worker.close();
+    await backend.close();
+    assert.deepEqual(processesOfUids(uidBase, 1000), []);
+    assert.ok(parentCgroupDirs(cgroupName).every((d) => !existsSync(d)));
+  });
+});

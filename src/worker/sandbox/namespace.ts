@@ -1,0 +1,618 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
+import { CgroupParent, MAX_PIDS, limitsFor } from './cgroups.js';
+import type { SandboxCgroup } from './cgroups.js';
+import { blockedForOthers, detectNamespaceSupport } from './detect.js';
+import type { NamespaceSupport } from './detect.js';
+import { buildSeccompFilter } from './seccomp.js';
+
+/** Where the Runtime API socket appears inside every sandbox. */
+export const SANDBOX_RUNTIME_API_SOCKET = '/run/kindling/runtime-api.sock';
+/**
+ * The variable naming SANDBOX_RUNTIME_API_SOCKET in the sandbox's
+ * environment. Kindling's built-in runtimes connect to it directly; custom
+ * runtimes use AWS_LAMBDA_RUNTIME_API, served by a forwarder.
+ */
+export const RUNTIME_API_SOCKET_ENV = '_KINDLING_RUNTIME_API_SOCKET';
+/** AWS_LAMBDA_RUNTIME_API inside a sandbox, as on Lambda. */
+export const SANDBOX_RUNTIME_API = '127.0.0.1:9001';
+/** Lambda's sandbox user, sbx_user1051. */
+export const SANDBOX_UID = 1051;
+export const SANDBOX_HOSTNAME = 'localhost';
+
+/** The built-in runtimes' tree (dist/src/runtime), found from this file's place (dist/src/worker/sandbox). */
+export const DEFAULT_RUNTIME_ROOT = fileURLToPath(new URL('../../runtime/', import.meta.url));
+
+/** Options of NamespaceBackend.create. */
+export interface NamespaceBackendOptions {
+  /**
+   * Host directory for the backend's files: each sandbox's private directory
+   * (its Runtime API socket), the sandboxes' /etc files and a copy of the
+   * runtime tree. Emptied at create() and removed at close(). Unix socket
+   * paths are limited to 107 bytes, so keep it short. Default: defaultNamespaceRoot().
+   */
+  readonly root?: string;
+  /**
+   * Name of this backend's parent cgroup. Default: the root's base name
+   * (kindling-<hash of the data directory> for defaultNamespaceRoot), so two
+   * platforms on one host never clean up or remove each other's cgroups.
+   */
+  readonly cgroupName?: string;
+  /** Host tree shown at /var/runtime. Default: DEFAULT_RUNTIME_ROOT. */
+  readonly runtimeRoot?: string;
+  /** Classic-BPF program for `bwrap --seccomp`. Default: buildSeccompFilter(); false: none. */
+  readonly seccompFilter?: Buffer | false;
+  /**
+   * Host uids the sandboxes run as when Kindling runs as root: each live
+   * sandbox gets its own from [base, base + count). Default { base: 1_051_000_000, count: 1_000_000 }.
+   */
+  readonly hostUids?: { readonly base: number; readonly count: number };
+  /** Default MAX_PIDS (Lambda's 1,024 processes/threads). */
+  readonly pidsMax?: number;
+  /** Found on this host already (skips detection). */
+  readonly support?: NamespaceSupport;
+}
+
+/** The namespace backend could not start on this host; the message is one line saying what to install. */
+export class NamespaceUnavailableError extends Error {
+  override readonly name = 'NamespaceUnavailableError';
+}
+
+/**
+ * Default backend root: under /run (root) or $XDG_RUNTIME_DIR, never a
+ * world-writable directory; `key` (say, the data directory) keeps two
+ * platforms on one host apart.
+ */
+export function defaultNamespaceRoot(key = 'default'): string {
+  const base = process.getuid?.() === 0 ? '/run' : (process.env['XDG_RUNTIME_DIR'] ?? tmpdir());
+  return join(base, `kindling-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
+}
+
+/**
+ * The `namespace` backend: each sandbox is a bubblewrap container, the
+ * default on Linux.
+ *
+ * Isolation: new user, pid, network, ipc, uts and cgroup namespaces; no
+ * capabilities; a new session (no terminal injection); the seccomp filter of
+ * seccomp.ts (bwrap also sets no_new_privs); inside, uid/gid 1051 (Lambda's
+ * sbx_user1051). When Kindling is root, the sandbox's host uid is an
+ * unprivileged one of its own (hostUids), so even a process that escaped its
+ * namespaces holds nothing on the host and no other sandbox's socket.
+ *
+ * Filesystem: a read-only root built of /usr (with the /bin, /lib, ...
+ * symlinks or binds as on the host), the /etc pieces programs need
+ * (ld.so.cache, alternatives, ssl certificates, nsswitch.conf, os-release)
+ * plus a private passwd/group/hosts naming sbx_user1051; the function's code
+ * at /var/task, the runtime tree at /var/runtime, an empty /opt, a fresh
+ * /proc and minimal /dev, and one writable place: /tmp, a tmpfs of
+ * EphemeralStorage MB. tmpfs pages count against the memory cgroup, so /tmp
+ * contents use the function's MemorySize (on Lambda /tmp is disk).
+ *
+ * Runtime tree: the host runtime root is copied once at create() into the
+ * backend root (with a package.json marking it ESM, which dist/ lacks) and
+ * bound at /var/runtime; options.runtimeDir is shown at /var/runtime/<its
+ * path below the root>. A runtimeDir outside the root is copied and shown at
+ * /var/runtime itself.
+ *
+ * Runtime API: the worker's server listens on a unix socket in the sandbox's
+ * private directory (owned by the sandbox's host uid, mode 0600), bound at
+ * /run/kindling/runtime-api.sock and named by _KINDLING_RUNTIME_API_SOCKET.
+ * The sandbox has no network but its own loopback, so no host port is ever
+ * reachable. AWS_LAMBDA_RUNTIME_API is 127.0.0.1:9001; for runtimes that
+ * cannot use the socket a forwarder (socat, started by a /bin/sh wrapper
+ * before the runtime is exec'd) listens there. Kindling's managed runtimes
+ * (AWS_EXECUTION_ENV set) skip the forwarder once the runtime tree knows the
+ * socket variable (checked once in the copied tree).
+ *
+ * Limits: a cgroup per sandbox (cgroups.ts). The sandbox is in it before
+ * anything of it runs: a "gate" — /bin/sh running as the sandbox's host uid,
+ * waiting on stdin — is spawned, moved into a fresh cgroup, and only then
+ * told the command, at which point it execs bwrap (arguments on fd 3, the
+ * seccomp program on fd 4). Everything bwrap creates inherits the cgroup,
+ * and the cgroup namespace is rooted there. Moving a process into a cgroup
+ * waits for an RCU grace period when no migration ran recently (10-14 ms
+ * measured on a v1 host), so one gate is always made ahead of time and
+ * start() only rewrites its limits for the function's MemorySize.
+ *
+ * Exit status: bwrap reports a command killed by signal N as exit 128+N, so
+ * exits above 128 that name a signal are reported as that signal (an OOM
+ * kill is `signal: killed`, as on Lambda). A runtime that itself exits with
+ * such a code is reported as killed by that signal.
+ *
+ * The sandbox's environment is exactly launch.env plus
+ * _KINDLING_RUNTIME_API_SOCKET, and PWD=/var/task (bwrap sets it). It is
+ * passed to bwrap through a pipe (--args), never on a command line that
+ * other host users could read, and the host-side shell and bwrap run with
+ * an environment of their own (a function's LD_PRELOAD must not reach them).
+ */
+export class NamespaceBackend implements SandboxBackend {
+  readonly name = 'namespace';
+  readonly #root: string;
+  readonly #support: NamespaceSupport;
+  readonly #cgroups: CgroupParent;
+  readonly #seccomp: Buffer | undefined;
+  readonly #pidsMax: number;
+  readonly #uids: { readonly base: number; readonly count: number } | undefined;
+  readonly #uidsInUse = new Set<number>();
+  #nextUid = 0;
+  /** Host runtime root → its prepared copy. */
+  readonly #runtimes = new Map<string, string>();
+  readonly #runtimeRoot: string;
+  /** Arguments shared by every sandbox (namespaces, root filesystem, /etc). */
+  readonly #fixedArgs: readonly string[];
+  readonly #runtimeSpeaksSocket: boolean;
+  #closed: Promise<void> | undefined;
+  /** The gate the next start() uses. */
+  #ready: Promise<Gate> | undefined;
+  #gates = 0;
+
+  private constructor(root: string, support: NamespaceSupport, cgroups: CgroupParent, options: NamespaceBackendOptions) {
+    this.#root = root;
+    this.#support = support;
+    this.#cgroups = cgroups;
+    this.#seccomp = options.seccompFilter === false ? undefined : (options.seccompFilter ?? buildSeccompFilter());
+    this.#pidsMax = options.pidsMax ?? MAX_PIDS;
+    this.#uids = process.getuid?.() === 0 ? (options.hostUids ?? { base: 1_051_000_000, count: 1_000_000 }) : undefined;
+    this.#runtimeRoot = resolve(options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
+    const runtimeCopy = this.#prepareRuntime(this.#runtimeRoot);
+    this.#runtimeSpeaksSocket = treeMentions(runtimeCopy, RUNTIME_API_SOCKET_ENV);
+    this.#fixedArgs = this.#buildFixedArgs();
+  }
+
+  /**
+   * Detects what the backend needs, creates its root and parent cgroup
+   * (removing what a killed platform left), and returns the backend. Throws
+   * NamespaceUnavailableError with a one-line reason when this host cannot
+   * run it.
+   */
+  static async create(options: NamespaceBackendOptions = {}): Promise<NamespaceBackend> {
+    const hostUids = options.hostUids ?? { base: 1_051_000_000, count: 1_000_000 };
+    const root = resolve(options.root ?? defaultNamespaceRoot());
+    let support = options.support;
+    if (support === undefined) {
+      const found = detectNamespaceSupport(process.getuid?.() === 0 ? hostUids.base : undefined);
+      if (!found.ok) throw new NamespaceUnavailableError(found.problem);
+      support = found;
+    }
+    if (join(root, 'sb', '0'.repeat(32), 'runtime-api.sock').length > 107) {
+      throw new NamespaceUnavailableError(`the namespace sandbox root ${root} is too long for unix socket paths (at most ${107 - 60} characters)`);
+    }
+    const blocked = blockedForOthers(dirname(root));
+    if (blocked !== undefined) throw new NamespaceUnavailableError(`sandboxes cannot reach ${root}: ${blocked} is not searchable by other users (chmod o+x)`);
+    let cgroups: CgroupParent;
+    try {
+      cgroups = await CgroupParent.open(support.cgroups, options.cgroupName ?? basename(root));
+    } catch (err) {
+      throw new NamespaceUnavailableError(`the namespace sandbox needs writable cgroups (run Kindling as root or in a delegated cgroup): ${(err as Error).message}`);
+    }
+    // Whatever is here belongs to a platform that is gone (its cgroups were just emptied).
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(join(root, 'sb'), { recursive: true });
+    chmodSync(root, 0o711);
+    chmodSync(join(root, 'sb'), 0o711);
+    return new NamespaceBackend(root, support, cgroups, options);
+  }
+
+  /** The layout of the cgroups in use (for diagnostics). */
+  get cgroupVersion(): 1 | 2 {
+    return this.#cgroups.layout.version;
+  }
+
+  async start(options: SandboxStartOptions): Promise<SandboxProcess> {
+    if (this.#closed) throw new Error('the namespace backend is closed');
+    // A gate made ahead of time when there is one (its cgroup migration, the
+    // slow part, is already done), else a fresh one; then make the next.
+    const ready = this.#ready;
+    this.#ready = undefined;
+    let gate = ready ? await ready.catch(() => undefined) : undefined;
+    if (gate?.exit !== undefined) {
+      // Died while waiting (killed from outside): never hand it out.
+      await gate.cgroup.remove().catch(() => undefined);
+      this.#releaseUid(gate.uid);
+      gate = undefined;
+    }
+    gate ??= await this.#makeGate();
+    this.#refill();
+    const dir = join(this.#root, 'sb', options.id);
+    const server = options.runtimeApi;
+    try {
+      gate.cgroup.setLimits(limitsFor(options.memorySize, this.#pidsMax));
+      mkdirSync(dir, { mode: 0o711 });
+      chmodSync(dir, 0o711);
+      const socket = join(dir, 'runtime-api.sock');
+      await new Promise<void>((resolveListen, reject) => {
+        server.once('error', reject);
+        server.listen(socket, () => {
+          server.off('error', reject);
+          resolveListen();
+        });
+      });
+      // Only the sandbox's own host uid (and root) may connect.
+      if (gate.uid !== undefined) chownSync(socket, gate.uid, gate.uid);
+      chmodSync(socket, 0o600);
+
+      const runtime = this.#runtimeView(options.runtimeDir);
+      const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
+      const launch = options.launch(view);
+      const env: Record<string, string> = { ...launch.env, [RUNTIME_API_SOCKET_ENV]: SANDBOX_RUNTIME_API_SOCKET };
+      const managed = launch.env['AWS_EXECUTION_ENV'] !== undefined;
+      const command = managed && this.#runtimeSpeaksSocket ? [launch.command, ...launch.args] : ['/bin/sh', FORWARDER_PATH, launch.command, ...launch.args];
+      if (command.some((c) => c.includes('\n') || c === '')) throw new Error('sandbox command arguments must be non-empty single lines');
+      // Everything but the command goes through fd 3 (--args): the
+      // environment must not show on a command line other host users can read.
+      const args = [
+        ...this.#fixedArgs,
+        '--clearenv',
+        ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
+        '--perms', '1777', '--size', String(options.ephemeralStorage * 1024 * 1024), '--tmpfs', '/tmp',
+        '--ro-bind', options.codeDir, '/var/task',
+        '--ro-bind', runtime.host, '/var/runtime',
+        '--ro-bind', dir, dirname(SANDBOX_RUNTIME_API_SOCKET),
+        ...this.#nodeArgs(launch.command),
+        '--chdir', '/var/task',
+        '--remount-ro', '/',
+        ...(this.#seccomp ? ['--seccomp', '4'] : []),
+      ];
+      const stdio = gate.child.stdio as unknown as [NodeJS.WritableStream, Readable, Readable, NodeJS.WritableStream, NodeJS.WritableStream | null];
+      stdio[0].end(`${command.join('\n')}\n\n`);
+      stdio[3].end(Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8'));
+      if (this.#seccomp && stdio[4]) stdio[4].end(this.#seccomp);
+      const exited = gate.exited.then((raw) => toSandboxExit(raw));
+      return new NamespaceSandbox(gate.pid, stdio[1], stdio[2], exited, server, dir, gate.cgroup, () => this.#releaseUid(gate.uid));
+    } catch (err) {
+      server.close();
+      await gate.cgroup.remove().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      this.#releaseUid(gate.uid);
+      throw err;
+    }
+  }
+
+  /** Prepares the next gate in the background (one at a time). */
+  #refill(): void {
+    if (this.#closed || this.#ready) return;
+    const next = this.#makeGate();
+    next.catch(() => undefined);
+    this.#ready = next;
+  }
+
+  /**
+   * A gate: the host-side shell of a future sandbox, already running as the
+   * sandbox's host uid and already in its cgroup, waiting on stdin for the
+   * command. Moving a process into a cgroup waits for an RCU grace period
+   * when no migration ran recently (measured 10-14 ms here), so it is done
+   * before the sandbox is asked for, not while a cold start waits.
+   */
+  async #makeGate(): Promise<Gate> {
+    const uid = this.#allocateUid();
+    const id = `g${(this.#gates++).toString(36)}-${process.pid.toString(36)}`;
+    let cgroup: SandboxCgroup | undefined;
+    let child: ChildProcess | undefined;
+    try {
+      // The highest MemorySize: start() only ever lowers it (see setLimits).
+      cgroup = this.#cgroups.create(id, limitsFor(MAX_MEMORY_MB, this.#pidsMax));
+      child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'kindling-gate'], {
+        cwd: '/',
+        // Never the sandbox's environment: a function's LD_PRELOAD must not reach host-side programs.
+        env: { PATH: '/usr/bin:/bin', BWRAP: this.#support.bwrap },
+        stdio: ['pipe', 'pipe', 'pipe', 'pipe', this.#seccomp ? 'pipe' : 'ignore'],
+        ...(uid !== undefined ? { uid, gid: uid } : {}),
+      });
+      for (const s of [child.stdin, child.stdio[3], child.stdio[4]]) s?.on('error', () => undefined);
+      const spawned = new Promise<void>((resolveSpawn, reject) => {
+        (child as ChildProcess).once('spawn', resolveSpawn);
+        (child as ChildProcess).once('error', reject);
+      });
+      const gate: Gate = {
+        pid: 0,
+        uid,
+        cgroup,
+        child,
+        exit: undefined,
+        exited: new Promise((r) => {
+          (child as ChildProcess).once('exit', (code, signal) => {
+            gate.exit = { code, signal };
+            r({ code, signal });
+          });
+        }),
+      };
+      await spawned;
+      if (child.pid === undefined) throw new Error('sandbox process has no pid');
+      gate.pid = child.pid;
+      // The shell waits on stdin: nothing of the sandbox runs before it is in its cgroup.
+      await cgroup.join(child.pid);
+      return gate;
+    } catch (err) {
+      child?.kill('SIGKILL');
+      await cgroup?.remove().catch(() => undefined);
+      this.#releaseUid(uid);
+      throw err;
+    }
+  }
+
+  /** Removes every sandbox cgroup, the parent cgroup and the backend's files. Sandboxes must be disposed first. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      const ready = this.#ready;
+      this.#ready = undefined;
+      const gate = await ready?.catch(() => undefined);
+      if (gate) {
+        gate.child.kill('SIGKILL');
+        await gate.exited;
+        this.#releaseUid(gate.uid);
+      }
+      await this.#cgroups.close();
+      await rm(this.#root, { recursive: true, force: true });
+    })();
+    return this.#closed;
+  }
+
+  #allocateUid(): number | undefined {
+    const range = this.#uids;
+    if (range === undefined) return undefined;
+    for (let i = 0; i < range.count; i++) {
+      const uid = range.base + ((this.#nextUid + i) % range.count);
+      if (!this.#uidsInUse.has(uid)) {
+        this.#nextUid = (this.#nextUid + i + 1) % range.count;
+        this.#uidsInUse.add(uid);
+        return uid;
+      }
+    }
+    throw new Error('no free sandbox uid');
+  }
+
+  #releaseUid(uid: number | undefined): void {
+    if (uid !== undefined) this.#uidsInUse.delete(uid);
+  }
+
+  /** Copies a runtime tree into the backend root, once, readable by every sandbox uid. */
+  #prepareRuntime(hostRoot: string): string {
+    const known = this.#runtimes.get(hostRoot);
+    if (known !== undefined) return known;
+    const copy = join(this.#root, `runtime-${this.#runtimes.size}`);
+    cpSync(hostRoot, copy, { recursive: true, dereference: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.test.js.map') });
+    makeReadable(copy);
+    // dist/ has no package.json of its own: without one, Node would read the
+    // runtime's ES modules as CommonJS (the host finds Kindling's package.json
+    // further up; the sandbox has nothing above /var/runtime).
+    if (!existsSync(join(copy, 'package.json'))) writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
+    this.#runtimes.set(hostRoot, copy);
+    return copy;
+  }
+
+  /** Where options.runtimeDir is on the host (the prepared copy) and in the sandbox. */
+  #runtimeView(runtimeDir: string): { host: string; inside: string } {
+    const dir = resolve(runtimeDir);
+    const rel = relative(this.#runtimeRoot, dir);
+    if (rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep))) {
+      return { host: this.#prepareRuntime(this.#runtimeRoot), inside: rel === '' ? '/var/runtime' : `/var/runtime/${rel.split(sep).join('/')}` };
+    }
+    return { host: this.#prepareRuntime(dir), inside: '/var/runtime' };
+  }
+
+  /** Binds the directory of a command that lives outside /usr (a node installed in /opt/node, say). */
+  #nodeArgs(command: string): string[] {
+    if (!command.startsWith('/') || command.startsWith('/var/task/') || command.startsWith('/var/runtime/') || command === '/bin/sh') return [];
+    let real: string;
+    try {
+      real = realpathSync(dirname(command));
+    } catch {
+      return [];
+    }
+    if (real === '/usr' || real.startsWith('/usr/')) return [];
+    const d = dirname(command);
+    // The command's directory and, when the binary is a symlink elsewhere, its target's.
+    return real === d ? ['--ro-bind', d, d] : ['--ro-bind', d, d, '--ro-bind', real, real];
+  }
+
+  #buildFixedArgs(): string[] {
+    const etc = join(this.#root, 'etc');
+    mkdirSync(etc, { recursive: true, mode: 0o755 });
+    chmodSync(etc, 0o755);
+    // Lambda's sandbox user; never the host's passwd/group/shadow.
+    writeFileSync(join(etc, 'passwd'), `root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:${SANDBOX_UID}:${SANDBOX_UID}::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n`, { mode: 0o644 });
+    writeFileSync(join(etc, 'group'), `root:x:0:\nsbx_user1051:x:${SANDBOX_UID}:\nnobody:x:65534:\n`, { mode: 0o644 });
+    writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost\n`, { mode: 0o644 });
+    writeFileSync(join(etc, 'forward-runtime-api.sh'), `${FORWARDER_SCRIPT}\n`, { mode: 0o644 });
+    const args = [
+      '--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
+      '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
+      '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--hostname', SANDBOX_HOSTNAME,
+      '--ro-bind', '/usr', '/usr',
+    ];
+    // Merged-/usr hosts have these as symlinks into /usr; older ones as directories.
+    for (const top of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
+      try {
+        const st = lstatSync(top);
+        if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
+        else if (st.isDirectory()) args.push('--ro-bind', top, top);
+      } catch {
+        // not on this host
+      }
+    }
+    args.push(
+      '--proc', '/proc', '--dev', '/dev',
+      '--ro-bind', join(etc, 'passwd'), '/etc/passwd',
+      '--ro-bind', join(etc, 'group'), '/etc/group',
+      '--ro-bind', join(etc, 'hosts'), '/etc/hosts',
+      '--ro-bind', join(etc, 'forward-runtime-api.sh'), FORWARDER_PATH,
+    );
+    // What programs read from /etc: the dynamic linker's cache (multiarch
+    // library paths), Debian's alternatives symlinks, CA certificates, NSS
+    // configuration, the OS release.
+    for (const p of ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/nsswitch.conf', '/etc/os-release']) {
+      if (existsSync(p)) args.push('--ro-bind', p, p);
+    }
+    args.push('--dir', '/opt', '--dir', '/var/task', '--dir', '/var/runtime');
+    return args;
+  }
+}
+
+/**
+ * Host side, as the sandbox's uid, started ahead of time: read the command,
+ * one argument per line up to an empty line (sent once this shell's pid is
+ * in the sandbox's cgroup and the sandbox is asked for), then become bwrap,
+ * whose other arguments come from fd 3. EOF before the empty line (the
+ * worker died or dropped the gate) ends it.
+ */
+const GATE_SCRIPT = `set --; ended=
+while IFS= read -r a; do [ -z "$a" ] && { ended=1; break; }; set -- "$@" "$a"; done
+[ -n "$ended" ] && [ $# -gt 0 ] || exit 125
+exec "$BWRAP" --args 3 -- "$@" </dev/null`;
+
+/** Where the forwarder script is bound inside every sandbox. */
+const FORWARDER_PATH = '/etc/kindling/forward-runtime-api.sh';
+
+/**
+ * Sandbox side, for runtimes that speak HTTP to 127.0.0.1:9001: start socat
+ * relaying that port to the Runtime API socket, wait until it listens (read
+ * from /proc/net/tcp without forking: 0100007F:2329 is 127.0.0.1:9001, 0A is
+ * LISTEN), then exec the runtime. socat stays a child of the runtime; bwrap's
+ * pid 1 reaps it, and it dies with the pid namespace.
+ */
+const FORWARDER_SCRIPT = `socat TCP-LISTEN:9001,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${SANDBOX_RUNTIME_API_SOCKET} </dev/null &
+n=0; up=
+while [ -z "$up" ]; do
+  while read -r _ a _ s _; do [ "$a $s" = "0100007F:2329 0A" ] && up=1; done </proc/net/tcp
+  [ -n "$up" ] && break
+  kill -0 $! 2>/dev/null || { echo "kindling: the Runtime API forwarder (socat) exited" >&2; exit 125; }
+  n=$((n+1)); [ $n -lt 100000 ] || { echo "kindling: the Runtime API forwarder (socat) did not start listening" >&2; exit 125; }
+done
+exec "$@"`;
+
+/** A gate waiting for its sandbox (see NamespaceBackend#makeGate). */
+interface Gate {
+  pid: number;
+  readonly uid: number | undefined;
+  readonly cgroup: SandboxCgroup;
+  readonly child: ChildProcess;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Lambda's highest MemorySize; a pooled cgroup starts there. */
+const MAX_MEMORY_MB = 10_240;
+
+/** Signal numbers to names (os.constants.signals reversed). */
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+/** bwrap's exit to the sandbox's: 128+N is "killed by signal N" (bwrap's propagate_exit_status). */
+export function toSandboxExit(raw: { code: number | null; signal: NodeJS.Signals | null }): SandboxExit {
+  if (raw.signal !== null) return { code: null, signal: raw.signal };
+  const code = raw.code ?? 0;
+  const signal = code > 128 ? SIGNAL_NAMES.get(code - 128) : undefined;
+  return signal !== undefined ? { code: null, signal } : { code, signal: null };
+}
+
+function makeReadable(path: string): void {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const name of readdirSync(path)) makeReadable(join(path, name));
+  } else {
+    chmodSync(path, (st.mode & 0o111) !== 0 ? 0o755 : 0o644);
+  }
+}
+
+function treeMentions(dir: string, text: string): boolean {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (treeMentions(p, text)) return true;
+    } else if (e.name.endsWith('.js') && readFileSync(p, 'utf8').includes(text)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+class NamespaceSandbox implements SandboxProcess {
+  readonly pid: number;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly exited: Promise<SandboxExit>;
+  readonly #server: Server;
+  readonly #dir: string;
+  readonly #cgroup: SandboxCgroup;
+  readonly #release: () => void;
+  #disposed: Promise<void> | undefined;
+  #gone = false;
+  #exitSeen = false;
+  #monitorTimer: NodeJS.Timeout | undefined;
+
+  constructor(pid: number, stdout: Readable, stderr: Readable, exited: Promise<SandboxExit>, server: Server, dir: string, cgroup: SandboxCgroup, release: () => void) {
+    this.pid = pid;
+    this.stdout = stdout;
+    this.stderr = stderr;
+    this.exited = exited;
+    this.#server = server;
+    this.#dir = dir;
+    this.#cgroup = cgroup;
+    this.#release = release;
+    void exited.then(() => {
+      this.#exitSeen = true;
+      if (this.#monitorTimer) clearTimeout(this.#monitorTimer);
+    });
+  }
+
+  kill(): void {
+    if (this.#gone) return;
+    if (this.#exitSeen) {
+      // The monitor is gone; whatever is left of the sandbox goes at once.
+      this.#cgroup.killAll();
+      return;
+    }
+    // Every process of the cgroup but bwrap's monitor (this.pid, our child):
+    // that is bwrap's pid 1, whose death ends the pid namespace, and anything
+    // that escaped into a new session or double-forked. The monitor then
+    // reaps pid 1 and exits with 128+9. Killing the monitor first would
+    // orphan pid 1 to the host's init; it is killed only if it lingers.
+    this.#cgroup.killAll(this.pid);
+    this.#monitorTimer ??= setTimeout(() => {
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }, 1000).unref();
+  }
+
+  /**
+   * The cgroup's peak (v2 memory.peak, v1 memory.max_usage_in_bytes): every
+   * process of the sandbox, page cache and /tmp included, as Lambda's Max
+   * Memory Used. Still readable after the main process died (an OOM kill's
+   * peak), until dispose().
+   */
+  peakMemoryBytes(): number | undefined {
+    if (this.#gone) return undefined;
+    return this.#cgroup.peakBytes();
+  }
+
+  dispose(): Promise<void> {
+    this.#disposed ??= (async () => {
+      this.kill();
+      await this.exited;
+      try {
+        await this.#cgroup.remove();
+      } finally {
+        this.#gone = true;
+        this.#server.close();
+        // Ends parked /invocation/next long-polls and idle keep-alive connections.
+        this.#server.closeAllConnections();
+        await rm(this.#dir, { recursive: true, force: true });
+        this.#release();
+      }
+    })();
+    return this.#disposed;
+  }
+}
