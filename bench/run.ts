@@ -1,25 +1,39 @@
 /**
- * `npm run bench`: warm invoke latency and throughput, and cold starts, of
- * Kindling side by side with the same handler behind a bare node:http server
- * (the physical limit on this machine), in one run. Prints markdown tables;
- * bench/RESULTS.md records them with the command.
+ * `npm run bench`: Kindling measured side by side with its baselines in one
+ * run, printed as markdown tables (bench/RESULTS.md records them with the
+ * command).
+ *
+ * - Warm invokes: latency at concurrency 1 and throughput at 1, 8 and 32, of
+ *   a no-op function on each sandbox backend, against the same handler behind
+ *   a bare node:http server (the physical limit on this machine).
+ * - Sandboxes, per backend: cold start (invoke to response of a new sandbox)
+ *   against node's own start, creation rate, and the platform's memory per
+ *   idle sandbox.
  *
  *   npm run bench                    everything
  *   npm run bench -- --quick         fewer requests (a smoke run)
+ *   npm run bench -- --backends process,namespace
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchKindling, deploy } from '../test/e2e/harness.js';
-import { load, percentile, request, type LoadResult, type Target } from './load.js';
+import { launchKindling, deploy, type Kindling } from '../test/e2e/harness.js';
+import { load, percentile, type LoadResult, type Target } from './load.js';
+import { coldStarts, creationRate, idleMemory } from './sandboxes.js';
 
-const quick = process.argv.includes('--quick');
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const backendsArg = argv[argv.indexOf('--backends') + 1];
+const BACKENDS = argv.includes('--backends') && backendsArg ? backendsArg.split(',') : ['process', 'namespace', 'gvisor'];
 const LATENCY_REQUESTS = quick ? 500 : 5000;
 const THROUGHPUT_SECONDS = quick ? 1 : 4;
-const COLD_FUNCTIONS = quick ? 10 : 40;
+const COLD_FUNCTIONS = quick ? 10 : 30;
+const CREATION_BURST = quick ? 16 : 32;
+const IDLE_SANDBOXES = quick ? 10 : 20;
+/** Warm invokes run at one full vCPU (Lambda's 1769 MB), so the platform, not the CPU share, is measured. */
+const WARM_MEMORY_MB = 1769;
 const HANDLER = `exports.handler = async () => ({ ok: true });\n`;
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
 const CLEAN_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
@@ -50,79 +64,110 @@ function bareColdStart(handlerFile: string): Promise<number> {
   });
 }
 
-function summary(r: LoadResult) {
+interface Summary {
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly rps: number;
+  readonly errors: number;
+}
+
+function summary(r: LoadResult): Summary {
   return { p50: percentile(r.latenciesMs, 50), p90: percentile(r.latenciesMs, 90), p99: percentile(r.latenciesMs, 99), rps: r.requests / r.seconds, errors: r.errors };
+}
+
+async function warm(target: Target): Promise<{ latency: Summary; throughput: Map<number, Summary> }> {
+  await load(target, 1, { count: 300 }); // warm-up: sandbox started, JIT warm
+  const latency = summary(await load(target, 1, { count: LATENCY_REQUESTS }));
+  const throughput = new Map<number, Summary>();
+  for (const c of [1, 8, 32]) {
+    await load(target, c, { seconds: 1 }); // warm-up: at c, kindling starts c sandboxes
+    throughput.set(c, summary(await load(target, c, { seconds: THROUGHPUT_SECONDS })));
+  }
+  return { latency, throughput };
+}
+
+async function tryLaunch(backend: string): Promise<Kindling | string> {
+  try {
+    return await launchKindling({ args: ['--sandbox', backend, '--keep-alive', '600'] });
+  } catch (err) {
+    const lines = String((err as Error).message).split('\n').filter((l) => l.startsWith('kindling:'));
+    return lines.at(-1) ?? (err as Error).message.split('\n')[0]!;
+  }
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'kindling-bench-'));
   const handlerFile = join(dir, 'index.js');
   writeFileSync(handlerFile, HANDLER);
-  const kindling = await launchKindling({ args: ['--keep-alive', '600'] });
   const bare = await startBare(handlerFile);
-  try {
-    await deploy(kindling.client, 'noop', { 'index.js': HANDLER });
-    const targets: Record<'bare' | 'kindling', Target> = {
-      bare: { url: bare.url, body: Buffer.from('{}') },
-      kindling: { url: new URL('/2015-03-31/functions/noop/invocations', kindling.url), body: Buffer.from('{}') },
-    };
+  const bareWarm = await warm({ url: bare.url, body: Buffer.from('{}') });
+  const coldFloor: number[] = [];
+  for (let i = 0; i < COLD_FUNCTIONS; i++) coldFloor.push(await bareColdStart(handlerFile));
+  bare.stop();
 
-    console.log(`# Kindling benchmark\n\n${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, sandbox backend: process${quick ? ', --quick' : ''}\n`);
-
-    // Warm latency, one request at a time.
-    const latency: Record<string, ReturnType<typeof summary>> = {};
-    for (const side of ['bare', 'kindling'] as const) {
-      await load(targets[side], 1, { count: 300 }); // warm-up: sandbox started, JIT warm
-      latency[side] = summary(await load(targets[side], 1, { count: LATENCY_REQUESTS }));
+  const warmBy = new Map<string, Awaited<ReturnType<typeof warm>>>();
+  const coldBy = new Map<string, Float64Array>();
+  const rateBy = new Map<string, number>();
+  const memoryBy = new Map<string, Awaited<ReturnType<typeof idleMemory>>>();
+  const skipped = new Map<string, string>();
+  for (const backend of BACKENDS) {
+    const k = await tryLaunch(backend);
+    if (typeof k === 'string') {
+      skipped.set(backend, k);
+      continue;
     }
-    const b = latency.bare!;
-    const k = latency.kindling!;
-    console.log(`## Warm invoke latency, concurrency 1 (${LATENCY_REQUESTS} requests)\n`);
-    console.log('| | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|');
-    console.log(`| bare node:http | ${fmt(b.p50, 3)} | ${fmt(b.p90, 3)} | ${fmt(b.p99, 3)} |`);
-    console.log(`| kindling | ${fmt(k.p50, 3)} | ${fmt(k.p90, 3)} | ${fmt(k.p99, 3)} |`);
-    console.log(`| kindling − bare | ${fmt(k.p50 - b.p50, 3)} | ${fmt(k.p90 - b.p90, 3)} | ${fmt(k.p99 - b.p99, 3)} |`);
-    console.log(`| kindling ÷ bare | ${fmt(k.p50 / b.p50)} | ${fmt(k.p90 / b.p90)} | ${fmt(k.p99 / b.p99)} |\n`);
-
-    // Throughput at several concurrencies.
-    console.log(`## Warm throughput (${THROUGHPUT_SECONDS} s per cell, after a warm-up)\n`);
-    console.log('| concurrency | bare req/s | kindling req/s | kindling ÷ bare | kindling p50 ms | kindling p99 ms | errors |\n|---|---|---|---|---|---|---|');
-    for (const c of [1, 8, 32]) {
-      const row: Record<string, ReturnType<typeof summary>> = {};
-      for (const side of ['bare', 'kindling'] as const) {
-        await load(targets[side], c, { seconds: 1 }); // warm-up: at c, kindling starts c sandboxes
-        row[side] = summary(await load(targets[side], c, { seconds: THROUGHPUT_SECONDS }));
-      }
-      const rb = row.bare!;
-      const rk = row.kindling!;
-      console.log(`| ${c} | ${fmt(rb.rps, 0)} | ${fmt(rk.rps, 0)} | ${fmt(rk.rps / rb.rps)} | ${fmt(rk.p50, 3)} | ${fmt(rk.p99, 3)} | ${rb.errors + rk.errors} |`);
+    try {
+      await deploy(k.client, 'noop', { 'index.js': HANDLER }, { MemorySize: WARM_MEMORY_MB });
+      warmBy.set(backend, await warm({ url: new URL('/2015-03-31/functions/noop/invocations', k.url), body: Buffer.from('{}') }));
+      coldBy.set(backend, await coldStarts(k, 'cold', COLD_FUNCTIONS));
+      rateBy.set(backend, await creationRate(k, 'burst', CREATION_BURST));
+      memoryBy.set(backend, await idleMemory(k, 'idle', IDLE_SANDBOXES));
+    } finally {
+      k.client.destroy();
+      await k.stop();
+      rmSync(k.dataDir, { recursive: true, force: true });
     }
+  }
+  rmSync(dir, { recursive: true, force: true });
 
-    // Cold starts: the first invoke of fresh functions, against node's own start.
-    const coldK: number[] = [];
-    const coldB: number[] = [];
-    const agent = new http.Agent({ keepAlive: true });
-    for (let i = 0; i < COLD_FUNCTIONS; i++) {
-      await deploy(kindling.client, `cold-${i}`, { 'index.js': HANDLER });
-      const t0 = performance.now();
-      const res = await request(agent, { url: new URL(`/2015-03-31/functions/cold-${i}/invocations`, kindling.url), body: Buffer.from('{}') });
-      coldK.push(performance.now() - t0);
-      if (res.status !== 200) throw new Error(`cold invoke failed: ${res.status} ${res.body.toString()}`);
-      coldB.push(await bareColdStart(handlerFile));
-    }
-    agent.destroy();
-    const ck = Float64Array.from(coldK).sort();
-    const cb = Float64Array.from(coldB).sort();
-    console.log(`\n## Cold start: invoke to response for a new sandbox (${COLD_FUNCTIONS} fresh functions)\n`);
-    console.log('| | p50 ms | p99 ms |\n|---|---|---|');
-    console.log(`| node start + handler, no platform (floor) | ${fmt(percentile(cb, 50))} | ${fmt(percentile(cb, 99))} |`);
-    console.log(`| kindling, process backend | ${fmt(percentile(ck, 50))} | ${fmt(percentile(ck, 99))} |`);
-  } finally {
-    bare.stop();
-    kindling.client.destroy();
-    await kindling.stop();
-    rmSync(kindling.dataDir, { recursive: true, force: true });
-    rmSync(dir, { recursive: true, force: true });
+  const b = bareWarm.latency;
+  console.log(`# Kindling benchmark\n\n${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${quick ? ', --quick' : ''}\n`);
+  for (const [backend, reason] of skipped) console.log(`- ${backend} backend skipped: ${reason}`);
+  if (skipped.size > 0) console.log('');
+
+  console.log(`## Warm invoke latency, concurrency 1 (${LATENCY_REQUESTS} requests; functions at ${WARM_MEMORY_MB} MB)\n`);
+  console.log('| | p50 ms | p90 ms | p99 ms | p50 − bare | p99 − bare |\n|---|---|---|---|---|---|');
+  console.log(`| bare node:http | ${fmt(b.p50, 3)} | ${fmt(b.p90, 3)} | ${fmt(b.p99, 3)} | | |`);
+  for (const [backend, w] of warmBy) {
+    const l = w.latency;
+    console.log(`| kindling, ${backend} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.p50 - b.p50, 3)} | ${fmt(l.p99 - b.p99, 3)} |`);
+  }
+
+  console.log(`\n## Warm throughput (${THROUGHPUT_SECONDS} s per cell, after a warm-up)\n`);
+  const names = [...warmBy.keys()];
+  console.log(`| concurrency | bare req/s | ${names.map((n) => `${n} req/s | ÷ bare | p99 ms`).join(' | ')} |`);
+  console.log(`|---|---|${names.map(() => '---|---|---').join('|')}|`);
+  for (const c of [1, 8, 32]) {
+    const rb = bareWarm.throughput.get(c)!;
+    const cells = names.map((n) => {
+      const r = warmBy.get(n)!.throughput.get(c)!;
+      return `${fmt(r.rps, 0)}${r.errors ? ` (${r.errors} errors)` : ''} | ${fmt(r.rps / rb.rps)} | ${fmt(r.p99, 1)}`;
+    });
+    console.log(`| ${c} | ${fmt(rb.rps, 0)} | ${cells.join(' | ')} |`);
+  }
+
+  const floor = Float64Array.from(coldFloor).sort();
+  console.log(`\n## Cold start: invoke to response of a new sandbox (${COLD_FUNCTIONS} fresh no-op functions, 128 MB)\n`);
+  console.log('| | p50 ms | p99 ms |\n|---|---|---|');
+  console.log(`| node start + handler, no platform (floor) | ${fmt(percentile(floor, 50))} | ${fmt(percentile(floor, 99))} |`);
+  for (const [backend, c] of coldBy) console.log(`| kindling, ${backend} | ${fmt(percentile(c, 50))} | ${fmt(percentile(c, 99))} |`);
+
+  console.log(`\n## Sandboxes: creation rate (${CREATION_BURST} concurrent cold invokes) and memory per idle sandbox (${IDLE_SANDBOXES} idle)\n`);
+  console.log('| backend | sandboxes created / s | platform MB per idle sandbox | runtime MB per idle sandbox (node + function, for scale) |\n|---|---|---|---|');
+  for (const backend of rateBy.keys()) {
+    const m = memoryBy.get(backend)!;
+    console.log(`| ${backend} | ${fmt(rateBy.get(backend)!, 0)} | ${fmt(m.platformMbPerSandbox)} | ${fmt(m.runtimeMbPerSandbox, 1)} |`);
   }
 }
 
