@@ -6,7 +6,7 @@
  *   control (registry over the embedded store) feeds the front end and retires
  *   warm sandboxes when a function changes.
  */
-import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { arch } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -22,8 +22,7 @@ import { FileBlobStore } from './store/file-blobs.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata.js';
 import { LocalWorker } from './worker/local-worker.js';
 import type { SandboxBackend } from './worker/sandbox/backend.js';
-import { blockedForOthers } from './worker/sandbox/detect.js';
-import { NamespaceBackend, NamespaceUnavailableError, defaultNamespaceRoot } from './worker/sandbox/namespace.js';
+import { NamespaceBackend, defaultNamespaceRoot } from './worker/sandbox/namespace.js';
 import { ProcessBackend } from './worker/sandbox/process.js';
 import { WorkerManager } from './worker-manager/worker-manager.js';
 
@@ -74,20 +73,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let backend: SandboxBackend;
   let namespace: NamespaceBackend | undefined;
   if (options.sandbox === 'namespace') {
-    // Sandboxes run as unprivileged uids, and bubblewrap resolves the code
-    // directories (under the data directory) as those uids.
-    let blocked = blockedForOthers(dataDir);
-    if (blocked === dataDir && statSync(dataDir).uid === process.getuid?.()) {
-      // Our own data directory (a mkdtemp one is 0700): let the sandboxes'
-      // uids pass through it. Search only, no listing; the code directories
-      // below are world-readable already (0755/0644, as Lambda unzips them).
-      chmodSync(dataDir, statSync(dataDir).mode | 0o001);
-      blocked = blockedForOthers(dataDir);
-    }
-    if (blocked !== undefined) {
-      await metadata.close();
-      throw new NamespaceUnavailableError(`sandboxes cannot read functions under ${dataDir}: ${blocked} is not searchable by other users (chmod o+x ${blocked}, or use another --data-dir)`);
-    }
+    // The data directory may be private (0700, or under /root): the backend
+    // binds the code directories into each sandbox from the root side, so
+    // the sandboxes' unprivileged uids need no access to the path.
     // create() also removes the cgroups and files of a platform that was killed.
     try {
       namespace = await NamespaceBackend.create({ root: defaultNamespaceRoot(dataDir) });

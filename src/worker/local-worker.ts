@@ -163,6 +163,8 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
 
   #spawnAt = 0;
   #initTimer: Timer | undefined;
+  /** Ends the init phase's CPU boost after Lambda's 10 s init limit (see #endInitPhase). */
+  #initPhaseTimer: Timer | undefined;
   #init: 'pending' | 'ready' | InitFailure = 'pending';
   #initDurationMs: number | undefined;
   #initSettled!: () => void;
@@ -244,6 +246,12 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     // one that never ends (Sandbox.Timedout with the function's timeout).
     if (this.#init === 'pending') {
       this.#initTimer = ctx.clock.setTimeout(() => this.#initTimedOut(), ctx.initTimeoutMs + spec.timeout * 1000);
+      // Lambda's init phase ends after 10 s; what still runs then is the
+      // init retried inside the first invoke, which Lambda throttles as any
+      // invoke.
+      this.#initPhaseTimer = ctx.clock.setTimeout(() => this.#endInitPhase(), ctx.initTimeoutMs);
+    } else {
+      this.#endInitPhase();
     }
     void proc.exited.then((exit) => this.#onExit(exit));
   }
@@ -255,6 +263,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     this.#initDurationMs = performance.now() - this.#spawnAt;
     this.#init = 'ready';
     if (this.#initTimer) this.#ctx.clock.clearTimeout(this.#initTimer);
+    this.#endInitPhase();
     this.#initSettled();
   }
 
@@ -309,6 +318,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
   #tearDown(): Promise<void> {
     this.#teardown ??= (async () => {
       if (this.#initTimer) this.#ctx.clock.clearTimeout(this.#initTimer);
+      if (this.#initPhaseTimer) this.#ctx.clock.clearTimeout(this.#initPhaseTimer);
       if (this.#proc) {
         await this.#proc.dispose();
       } else {
@@ -435,7 +445,13 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     cold: boolean,
     reusable: boolean,
   ): Promise<SandboxInvokeOutcome> {
-    if (!reusable) this.#condemned = true;
+    if (!reusable) {
+      this.#condemned = true;
+      // The sandbox is torn down once this invoke returns and its peak goes
+      // with it: read it now, so an out-of-memory kill reports what the
+      // function really used (≈ MemorySize), not the previous invoke's peak.
+      this.#readPeakMB();
+    }
     const id = req.requestId;
     const initDurationMs = cold ? this.#initDurationMs : undefined;
     const onLog = this.#ctx.onLog;
@@ -504,7 +520,21 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     this.#init = failure;
     this.#initDurationMs = this.#spawnAt === 0 ? 0 : performance.now() - this.#spawnAt;
     if (this.#initTimer) this.#ctx.clock.clearTimeout(this.#initTimer);
+    this.#endInitPhase();
     this.#initSettled();
+  }
+
+  /**
+   * Tells the backend the init phase is over (the runtime's first /next, an
+   * init error or exit, or Lambda's 10 s init limit), so it applies the
+   * invoke phase's CPU share; see SandboxProcess.initDone. Idempotent.
+   */
+  #endInitPhase(): void {
+    if (this.#initPhaseTimer) {
+      this.#ctx.clock.clearTimeout(this.#initPhaseTimer);
+      this.#initPhaseTimer = undefined;
+    }
+    this.#proc?.initDone?.();
   }
 
   #initTimedOut(): void {

@@ -12,7 +12,8 @@
  *   AWS_LAMBDA_FUNCTION_NAME, _VERSION, _MEMORY_SIZE, AWS_LAMBDA_LOG_GROUP_NAME,
  *   AWS_LAMBDA_LOG_STREAM_NAME   the context object
  *   AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING
- *   _KINDLING_RUNTIME_API_SOCKET  optional unix socket of the Runtime API (namespace backend)
+ *   _KINDLING_RUNTIME_API_SOCKET  optional unix socket of the Runtime API (namespace backend);
+ *                            deleted from process.env once read
  * and it sets/deletes _X_AMZN_TRACE_ID per invoke.
  *
  * The invoke loop matches the observable behaviour of the RIC (src/Runtime.js,
@@ -352,7 +353,12 @@ if (endpoint === undefined || endpoint === '') {
 patchConsole();
 // Set by Kindling's namespace backend: the Runtime API's unix socket inside
 // the sandbox (without it, a forwarder process relays 127.0.0.1:9001 to it).
-const runtime = new Runtime(new RuntimeApiClient(endpoint, env['_KINDLING_RUNTIME_API_SOCKET']), {
+// Kindling's own business: removed before the function's code loads, so
+// neither the function nor its child processes see it (Lambda's runtime
+// shows no such variable).
+const runtimeApiSocket = env['_KINDLING_RUNTIME_API_SOCKET'];
+delete env['_KINDLING_RUNTIME_API_SOCKET'];
+const runtime = new Runtime(new RuntimeApiClient(endpoint, runtimeApiSocket), {
   functionName: env['AWS_LAMBDA_FUNCTION_NAME'],
   functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'],
   memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'],

@@ -72,6 +72,14 @@ export interface SandboxProcess {
   /** SIGKILLs the whole process tree. Idempotent; returns at once. */
   kill(): void;
   /**
+   * Called by the worker once the sandbox's init phase is over: its runtime
+   * asked for its first event (GET /invocation/next), reported an init
+   * error, or ran past Lambda's 10 s init limit. Backends that limit CPU in
+   * proportion to memory run init unthrottled, as Lambda does for on-demand
+   * environments, and apply the proportional share here. Idempotent; optional.
+   */
+  initDone?(): void;
+  /**
    * Peak memory in bytes as far as this backend can measure it, or undefined
    * when the sandbox is gone. Cheap enough to call once per invoke, but not free.
    */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -156,7 +156,7 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     assert.equal(env['KINDLING_HOST_SECRET'], undefined);
     assert.equal(env['LAMBDA_TASK_ROOT'], '/var/task');
     assert.equal(env['AWS_LAMBDA_RUNTIME_API'], '127.0.0.1:9001');
-    assert.equal(env['_KINDLING_RUNTIME_API_SOCKET'], '/run/kindling/runtime-api.sock');
+    assert.deepEqual(Object.keys(env).filter((k) => k.startsWith('_KINDLING')), [], 'no Kindling-internal variable reaches the function');
     assert.equal(env['HOME'], undefined);
     assert.ok(out.maxMemoryUsedMB > 0 && out.maxMemoryUsedMB <= 256, String(out.maxMemoryUsedMB));
   });
@@ -222,6 +222,42 @@ done
     assert.equal(out.errorType, 'Runtime.ExitError', out.payload.toString());
     assert.match(String(json(out.payload)['errorMessage']), /Runtime exited with error: signal: killed/);
     assert.equal(out.reusable, false);
+    // The REPORT shows the peak of the killed sandbox: up to MemorySize.
+    const reported = Number(/Max Memory Used: (\d+) MB/.exec(out.logs ?? '')?.[1]);
+    assert.ok(reported >= 120 && reported <= 128, `Max Memory Used: ${reported} MB\n${out.logs ?? ''}`);
+    assert.equal(out.maxMemoryUsedMB, reported);
+  });
+
+  it('runs init at full CPU and throttles invokes to the MemorySize share', async () => {
+    // The same busy loop, in init and in the handler: the share of one CPU
+    // it gets over 400 ms of wall time. 128 MB is 7.2% of a vCPU on Lambda,
+    // but init is not throttled.
+    const spin = `(() => { const t0 = Date.now(), c0 = process.cpuUsage(); while (Date.now() - t0 < 400); const c = process.cpuUsage(c0); return (c.user + c.system) / 1000 / (Date.now() - t0); })()`;
+    const sb = await create(
+      spec(await codeDir({ 'index.js': `const initShare = ${spin};\nexports.handler = async () => ({ initShare, invokeShare: ${spin} });` }), { memorySize: 128 }),
+    );
+    const out = await sb.invoke(req());
+    assert.equal(out.functionError, undefined, out.payload.toString());
+    const { initShare, invokeShare } = json(out.payload) as { initShare: number; invokeShare: number };
+    assert.ok(invokeShare < 0.2, `invoke got ${invokeShare} of a CPU; 128 MB is 0.072`);
+    assert.ok(initShare > 3 * invokeShare, `init got ${initShare} of a CPU, the invoke ${invokeShare}`);
+  });
+
+  it('runs functions whose code lies below a directory its sandbox uid cannot search', async () => {
+    // A data directory such as /root/kindling/.kindling: 0700 on the way.
+    const privateRoot = await mkdtemp(join(tmpdir(), 'kindling-ns-private-'));
+    roots.push(privateRoot);
+    await chmod(privateRoot, 0o700);
+    const dir = join(privateRoot, 'code');
+    await mkdir(dir, { mode: 0o755 });
+    await writeFile(join(dir, 'index.js'), `exports.handler = async () => ({ entries: require('node:fs').readdirSync('/var/task'),
+      fds: require('node:fs').readdirSync('/proc/self/fd').map((f) => { try { return require('node:fs').readlinkSync('/proc/self/fd/' + f); } catch { return ''; } }) });`);
+    const sb = await create(spec(dir));
+    const out = await sb.invoke(req());
+    assert.equal(out.functionError, undefined, `${out.payload.toString()}\n${out.logs ?? ''}`);
+    const body = json(out.payload) as { entries: string[]; fds: string[] };
+    assert.deepEqual(body.entries, ['index.js']);
+    assert.ok(!body.fds.some((l) => l.includes(privateRoot)), `no host directory is open in the sandbox: ${body.fds.join(', ')}`);
   });
 
   it('reports Max Memory Used from the cgroup (the whole sandbox)', async () => {

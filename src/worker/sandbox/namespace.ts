@@ -9,9 +9,9 @@ import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
-import { CgroupParent, MAX_PIDS, limitsFor } from './cgroups.js';
-import type { SandboxCgroup } from './cgroups.js';
-import { blockedForOthers, detectNamespaceSupport } from './detect.js';
+import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, limitsFor } from './cgroups.js';
+import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
+import { blockedForOthers, detectNamespaceSupport, findExecutable } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
 import { buildSeccompFilter } from './seccomp.js';
 
@@ -122,14 +122,23 @@ export function defaultNamespaceRoot(key = 'default'): string {
  * waits for an RCU grace period when no migration ran recently (10-14 ms
  * measured on a v1 host), so one gate is always made ahead of time and
  * start() only rewrites its limits for the function's MemorySize.
+ * The CPU quota is left off until initDone() (init runs at full speed, as
+ * on Lambda).
+ *
+ * When Kindling is root the gate starts as root in a private mount namespace
+ * (unshare), binds the code directory onto a mount point under the backend
+ * root if the sandbox's uid could not reach it (a data directory under a
+ * 0700 directory), and then drops to that uid with setpriv before it execs
+ * bwrap.
  *
  * Exit status: bwrap reports a command killed by signal N as exit 128+N, so
  * exits above 128 that name a signal are reported as that signal (an OOM
  * kill is `signal: killed`, as on Lambda). A runtime that itself exits with
  * such a code is reported as killed by that signal.
  *
- * The sandbox's environment is exactly launch.env plus
- * _KINDLING_RUNTIME_API_SOCKET, and PWD=/var/task (bwrap sets it). It is
+ * The sandbox's environment is exactly launch.env, PWD=/var/task (bwrap
+ * sets it) and, for a built-in runtime that reads it (and deletes it before
+ * the function's code loads), _KINDLING_RUNTIME_API_SOCKET. It is
  * passed to bwrap through a pipe (--args), never on a command line that
  * other host users could read, and the host-side shell and bwrap run with
  * an environment of their own (a function's LD_PRELOAD must not reach them).
@@ -150,13 +159,16 @@ export class NamespaceBackend implements SandboxBackend {
   /** Arguments shared by every sandbox (namespaces, root filesystem, /etc). */
   readonly #fixedArgs: readonly string[];
   readonly #runtimeSpeaksSocket: boolean;
+  /** util-linux programs the root gate uses (Kindling runs as root); undefined otherwise. */
+  readonly #tools: RootTools | undefined;
   #closed: Promise<void> | undefined;
   /** The gate the next start() uses. */
   #ready: Promise<Gate> | undefined;
   #gates = 0;
 
-  private constructor(root: string, support: NamespaceSupport, cgroups: CgroupParent, options: NamespaceBackendOptions) {
+  private constructor(root: string, support: NamespaceSupport, cgroups: CgroupParent, options: NamespaceBackendOptions, tools: RootTools | undefined) {
     this.#root = root;
+    this.#tools = tools;
     this.#support = support;
     this.#cgroups = cgroups;
     this.#seccomp = options.seccompFilter === false ? undefined : (options.seccompFilter ?? buildSeccompFilter());
@@ -199,7 +211,21 @@ export class NamespaceBackend implements SandboxBackend {
     mkdirSync(join(root, 'sb'), { recursive: true });
     chmodSync(root, 0o711);
     chmodSync(join(root, 'sb'), 0o711);
-    return new NamespaceBackend(root, support, cgroups, options);
+    // Mount points of the directories a sandbox's uid cannot reach (see
+    // start()); only ever mounted on inside a gate's own mount namespace.
+    for (let i = 0; i < MOUNT_POINTS; i++) mkdirSync(join(root, 'mnt', String(i)), { recursive: true, mode: 0o755 });
+    chmodSync(join(root, 'mnt'), 0o711);
+    let tools: RootTools | undefined;
+    if (process.getuid?.() === 0) {
+      const found = { setpriv: findExecutable('setpriv'), unshare: findExecutable('unshare'), mount: findExecutable('mount') };
+      const missing = Object.entries(found).filter(([, v]) => v === undefined).map(([k]) => k);
+      if (missing.length > 0) {
+        await cgroups.close();
+        throw new NamespaceUnavailableError(`the namespace sandbox needs ${missing.join(', ')} (util-linux) when Kindling runs as root: apt-get install util-linux mount`);
+      }
+      tools = found as RootTools;
+    }
+    return new NamespaceBackend(root, support, cgroups, options, tools);
   }
 
   /** The layout of the cgroups in use (for diagnostics). */
@@ -225,7 +251,10 @@ export class NamespaceBackend implements SandboxBackend {
     const dir = join(this.#root, 'sb', options.id);
     const server = options.runtimeApi;
     try {
-      gate.cgroup.setLimits(limitsFor(options.memorySize, this.#pidsMax));
+      // Init runs with no CPU quota; NamespaceSandbox.initDone() applies the
+      // proportional one (see there).
+      const limits = limitsFor(options.memorySize, this.#pidsMax);
+      gate.cgroup.setLimits({ ...limits, cpuQuotaUs: NO_CPU_QUOTA });
       mkdirSync(dir, { mode: 0o711 });
       chmodSync(dir, 0o711);
       const socket = join(dir, 'runtime-api.sock');
@@ -243,10 +272,32 @@ export class NamespaceBackend implements SandboxBackend {
       const runtime = this.#runtimeView(options.runtimeDir);
       const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
       const launch = options.launch(view);
-      const env: Record<string, string> = { ...launch.env, [RUNTIME_API_SOCKET_ENV]: SANDBOX_RUNTIME_API_SOCKET };
       const managed = launch.env['AWS_EXECUTION_ENV'] !== undefined;
-      const command = managed && this.#runtimeSpeaksSocket ? [launch.command, ...launch.args] : ['/bin/sh', FORWARDER_PATH, launch.command, ...launch.args];
+      const direct = managed && this.#runtimeSpeaksSocket;
+      // Only a runtime that uses it is told the socket (and it removes the
+      // variable from its environment before the function's code loads);
+      // the forwarder has the path built in.
+      const env: Record<string, string> = direct ? { ...launch.env, [RUNTIME_API_SOCKET_ENV]: SANDBOX_RUNTIME_API_SOCKET } : { ...launch.env };
+      const command = direct ? [launch.command, ...launch.args] : ['/bin/sh', FORWARDER_PATH, launch.command, ...launch.args];
       if (command.some((c) => c.includes('\n') || c === '')) throw new Error('sandbox command arguments must be non-empty single lines');
+      // Host directories from outside the backend root (the code, a node
+      // installed outside /usr) may sit below directories the sandbox's
+      // unprivileged uid cannot search (a data directory under /root, a
+      // mkdtemp directory). bwrap resolves bind sources as that uid — even
+      // those given as --ro-bind-fd: bubblewrap (0.8 at least) realpath()s
+      // /proc/self/fd/N and then looks the resolved path up again
+      // (containers/bubblewrap#569) — so such a directory is first bound,
+      // by the root gate in its private mount namespace, onto one of the
+      // backend's mount points, which every uid can reach.
+      const outside = [[options.codeDir, '/var/task'] as const, ...this.#nodeDirs(launch.command).map((d) => [d, d] as const)];
+      const mounts: string[] = [];
+      const outsideArgs = outside.flatMap(([host, inside]) => {
+        if (gate.uid === undefined || blockedForOthers(host) === undefined) return ['--ro-bind', host, inside];
+        const point = join(this.#root, 'mnt', String(mounts.length / 2));
+        mounts.push(resolve(host), point);
+        return ['--ro-bind', point, inside];
+      });
+      if (mounts.some((m) => m.includes('\n'))) throw new Error('sandbox directories must not contain a newline');
       // Everything but the command goes through fd 3 (--args): the
       // environment must not show on a command line other host users can read.
       const args = [
@@ -254,20 +305,19 @@ export class NamespaceBackend implements SandboxBackend {
         '--clearenv',
         ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
         '--perms', '1777', '--size', String(options.ephemeralStorage * 1024 * 1024), '--tmpfs', '/tmp',
-        '--ro-bind', options.codeDir, '/var/task',
+        ...outsideArgs,
         '--ro-bind', runtime.host, '/var/runtime',
         '--ro-bind', dir, dirname(SANDBOX_RUNTIME_API_SOCKET),
-        ...this.#nodeArgs(launch.command),
         '--chdir', '/var/task',
         '--remount-ro', '/',
         ...(this.#seccomp ? ['--seccomp', '4'] : []),
       ];
       const stdio = gate.child.stdio as unknown as [NodeJS.WritableStream, Readable, Readable, NodeJS.WritableStream, NodeJS.WritableStream | null];
-      stdio[0].end(`${command.join('\n')}\n\n`);
+      stdio[0].end(`${mounts.join('\n')}${mounts.length > 0 ? '\n' : ''}\n${command.join('\n')}\n\n`);
       stdio[3].end(Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8'));
       if (this.#seccomp && stdio[4]) stdio[4].end(this.#seccomp);
       const exited = gate.exited.then((raw) => toSandboxExit(raw));
-      return new NamespaceSandbox(gate.pid, stdio[1], stdio[2], exited, server, dir, gate.cgroup, () => this.#releaseUid(gate.uid));
+      return new NamespaceSandbox(gate.pid, stdio[1], stdio[2], exited, server, dir, gate.cgroup, limits, () => this.#releaseUid(gate.uid));
     } catch (err) {
       server.close();
       await gate.cgroup.remove().catch(() => undefined);
@@ -299,14 +349,21 @@ export class NamespaceBackend implements SandboxBackend {
     let child: ChildProcess | undefined;
     try {
       // The highest MemorySize: start() only ever lowers it (see setLimits).
-      cgroup = this.#cgroups.create(id, limitsFor(MAX_MEMORY_MB, this.#pidsMax));
-      child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'kindling-gate'], {
-        cwd: '/',
-        // Never the sandbox's environment: a function's LD_PRELOAD must not reach host-side programs.
-        env: { PATH: '/usr/bin:/bin', BWRAP: this.#support.bwrap },
-        stdio: ['pipe', 'pipe', 'pipe', 'pipe', this.#seccomp ? 'pipe' : 'ignore'],
-        ...(uid !== undefined ? { uid, gid: uid } : {}),
-      });
+      cgroup = this.#cgroups.create(id, { ...limitsFor(MAX_MEMORY_MB, this.#pidsMax), cpuQuotaUs: NO_CPU_QUOTA });
+      // Never the sandbox's environment: a function's LD_PRELOAD must not reach host-side programs.
+      const env: Record<string, string> = { PATH: '/usr/bin:/bin', BWRAP: this.#support.bwrap };
+      const stdio = ['pipe', 'pipe', 'pipe', 'pipe', this.#seccomp ? 'pipe' : 'ignore'] as const;
+      const tools = this.#tools;
+      if (uid !== undefined && tools !== undefined) {
+        // Root: the gate stays root, in a mount namespace of its own, until
+        // it has bound the unreachable directories (start()); setpriv then
+        // drops to the sandbox's uid (no groups, no capabilities) and execs
+        // bwrap. Same pid throughout: unshare execs sh, which execs setpriv.
+        Object.assign(env, { SETPRIV: tools.setpriv, MOUNT: tools.mount, SANDBOX_UID: String(uid) });
+        child = spawn(tools.unshare, ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', GATE_SCRIPT, 'kindling-gate'], { cwd: '/', env, stdio: [...stdio] });
+      } else {
+        child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'kindling-gate'], { cwd: '/', env, stdio: [...stdio], ...(uid !== undefined ? { uid, gid: uid } : {}) });
+      }
       for (const s of [child.stdin, child.stdio[3], child.stdio[4]]) s?.on('error', () => undefined);
       const spawned = new Promise<void>((resolveSpawn, reject) => {
         (child as ChildProcess).once('spawn', resolveSpawn);
@@ -399,8 +456,8 @@ export class NamespaceBackend implements SandboxBackend {
     return { host: this.#prepareRuntime(dir), inside: '/var/runtime' };
   }
 
-  /** Binds the directory of a command that lives outside /usr (a node installed in /opt/node, say). */
-  #nodeArgs(command: string): string[] {
+  /** The directories to bind for a command that lives outside /usr (a node installed in /opt/node, say). */
+  #nodeDirs(command: string): string[] {
     if (!command.startsWith('/') || command.startsWith('/var/task/') || command.startsWith('/var/runtime/') || command === '/bin/sh') return [];
     let real: string;
     try {
@@ -411,7 +468,7 @@ export class NamespaceBackend implements SandboxBackend {
     if (real === '/usr' || real.startsWith('/usr/')) return [];
     const d = dirname(command);
     // The command's directory and, when the binary is a symlink elsewhere, its target's.
-    return real === d ? ['--ro-bind', d, d] : ['--ro-bind', d, d, '--ro-bind', real, real];
+    return real === d ? [d] : [d, real];
   }
 
   #buildFixedArgs(): string[] {
@@ -458,16 +515,31 @@ export class NamespaceBackend implements SandboxBackend {
 }
 
 /**
- * Host side, as the sandbox's uid, started ahead of time: read the command,
- * one argument per line up to an empty line (sent once this shell's pid is
- * in the sandbox's cgroup and the sandbox is asked for), then become bwrap,
- * whose other arguments come from fd 3. EOF before the empty line (the
- * worker died or dropped the gate) ends it.
+ * Host side, started ahead of time, as the sandbox's uid — or, when Kindling
+ * is root, as root in a private mount namespace with SANDBOX_UID set. Sent
+ * once this shell's pid is in the sandbox's cgroup and the sandbox is asked
+ * for: pairs of lines "source, mount point" to bind (root only) up to an
+ * empty line, then the command, one argument per line up to an empty line.
+ * Then it becomes bwrap (through setpriv, as SANDBOX_UID, when root), whose
+ * other arguments come from fd 3. EOF before the last empty line (the worker
+ * died or dropped the gate) ends it.
  */
 const GATE_SCRIPT = `set --; ended=
+while IFS= read -r src; do [ -z "$src" ] && break; IFS= read -r dst && [ -n "$SANDBOX_UID" ] && "$MOUNT" --bind "$src" "$dst" </dev/null || exit 125; done
 while IFS= read -r a; do [ -z "$a" ] && { ended=1; break; }; set -- "$@" "$a"; done
 [ -n "$ended" ] && [ $# -gt 0 ] || exit 125
+[ -z "$SANDBOX_UID" ] || exec "$SETPRIV" --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --inh-caps=-all -- "$BWRAP" --args 3 -- "$@" </dev/null
 exec "$BWRAP" --args 3 -- "$@" </dev/null`;
+
+/** Mount points under <root>/mnt: the code and up to two directories of a node outside /usr. */
+const MOUNT_POINTS = 3;
+
+/** util-linux programs of the root gate. */
+interface RootTools {
+  readonly setpriv: string;
+  readonly unshare: string;
+  readonly mount: string;
+}
 
 /** Where the forwarder script is bound inside every sandbox. */
 const FORWARDER_PATH = '/etc/kindling/forward-runtime-api.sh';
@@ -544,13 +616,25 @@ class NamespaceSandbox implements SandboxProcess {
   readonly #server: Server;
   readonly #dir: string;
   readonly #cgroup: SandboxCgroup;
+  readonly #limits: CgroupLimits;
   readonly #release: () => void;
+  #initDone = false;
   #disposed: Promise<void> | undefined;
   #gone = false;
   #exitSeen = false;
   #monitorTimer: NodeJS.Timeout | undefined;
 
-  constructor(pid: number, stdout: Readable, stderr: Readable, exited: Promise<SandboxExit>, server: Server, dir: string, cgroup: SandboxCgroup, release: () => void) {
+  constructor(
+    pid: number,
+    stdout: Readable,
+    stderr: Readable,
+    exited: Promise<SandboxExit>,
+    server: Server,
+    dir: string,
+    cgroup: SandboxCgroup,
+    limits: CgroupLimits,
+    release: () => void,
+  ) {
     this.pid = pid;
     this.stdout = stdout;
     this.stderr = stderr;
@@ -558,6 +642,7 @@ class NamespaceSandbox implements SandboxProcess {
     this.#server = server;
     this.#dir = dir;
     this.#cgroup = cgroup;
+    this.#limits = limits;
     this.#release = release;
     void exited.then(() => {
       this.#exitSeen = true;
@@ -585,6 +670,24 @@ class NamespaceSandbox implements SandboxProcess {
         // already gone
       }
     }, 1000).unref();
+  }
+
+  /**
+   * Applies the CPU quota proportional to MemorySize. Until now the sandbox
+   * ran without one: on Lambda the init phase of an on-demand environment
+   * is not throttled to the memory-proportional share (a 128 MB function
+   * initialises at the speed of a 1,769 MB one; AWS engineers have said so
+   * and measurements of init CPU time show it), only invokes are. Without
+   * this a 128 MB node function, at 7% of a vCPU, needed ~745 ms to start.
+   */
+  initDone(): void {
+    if (this.#initDone || this.#gone) return;
+    this.#initDone = true;
+    try {
+      this.#cgroup.setCpuQuota(this.#limits.cpuQuotaUs, this.#limits.cpuPeriodUs);
+    } catch {
+      // The cgroup is already being removed (the sandbox died): nothing to limit.
+    }
   }
 
   /**

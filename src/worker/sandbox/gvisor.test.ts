@@ -1,0 +1,218 @@
+/**
+ * The gvisor backend with real runsc, real cgroups and real processes,
+ * driven through LocalWorker as the platform drives it. Skipped (with the
+ * reason `kindling up` would print) where the host cannot run it.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { FunctionVersionSpec } from '../../shared/spec.js';
+import { LocalWorker } from '../local-worker.js';
+import type { Sandbox, SandboxInvokeRequest } from '../types.js';
+import { GvisorBackend, detectGvisorSupport } from './gvisor.js';
+
+const support = detectGvisorSupport();
+const skip = support.ok ? false : `gvisor sandbox unavailable: ${support.problem}`;
+
+const roots: string[] = [];
+after(async () => {
+  for (const r of roots) await rm(r, { recursive: true, force: true });
+});
+
+/** A function directory, readable by uid 1051 inside the sandbox. */
+async function codeDir(files: Record<string, string>): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'kindling-gv-test-'));
+  roots.push(dir);
+  await chmod(dir, 0o755);
+  for (const [name, text] of Object.entries(files)) {
+    await writeFile(join(dir, name), text, { mode: name === 'bootstrap' ? 0o755 : 0o644 });
+  }
+  return dir;
+}
+
+function spec(dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
+  return {
+    key: randomUUID(),
+    functionName: 'fn',
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+    version: '$LATEST',
+    runtime: 'nodejs20.x',
+    handler: 'index.handler',
+    memorySize: 512,
+    timeout: 20,
+    ephemeralStorage: 512,
+    environment: {},
+    codeDir: dir,
+    codeSha256: 'x',
+    region: 'us-east-1',
+    ...overrides,
+  };
+}
+
+function req(payload: unknown = {}): SandboxInvokeRequest {
+  return {
+    requestId: randomUUID(),
+    payload: Buffer.from(JSON.stringify(payload)),
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+    clientContext: undefined,
+    wantLogs: true,
+  };
+}
+
+/** A nodejs function whose handler runs `body` (an async function body with `event`). */
+function nodeFn(body: string): Record<string, string> {
+  return {
+    'index.js': `const fs = require('node:fs'); const cp = require('node:child_process'); const os = require('node:os');
+const attempt = (fn) => { try { return { ok: true, value: fn() }; } catch (e) { return { ok: false, code: e.code }; } };
+exports.handler = async (event) => { ${body} };`,
+  };
+}
+
+const json = (b: Buffer): Record<string, unknown> => JSON.parse(b.toString()) as Record<string, unknown>;
+
+/** Host pids of runsc's processes (run, gofer, sandbox) that name `text` on their command line. */
+function runscProcesses(text: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (/^State:\s+Z/m.test(readFileSync(`/proc/${name}/status`, 'latin1'))) continue;
+      const cmd = readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0').join(' ');
+      if (/runsc/.test(cmd) && cmd.includes(text)) out.push(`${name}: ${cmd.slice(0, 120)}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+describe('GvisorBackend through LocalWorker', { skip }, () => {
+  const root = join('/run', `kindling-gvt-${process.pid}`);
+  let backend: GvisorBackend;
+  let worker: LocalWorker;
+  const create = (s: FunctionVersionSpec): Promise<Sandbox> => worker.createSandbox(s);
+
+  before(async () => {
+    process.env['KINDLING_HOST_SECRET'] = 'must-not-leak';
+    backend = await GvisorBackend.create({ root, cgroupName: `kindling-gvt-${process.pid}`, pidsMax: 256, ...(support.ok ? { support } : {}) });
+    worker = new LocalWorker({ backend });
+  });
+  after(async () => {
+    await worker.close();
+    await backend.close();
+    delete process.env['KINDLING_HOST_SECRET'];
+  });
+
+  it('runs a nodejs function as uid 1051 under gVisor, with only Lambda environment', async () => {
+    const sb = await create(
+      spec(
+        await codeDir(
+          nodeFn(`return { uid: process.getuid(), gid: process.getgid(), user: os.userInfo().username, hostname: os.hostname(), cwd: process.cwd(),
+        env: process.env, echo: event, kernel: fs.readFileSync('/proc/version', 'utf8'), hostRoot: fs.existsSync('/root'), shadow: fs.existsSync('/etc/shadow') };`),
+        ),
+      ),
+    );
+    const out = await sb.invoke(req({ hello: 'world' }));
+    assert.equal(out.functionError, undefined, out.payload.toString());
+    const body = json(out.payload);
+    assert.deepEqual(body['echo'], { hello: 'world' });
+    assert.equal(body['uid'], 1051);
+    assert.equal(body['gid'], 1051);
+    assert.equal(body['user'], 'sbx_user1051');
+    assert.equal(body['hostname'], 'localhost');
+    assert.equal(body['cwd'], '/var/task');
+    // gVisor's own kernel answers, not the host's.
+    assert.notEqual(body['kernel'], readFileSync('/proc/version', 'utf8'));
+    assert.equal(body['hostRoot'], false);
+    assert.equal(body['shadow'], false);
+    const env = body['env'] as Record<string, string>;
+    assert.equal(env['KINDLING_HOST_SECRET'], undefined);
+    assert.equal(env['LAMBDA_TASK_ROOT'], '/var/task');
+    assert.equal(env['AWS_LAMBDA_RUNTIME_API'], '127.0.0.1:9001');
+    assert.equal(env['HOME'], undefined);
+    assert.ok(out.maxMemoryUsedMB > 0 && out.maxMemoryUsedMB <= 512, String(out.maxMemoryUsedMB));
+    const again = await sb.invoke(req({ n: 2 }));
+    assert.deepEqual(json(again.payload)['echo'], { n: 2 });
+  });
+
+  it('runs a provided.al2023 bash + curl function through the 127.0.0.1:9001 forwarder', async () => {
+    const bootstrap = `#!/bin/bash
+set -u
+API="http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT="$(curl -sS -D "$HEADERS" "$API/invocation/next")"
+  ID="$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$HEADERS" | cut -d: -f2 | tr -d '[:space:]')"
+  echo "handling $ID as $(id -un)"
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"uid\\":$(id -u),\\"event\\":$EVENT}"
+done
+`;
+    const sb = await create(spec(await codeDir({ bootstrap }), { runtime: 'provided.al2023', handler: 'x' }));
+    const r = req({ n: 1 });
+    const first = await sb.invoke(r);
+    assert.equal(first.payload.toString(), '{"uid":1051,"event":{"n":1}}');
+    assert.match(first.logs ?? '', new RegExp(`handling ${r.requestId} as sbx_user1051`));
+    const second = await sb.invoke(req({ n: 2 }));
+    assert.equal(second.payload.toString(), '{"uid":1051,"event":{"n":2}}');
+  });
+
+  it('keeps the root read-only and /tmp writable up to EphemeralStorage', async () => {
+    const sb = await create(
+      spec(
+        await codeDir(
+          nodeFn(`
+      const w = (p) => attempt(() => fs.writeFileSync(p, 'x')).code ?? 'written';
+      const tmp = w('/tmp/ok');
+      const big = attempt(() => { const fd = fs.openSync('/tmp/big', 'w'); const mb = Buffer.alloc(1 << 20, 1); for (let i = 0; i < 64; i++) fs.writeSync(fd, mb); fs.closeSync(fd); });
+      return { root: w('/x'), task: w('/var/task/x'), runtime: w('/var/runtime/x'), etc: w('/etc/passwd'), usr: w('/usr/x'), opt: w('/opt/x'), tmp, big: big.code ?? 'written' };`),
+        ),
+        { ephemeralStorage: 16 },
+      ),
+    );
+    const body = json((await sb.invoke(req())).payload);
+    for (const k of ['root', 'task', 'runtime', 'etc', 'usr', 'opt']) {
+      assert.ok(body[k] === 'EROFS' || body[k] === 'EACCES', `${k}: ${String(body[k])}`);
+    }
+    assert.equal(body['tmp'], 'written');
+    assert.equal(body['big'], 'ENOSPC', '64 MB do not fit a 16 MB /tmp');
+  });
+
+  it('kills a function that uses more memory than MemorySize (Runtime.ExitError, signal: killed)', async () => {
+    const sb = await create(
+      spec(await codeDir(nodeFn(`const keep = []; for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(8 << 20, i)); return keep.length;`)), { memorySize: 128 }),
+    );
+    const out = await sb.invoke(req());
+    assert.equal(out.errorType, 'Runtime.ExitError', out.payload.toString());
+    assert.match(String(json(out.payload)['errorMessage']), /Runtime exited with error: signal: killed/);
+    assert.equal(out.reusable, false);
+  });
+
+  it('leaves no runsc process, no state and no bundle behind after destroy', async () => {
+    const sb = await create(
+      spec(
+        await codeDir(
+          nodeFn(`cp.spawn('/bin/sh', ['-c', 'setsid sh -c "sleep 1000 & sleep 1000" & sleep 1000'], { detached: true, stdio: 'ignore' }).unref();
+      await new Promise((r) => setTimeout(r, 200)); return 'spawned';`),
+        ),
+      ),
+    );
+    assert.equal((await sb.invoke(req())).payload.toString(), '"spawned"');
+    assert.ok(runscProcesses(root).length >= 3, 'runsc run, its gofer and its sandbox are running');
+    await worker.close();
+    assert.deepEqual(runscProcesses(root), []);
+    assert.deepEqual(readdirSync(join(root, 'state')), []);
+    assert.deepEqual(readdirSync(join(root, 'sb')), []);
+    worker = new LocalWorker({ backend });
+  });
+
+  it('removes its root on close', async () => {
+    await worker.close();
+    await backend.close();
+    assert.equal(existsSync(root), false);
+    assert.deepEqual(runscProcesses(root), []);
+  });
+});

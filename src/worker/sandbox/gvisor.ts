@@ -1,0 +1,765 @@
+/**
+ * The `gvisor` backend: each sandbox is an OCI container run by gVisor's
+ * runsc, for untrusted multi-tenant code. The function's system calls are
+ * served by gVisor's user-space kernel (the Sentry), never by the host
+ * kernel directly; host files are reached only through gVisor's gofer.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
+import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, detectCgroups, limitsFor } from './cgroups.js';
+import type { CgroupLayout, CgroupLimits, SandboxCgroup } from './cgroups.js';
+import { findExecutable } from './detect.js';
+import { DEFAULT_RUNTIME_ROOT, RUNTIME_API_SOCKET_ENV, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, toSandboxExit } from './namespace.js';
+
+/**
+ * gVisor platforms (how the Sentry intercepts the application's system
+ * calls). ptrace works everywhere ptrace is allowed but is the slowest;
+ * systrap (runsc 2023+) is faster and needs nothing special; kvm is the
+ * fastest and needs /dev/kvm that can run guests.
+ */
+export type GvisorPlatform = 'ptrace' | 'systrap' | 'kvm';
+
+/** What the gvisor backend found on this host. */
+export interface GvisorSupport {
+  /** Absolute path of runsc. */
+  readonly runsc: string;
+  /** First line of `runsc --version`. */
+  readonly version: string;
+  /** Absolute path of socat (custom runtimes' Runtime API forwarder, run inside the sandbox). */
+  readonly socat: string;
+  readonly cgroups: CgroupLayout;
+  readonly platform: GvisorPlatform;
+}
+
+/** detectGvisorSupport()'s answer: what was found, or one line saying why the backend cannot run. */
+export type GvisorDetection = ({ readonly ok: true } & GvisorSupport) | { readonly ok: false; readonly problem: string };
+
+/** Options of GvisorBackend.create. */
+export interface GvisorBackendOptions {
+  /**
+   * Host directory for the backend's files: runsc's state (--root), the
+   * shared read-only root filesystem, each sandbox's bundle and Runtime API
+   * socket, a copy of the runtime tree. Emptied at create(), removed at
+   * close(). Unix socket paths are limited to 107 bytes: keep it short.
+   * Default: defaultGvisorRoot().
+   */
+  readonly root?: string;
+  /** Name of the parent cgroup. Default: the root's base name. */
+  readonly cgroupName?: string;
+  /** Host tree shown at /var/runtime. Default: DEFAULT_RUNTIME_ROOT. */
+  readonly runtimeRoot?: string;
+  /** Default 'ptrace' (the only one that works on every host; see GvisorPlatform). */
+  readonly platform?: GvisorPlatform;
+  /** Default MAX_PIDS. */
+  readonly pidsMax?: number;
+  /** More top-level runsc flags (say, `--file-access-mounts=exclusive`), after Kindling's own. */
+  readonly runscFlags?: readonly string[];
+  /** Found on this host already (skips detection). */
+  readonly support?: GvisorSupport;
+}
+
+/** The gvisor backend cannot start on this host; the message is one line saying what to do. */
+export class GvisorUnavailableError extends Error {
+  override readonly name = 'GvisorUnavailableError';
+}
+
+/** Default backend root: /run/kindling-gv-<hash of key> (root only; runsc needs root). */
+export function defaultGvisorRoot(key = 'default'): string {
+  return join('/run', `kindling-gv-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
+}
+
+/**
+ * Checks everything the backend needs and runs one real (tiny) sandbox with
+ * the same root filesystem layout and flags, so that a host where ptrace is
+ * forbidden (a container's seccomp profile) or the platform is unusable is
+ * reported here and not at the first invoke.
+ */
+export function detectGvisorSupport(platform: GvisorPlatform = 'ptrace'): GvisorDetection {
+  if (process.platform !== 'linux') return { ok: false, problem: 'the gvisor sandbox needs Linux' };
+  if (process.getuid?.() !== 0) return { ok: false, problem: 'the gvisor sandbox needs Kindling to run as root (runsc creates the namespaces and cgroups of every sandbox)' };
+  const runsc = findExecutable('runsc');
+  if (runsc === undefined) return { ok: false, problem: 'the gvisor sandbox needs runsc: apt-get install runsc (or see gvisor.dev/docs/user_guide/install)' };
+  const env = { PATH: '/usr/bin:/bin' };
+  const ver = spawnSync(runsc, ['--version'], { env, encoding: 'utf8', timeout: 10_000 });
+  const version = (ver.stdout ?? '').split('\n')[0]?.trim() ?? '';
+  if (ver.status !== 0 || version === '') return { ok: false, problem: `runsc at ${runsc} does not run: ${(ver.stderr || ver.error?.message || '').trim().split('\n')[0] ?? ''}` };
+  const flags = spawnSync(runsc, ['flags'], { env, encoding: 'utf8', timeout: 10_000 });
+  const flagText = `${flags.stdout ?? ''}${flags.stderr ?? ''}`;
+  if (!/-host-uds\b/.test(flagText)) return { ok: false, problem: `${version} is too old: the gvisor sandbox needs runsc's --host-uds flag (gVisor 2022 or newer)` };
+  const platforms = spawnSync(runsc, ['help', 'platforms'], { env, encoding: 'utf8', timeout: 10_000 });
+  if (!(platforms.stdout ?? '').split('\n').map((l) => l.trim()).includes(platform)) {
+    return { ok: false, problem: `${version} has no ${platform} platform (it has: ${(platforms.stdout ?? '').trim().split('\n').join(', ')})` };
+  }
+  const socat = findExecutable('socat');
+  if (socat === undefined) return { ok: false, problem: 'the gvisor sandbox needs socat (custom runtimes reach their Runtime API through it): apt-get install socat' };
+  if (!existsSync('/usr/bin/env')) return { ok: false, problem: 'the gvisor sandbox needs /usr/bin/env (coreutils)' };
+  const cg = detectCgroups();
+  if (!cg.ok) return { ok: false, problem: `the gvisor sandbox needs cgroups with the memory, cpu and pids controllers: ${cg.problem}` };
+  // The probe: a real sandbox, cgroups aside (checked by CgroupParent.open).
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-gv-probe-'));
+  try {
+    buildRootfs(join(dir, 'rootfs'));
+    const spec = ociSpec({ args: ['/usr/bin/true'], env: ['PATH=/usr/bin:/bin'], rootfs: join(dir, 'rootfs'), mounts: systemMounts(undefined), cgroupsPath: undefined, limits: undefined });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
+    const id = `kindling-probe-${process.pid}`;
+    const probe = spawnSync(runsc, [`--root=${join(dir, 'state')}`, '--network=none', `--platform=${platform}`, '--ignore-cgroups', 'run', '--bundle', dir, id], {
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    if (probe.status !== 0) {
+      spawnSync(runsc, [`--root=${join(dir, 'state')}`, 'delete', '-force', id], { env, timeout: 10_000 });
+      const why = (probe.stderr || probe.error?.message || `exit ${String(probe.status ?? probe.signal)}`).trim().split('\n').pop() ?? '';
+      return { ok: false, problem: `runsc cannot run a sandbox here with --platform=${platform} (${why}); ptrace must be allowed (a container needs SYS_PTRACE and no seccomp profile blocking it), kvm needs a usable /dev/kvm` };
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { ok: true, runsc, version, socat, cgroups: cg.layout, platform };
+}
+
+/**
+ * The `gvisor` backend.
+ *
+ * Each sandbox is `runsc run` of a bundle <root>/sb/<id> whose config.json
+ * says: uid/gid 1051 (Lambda's sbx_user1051), no capabilities,
+ * noNewPrivileges, new pid/net/ipc/uts/mount namespaces (gVisor's own, in
+ * its kernel), hostname localhost, and a read-only root shared by every
+ * sandbox (<root>/rootfs: the top-level symlinks of a merged-/usr host and
+ * empty mount points) with read-only binds of /usr (and /lib*, /bin, /sbin
+ * where they are directories), the /etc pieces programs need, a private
+ * passwd/group/hosts, the code at /var/task, the runtime tree at
+ * /var/runtime (prepared as the namespace backend does: copied once,
+ * readable by uid 1051, with a package.json marking it ESM), an empty /opt,
+ * and /tmp: a gVisor tmpfs of EphemeralStorage MB (its pages live in the
+ * Sentry's memory, so they count against MemorySize, as in the namespace
+ * backend).
+ *
+ * runsc flags: --network=none (only a loopback inside: the sandbox reaches
+ * no host port and no network), --platform (default ptrace), --host-uds=open
+ * (the Sentry may connect to a host unix socket it can see — only the
+ * Runtime API socket is bound in), --overlay2=none (the root is read-only
+ * and /tmp is a tmpfs: an overlay would add nothing but memory).
+ *
+ * Runtime API: the worker's server listens on <root>/sb/<id>/api/runtime-api.sock
+ * (directory 0711, socket owned by 1051 mode 0600 — gVisor checks the
+ * sandbox user's permissions against the host file's owner and mode), bound
+ * read-only at /run/kindling. Only root (and runsc's gofer) can reach it on
+ * the host: <root> is 0700. Kindling's nodejs runtime connects to it (named
+ * by _KINDLING_RUNTIME_API_SOCKET); other runtimes get socat relaying
+ * 127.0.0.1:9001 to it, started by a shell wrapper inside the sandbox.
+ *
+ * Limits: a cgroup per sandbox from cgroups.ts (memory = MemorySize without
+ * swap, CPU proportional to memory after init, pids), created before runsc
+ * runs and named in the spec's linux.cgroupsPath. runsc uses a cgroup that
+ * exists as it is (and does not remove it) and starts the Sentry
+ * (runsc-sandbox) and the gofer inside it, so everything of the sandbox on
+ * the host — including gVisor's own memory, ~20 MB — is limited and
+ * measured there. runsc creates the hierarchies Kindling does not use
+ * (cpuset, devices, freezer, ...) itself and removes their leaves at
+ * delete; the backend removes their parent directories. The host's OOM
+ * killer takes the Sentry, and runsc reports 128+9: `signal: killed`.
+ *
+ * Seccomp: gVisor installs its own filter on the Sentry and gofer; the
+ * function's system calls never reach the host kernel, so no OCI seccomp
+ * profile is given.
+ */
+export class GvisorBackend implements SandboxBackend {
+  readonly name = 'gvisor';
+  readonly #root: string;
+  readonly #support: GvisorSupport;
+  readonly #cgroups: CgroupParent;
+  readonly #cgroupName: string;
+  readonly #pidsMax: number;
+  readonly #flags: readonly string[];
+  readonly #runtimes = new Map<string, string>();
+  readonly #runtimeRoot: string;
+  readonly #runtimeSpeaksSocket: boolean;
+  readonly #mounts: readonly OciMount[];
+  readonly #live = new Set<GvisorSandbox>();
+  #closed: Promise<void> | undefined;
+
+  private constructor(root: string, support: GvisorSupport, cgroups: CgroupParent, cgroupName: string, options: GvisorBackendOptions) {
+    this.#root = root;
+    this.#support = support;
+    this.#cgroups = cgroups;
+    this.#cgroupName = cgroupName;
+    this.#pidsMax = options.pidsMax ?? MAX_PIDS;
+    this.#flags = [
+      `--root=${join(root, 'state')}`,
+      '--network=none',
+      `--platform=${support.platform}`,
+      '--host-uds=open',
+      '--overlay2=none',
+      ...(options.runscFlags ?? []),
+    ];
+    this.#runtimeRoot = resolve(options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
+    this.#runtimeSpeaksSocket = treeMentions(this.#prepareRuntime(this.#runtimeRoot), RUNTIME_API_SOCKET_ENV);
+    buildRootfs(join(root, 'rootfs'));
+    this.#mounts = systemMounts(this.#writeEtc());
+  }
+
+  /**
+   * Detects what the backend needs, creates its root and parent cgroup
+   * (removing what a killed platform left), and returns the backend. Throws
+   * GvisorUnavailableError with a one-line reason when this host cannot run it.
+   */
+  static async create(options: GvisorBackendOptions = {}): Promise<GvisorBackend> {
+    const root = resolve(options.root ?? defaultGvisorRoot());
+    let support = options.support;
+    if (support === undefined) {
+      const found = detectGvisorSupport(options.platform ?? 'ptrace');
+      if (!found.ok) throw new GvisorUnavailableError(found.problem);
+      support = found;
+    }
+    if (join(root, 'sb', '0'.repeat(32), 'api', 'runtime-api.sock').length > 107) {
+      throw new GvisorUnavailableError(`the gvisor sandbox root ${root} is too long for unix socket paths (at most ${107 - 64} characters)`);
+    }
+    const cgroupName = options.cgroupName ?? basename(root);
+    let cgroups: CgroupParent;
+    try {
+      cgroups = await CgroupParent.open(support.cgroups, cgroupName);
+    } catch (err) {
+      throw new GvisorUnavailableError(`the gvisor sandbox needs writable cgroups: ${(err as Error).message}`);
+    }
+    // runsc must find the very cgroup cgroups.ts made (see cgroupsPathFor).
+    const probe = cgroups.create(`gv-probe-${process.pid}`, limitsFor(128));
+    const mismatch = cgroupMismatch(support.cgroups, cgroupName, `gv-probe-${process.pid}`, probe);
+    await probe.remove();
+    if (mismatch !== undefined) {
+      await cgroups.close();
+      throw new GvisorUnavailableError(`runsc would not use Kindling's cgroup (${mismatch}): run Kindling in the host's cgroup namespace with cgroups mounted at /sys/fs/cgroup`);
+    }
+    // What is here belongs to a platform that is gone: its Sentries and
+    // gofers were in the cgroups CgroupParent.open just emptied.
+    removeRunscCgroups(cgroupName, false);
+    rmSync(root, { recursive: true, force: true });
+    mkdirSync(join(root, 'sb'), { recursive: true });
+    mkdirSync(join(root, 'state'), { recursive: true });
+    chmodSync(root, 0o700);
+    return new GvisorBackend(root, support, cgroups, cgroupName, options);
+  }
+
+  /** The runsc top-level flags every sandbox runs with (for diagnostics and the report of `kindling up`). */
+  get runscFlags(): readonly string[] {
+    return this.#flags;
+  }
+
+  async start(options: SandboxStartOptions): Promise<SandboxProcess> {
+    if (this.#closed) throw new Error('the gvisor backend is closed');
+    if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.id)) throw new Error(`invalid sandbox id ${options.id}`);
+    const bundle = join(this.#root, 'sb', options.id);
+    const apiDir = join(bundle, 'api');
+    const server = options.runtimeApi;
+    const limits = limitsFor(options.memorySize, this.#pidsMax);
+    let cgroup: SandboxCgroup | undefined;
+    try {
+      // Init runs without a CPU quota (as on Lambda); initDone() applies it.
+      cgroup = this.#cgroups.create(options.id, { ...limits, cpuQuotaUs: NO_CPU_QUOTA });
+      mkdirSync(apiDir, { recursive: true, mode: 0o711 });
+      chmodSync(apiDir, 0o711);
+      const socket = join(apiDir, 'runtime-api.sock');
+      await new Promise<void>((resolveListen, reject) => {
+        server.once('error', reject);
+        server.listen(socket, () => {
+          server.off('error', reject);
+          resolveListen();
+        });
+      });
+      chownSync(socket, SANDBOX_UID, SANDBOX_UID);
+      chmodSync(socket, 0o600);
+
+      const runtime = this.#runtimeView(options.runtimeDir);
+      const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
+      const launch = options.launch(view);
+      const direct = launch.env['AWS_EXECUTION_ENV'] !== undefined && this.#runtimeSpeaksSocket;
+      const env: Record<string, string> = direct ? { ...launch.env, [RUNTIME_API_SOCKET_ENV]: SANDBOX_RUNTIME_API_SOCKET } : { ...launch.env };
+      // runsc sets HOME when the environment has none (from /etc/passwd, else
+      // "/"); Lambda has no HOME, so the first program removes it again.
+      const args = direct ? [ENV_PATH, '-u', 'HOME', launch.command, ...launch.args] : ['/bin/sh', FORWARDER_PATH, launch.command, ...launch.args];
+      const mounts: OciMount[] = [
+        ...this.#mounts,
+        { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${options.ephemeralStorage}m`] },
+        roBind(resolve(options.codeDir), '/var/task'),
+        roBind(runtime.host, '/var/runtime'),
+        roBind(apiDir, dirname(SANDBOX_RUNTIME_API_SOCKET)),
+        ...nodeDirs(launch.command).map((d) => roBind(d, d)),
+      ];
+      const spec = ociSpec({
+        args,
+        env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+        rootfs: join(this.#root, 'rootfs'),
+        mounts,
+        cgroupsPath: cgroupsPathFor(this.#support.cgroups, this.#cgroupName, options.id),
+        limits,
+      });
+      // The bundle holds the environment: only root may read it (<root> is 0700).
+      writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
+      const child = spawn(this.#support.runsc, [...this.#flags, 'run', '--bundle', bundle, options.id], {
+        cwd: '/',
+        // Never the sandbox's environment: a function's LD_PRELOAD must not reach runsc.
+        env: { PATH: '/usr/bin:/bin' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const exited = new Promise<SandboxExit>((resolveExit) => {
+        child.once('exit', (code, signal) => resolveExit(toSandboxExit({ code, signal })));
+        // spawn failed (ENOENT, EAGAIN): reported as an exit, like a process that could not start.
+        child.once('error', () => resolveExit({ code: 127, signal: null }));
+      });
+      const sandbox = new GvisorSandbox(child, exited, {
+        id: options.id,
+        runsc: this.#support.runsc,
+        flags: this.#flags,
+        server,
+        bundle,
+        stateDir: join(this.#root, 'state'),
+        cgroup,
+        limits,
+        cgroupName: this.#cgroupName,
+      });
+      this.#live.add(sandbox);
+      void sandbox.disposed.then(() => this.#live.delete(sandbox));
+      return sandbox;
+    } catch (err) {
+      server.close();
+      await cgroup?.remove().catch(() => undefined);
+      await rm(bundle, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Disposes what is still running, removes the parent cgroup and the backend's files. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.all([...this.#live].map((s) => s.dispose()));
+      await this.#cgroups.close();
+      removeRunscCgroups(this.#cgroupName, true);
+      await rm(this.#root, { recursive: true, force: true });
+    })();
+    return this.#closed;
+  }
+
+  /** Copies a runtime tree into the backend root, once, readable by uid 1051 (as the namespace backend). */
+  #prepareRuntime(hostRoot: string): string {
+    const known = this.#runtimes.get(hostRoot);
+    if (known !== undefined) return known;
+    const copy = join(this.#root, `runtime-${this.#runtimes.size}`);
+    cpSync(hostRoot, copy, { recursive: true, dereference: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.test.js.map') });
+    makeReadable(copy);
+    // dist/ has no package.json: without one Node reads the runtime's ES
+    // modules as CommonJS (nothing above /var/runtime inside the sandbox).
+    if (!existsSync(join(copy, 'package.json'))) writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
+    this.#runtimes.set(hostRoot, copy);
+    return copy;
+  }
+
+  #runtimeView(runtimeDir: string): { host: string; inside: string } {
+    const dir = resolve(runtimeDir);
+    const rel = relative(this.#runtimeRoot, dir);
+    if (rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep))) {
+      return { host: this.#prepareRuntime(this.#runtimeRoot), inside: rel === '' ? '/var/runtime' : `/var/runtime/${rel.split(sep).join('/')}` };
+    }
+    return { host: this.#prepareRuntime(dir), inside: '/var/runtime' };
+  }
+
+  /** The sandbox's own /etc files: Lambda's user, localhost, the forwarder. */
+  #writeEtc(): string {
+    const etc = join(this.#root, 'etc');
+    mkdirSync(etc, { recursive: true, mode: 0o755 });
+    writeFileSync(join(etc, 'passwd'), `root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:${SANDBOX_UID}:${SANDBOX_UID}::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n`, { mode: 0o644 });
+    writeFileSync(join(etc, 'group'), `root:x:0:\nsbx_user1051:x:${SANDBOX_UID}:\nnobody:x:65534:\n`, { mode: 0o644 });
+    writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost\n`, { mode: 0o644 });
+    writeFileSync(join(etc, 'forward-runtime-api.sh'), `${FORWARDER_SCRIPT}\n`, { mode: 0o644 });
+    return etc;
+  }
+}
+
+/** coreutils' env, inside the sandbox (host /usr): removes the HOME runsc adds. */
+const ENV_PATH = '/usr/bin/env';
+
+/** Where the forwarder script is bound inside every sandbox. */
+const FORWARDER_PATH = '/etc/kindling/forward-runtime-api.sh';
+
+/**
+ * Sandbox side, for runtimes that speak HTTP to 127.0.0.1:9001 (the same
+ * protocol as the namespace backend's forwarder, which is not exported):
+ * socat relays that port to the Runtime API socket; the script waits until
+ * it listens (gVisor's /proc/net/tcp; 0100007F:2329 is 127.0.0.1:9001, 0A
+ * LISTEN) and then execs the runtime. It also removes the HOME runsc adds.
+ */
+const FORWARDER_SCRIPT = `unset HOME
+socat TCP-LISTEN:9001,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${SANDBOX_RUNTIME_API_SOCKET} </dev/null &
+n=0; up=
+while [ -z "$up" ]; do
+  while read -r _ a _ s _; do [ "$a $s" = "0100007F:2329 0A" ] && up=1; done </proc/net/tcp
+  [ -n "$up" ] && break
+  kill -0 $! 2>/dev/null || { echo "kindling: the Runtime API forwarder (socat) exited" >&2; exit 125; }
+  n=$((n+1)); [ $n -lt 100000 ] || { echo "kindling: the Runtime API forwarder (socat) did not start listening" >&2; exit 125; }
+done
+exec "$@"`;
+
+interface OciMount {
+  readonly destination: string;
+  readonly type: string;
+  readonly source: string;
+  readonly options?: readonly string[];
+}
+
+const roBind = (source: string, destination: string): OciMount => ({ destination, type: 'bind', source, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
+
+/** Top-level directories that merged-/usr hosts have as symlinks into /usr. */
+const TOP_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
+/** What programs read from /etc (as in the namespace backend). */
+const HOST_ETC = ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/nsswitch.conf', '/etc/os-release'];
+
+/**
+ * The shared read-only root: the host's top-level symlinks (/bin -> usr/bin
+ * on merged-/usr hosts; runsc cannot create them in a read-only root) and
+ * empty mount points, /opt among them (Lambda's layers directory, empty).
+ */
+function buildRootfs(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const d of ['usr', 'etc', 'etc/kindling', 'proc', 'dev', 'tmp', 'opt', 'var/task', 'var/runtime', 'run/kindling']) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
+  for (const top of TOP_DIRS) {
+    try {
+      const st = lstatSync(top);
+      if (st.isSymbolicLink()) symlinkSync(readlinkSync(top), join(dir, top.slice(1)));
+      else if (st.isDirectory()) mkdirSync(join(dir, top.slice(1)), { mode: 0o755 });
+    } catch {
+      // not on this host
+    }
+  }
+  for (const p of [...HOST_ETC, '/etc/passwd', '/etc/group', '/etc/hosts', FORWARDER_PATH]) {
+    const target = join(dir, p.slice(1));
+    if (existsSync(target)) continue;
+    let isDir = false;
+    try {
+      isDir = lstatSync(p).isDirectory();
+    } catch {
+      // a file of ours
+    }
+    if (isDir) mkdirSync(target, { recursive: true, mode: 0o755 });
+    else writeFileSync(target, '', { mode: 0o644 });
+  }
+}
+
+/** Mounts every sandbox has; `etc`: the backend's own /etc files (undefined for the probe). */
+function systemMounts(etc: string | undefined): OciMount[] {
+  const mounts: OciMount[] = [
+    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755'] },
+    roBind('/usr', '/usr'),
+  ];
+  for (const top of TOP_DIRS) {
+    try {
+      if (lstatSync(top).isDirectory()) mounts.push(roBind(top, top));
+    } catch {
+      // not on this host
+    }
+  }
+  if (etc !== undefined) {
+    for (const f of ['passwd', 'group', 'hosts']) mounts.push(roBind(join(etc, f), `/etc/${f}`));
+    mounts.push(roBind(join(etc, 'forward-runtime-api.sh'), FORWARDER_PATH));
+  }
+  for (const p of HOST_ETC) if (existsSync(p)) mounts.push(roBind(p, p));
+  return mounts;
+}
+
+/** The OCI runtime spec of one sandbox. */
+function ociSpec(o: {
+  args: readonly string[];
+  env: readonly string[];
+  rootfs: string;
+  mounts: readonly OciMount[];
+  cgroupsPath: string | undefined;
+  limits: CgroupLimits | undefined;
+}): unknown {
+  const noCaps = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: SANDBOX_UID, gid: SANDBOX_UID },
+      args: o.args,
+      env: o.env,
+      cwd: '/var/task',
+      capabilities: noCaps,
+      noNewPrivileges: true,
+      // Lambda's quota: 1,024 file descriptors.
+      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+    },
+    root: { path: o.rootfs, readonly: true },
+    hostname: SANDBOX_HOSTNAME,
+    mounts: o.mounts,
+    linux: {
+      namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      ...(o.cgroupsPath !== undefined ? { cgroupsPath: o.cgroupsPath } : {}),
+      // Documentation of what the cgroup enforces: runsc finds the cgroup
+      // already made (by cgroups.ts) and leaves its limits as they are.
+      ...(o.limits !== undefined
+        ? {
+            resources: {
+              memory: { limit: o.limits.memoryBytes, swap: o.limits.memoryBytes },
+              cpu: { quota: o.limits.cpuQuotaUs, period: o.limits.cpuPeriodUs },
+              pids: { limit: o.limits.pidsMax },
+            },
+          }
+        : {}),
+    },
+  };
+}
+
+/**
+ * linux.cgroupsPath naming the cgroup CgroupParent made for `id`. runsc
+ * resolves a relative path under its own cgroup in each v1 hierarchy (as
+ * CgroupParent does, under Kindling's — runsc is Kindling's child) and an
+ * absolute one under the unified mount on v2 (CgroupParent: <mount>/<name>).
+ */
+function cgroupsPathFor(layout: CgroupLayout, name: string, id: string): string {
+  return layout.version === 2 ? `/${name}/${id}` : `${name}/${id}`;
+}
+
+/** Why runsc's reading of cgroupsPathFor would not be CgroupParent's cgroup, or undefined when it is. */
+function cgroupMismatch(layout: CgroupLayout, name: string, id: string, cgroup: SandboxCgroup): string | undefined {
+  const ours = cgroup.procsFiles.map((f) => dirname(f));
+  const own = ownCgroups();
+  const runscDirs = new Set<string>();
+  if (layout.version === 2) {
+    runscDirs.add(join('/sys/fs/cgroup', name, id));
+  } else {
+    for (const c of ['memory', 'cpu', 'pids']) runscDirs.add(join('/sys/fs/cgroup', c, own.get(c) ?? '/', name, id));
+  }
+  const missing = ours.filter((d) => !runscDirs.has(d) && ![...runscDirs].some((r) => existsSync(r) && safeRealpath(r) === safeRealpath(d)));
+  return missing.length === 0 ? undefined : `${missing.join(', ')} is not where runsc looks (${[...runscDirs].join(', ')})`;
+}
+
+function safeRealpath(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/** This process's cgroup in each v1 hierarchy, by controller (and name=systemd). */
+function ownCgroups(): Map<string, string> {
+  const own = new Map<string, string>();
+  try {
+    for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+      const [, list, path] = line.split(':');
+      if (list && path !== undefined) for (const c of list.split(',')) own.set(c, path);
+    }
+  } catch {
+    // no /proc: nothing to clean
+  }
+  return own;
+}
+
+/**
+ * runsc creates the v1 hierarchies Kindling does not manage (cpuset,
+ * devices, freezer, blkio, name=systemd, ...) at <own cgroup>/<name>/<id>
+ * and removes only the leaf. Removes the empty leaves a killed runsc left
+ * and, with `parentToo`, <name> itself.
+ */
+function removeRunscCgroups(name: string, parentToo: boolean): void {
+  const own = ownCgroups();
+  let lines: string[] = [];
+  try {
+    lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  } catch {
+    return;
+  }
+  for (const line of lines) {
+    const dash = line.indexOf(' - ');
+    if (dash < 0) continue;
+    const post = line.slice(dash + 3).split(' ');
+    if (post[0] !== 'cgroup') continue;
+    const point = line.slice(0, dash).split(' ')[4] ?? '';
+    const keys = (post[2] ?? '').split(',');
+    const key = keys.find((k) => own.has(k));
+    if (key === undefined || ['memory', 'cpu', 'pids'].some((c) => keys.includes(c))) continue;
+    const parent = join(point, own.get(key) ?? '/', name);
+    try {
+      for (const e of readdirSync(parent, { withFileTypes: true })) if (e.isDirectory()) rmdirSync(join(parent, e.name));
+      if (parentToo) rmdirSync(parent);
+    } catch {
+      // absent, or still busy (a sandbox outlived its backend)
+    }
+  }
+}
+
+/** Directories to bind for a command that lives outside /usr (a node installed in /opt/node, say). */
+function nodeDirs(command: string): string[] {
+  if (!command.startsWith('/') || command.startsWith('/var/task/') || command.startsWith('/var/runtime/') || command === '/bin/sh') return [];
+  let real: string;
+  try {
+    real = realpathSync(dirname(command));
+  } catch {
+    return [];
+  }
+  if (real === '/usr' || real.startsWith('/usr/')) return [];
+  const d = dirname(command);
+  return real === d ? [d] : [d, real];
+}
+
+function makeReadable(path: string): void {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return;
+  if (st.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const name of readdirSync(path)) makeReadable(join(path, name));
+  } else {
+    chmodSync(path, (st.mode & 0o111) !== 0 ? 0o755 : 0o644);
+  }
+}
+
+function treeMentions(dir: string, text: string): boolean {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (treeMentions(p, text)) return true;
+    } else if (e.name.endsWith('.js') && readFileSync(p, 'utf8').includes(text)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+interface SandboxParts {
+  readonly id: string;
+  readonly runsc: string;
+  readonly flags: readonly string[];
+  readonly server: Server;
+  readonly bundle: string;
+  readonly stateDir: string;
+  readonly cgroup: SandboxCgroup;
+  readonly limits: CgroupLimits;
+  readonly cgroupName: string;
+}
+
+/** Runs `runsc <flags> <args>` to its end; never rejects. */
+function runscQuiet(runsc: string, args: readonly string[]): Promise<void> {
+  return new Promise((done) => {
+    const c = spawn(runsc, args, { cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: 'ignore' });
+    c.once('error', () => done());
+    c.once('exit', () => done());
+  });
+}
+
+class GvisorSandbox implements SandboxProcess {
+  readonly pid: number;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly exited: Promise<SandboxExit>;
+  readonly disposed: Promise<void>;
+  readonly #child: ChildProcess;
+  readonly #p: SandboxParts;
+  #resolveDisposed!: () => void;
+  #dispose: Promise<void> | undefined;
+  #initDone = false;
+  #gone = false;
+  #killed = false;
+
+  constructor(child: ChildProcess, exited: Promise<SandboxExit>, parts: SandboxParts) {
+    this.#child = child;
+    this.pid = child.pid ?? 0;
+    this.stdout = child.stdout as Readable;
+    this.stderr = child.stderr as Readable;
+    this.exited = exited;
+    this.#p = parts;
+    this.disposed = new Promise((r) => (this.#resolveDisposed = r));
+  }
+
+  /**
+   * SIGKILLs the Sentry and the gofer (every process of the sandbox's
+   * cgroup: the function's processes exist only inside the Sentry) and
+   * `runsc run`. That is immediate and needs no runsc state lock, which
+   * `runsc kill` would (and it fails while runsc is still creating the
+   * container); dispose() then runs `runsc delete -force` for the state.
+   */
+  kill(): void {
+    if (this.#gone) return;
+    this.#killed = true;
+    this.#p.cgroup.killAll();
+    try {
+      this.#child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+
+  /** Applies the CPU quota proportional to MemorySize (init ran without one, as on Lambda). */
+  initDone(): void {
+    if (this.#initDone || this.#gone) return;
+    this.#initDone = true;
+    try {
+      this.#p.cgroup.setCpuQuota(this.#p.limits.cpuQuotaUs, this.#p.limits.cpuPeriodUs);
+    } catch {
+      // the cgroup is being removed (the sandbox died): nothing to limit
+    }
+  }
+
+  /** The cgroup's peak: the function, its /tmp and gVisor's own Sentry and gofer. */
+  peakMemoryBytes(): number | undefined {
+    if (this.#gone) return undefined;
+    return this.#p.cgroup.peakBytes();
+  }
+
+  dispose(): Promise<void> {
+    this.#dispose ??= (async () => {
+      const p = this.#p;
+      try {
+        if (!this.#killed) {
+          // The polite way first: runsc kills the container's processes and
+          // runsc run exits with 128+9 and deletes the container itself.
+          await runscQuiet(p.runsc, [...p.flags, 'kill', p.id, 'KILL']);
+        }
+        this.kill();
+        await this.exited;
+        // The state of a runsc run that was killed itself; "does not exist" otherwise.
+        await runscQuiet(p.runsc, [...p.flags, 'delete', '-force', p.id]);
+        await p.cgroup.remove();
+        removeRunscLeaves(p.cgroupName, p.id);
+      } finally {
+        this.#gone = true;
+        p.server.close();
+        p.server.closeAllConnections();
+        await rm(p.bundle, { recursive: true, force: true });
+        // runsc keeps <id>_sandbox:<id>.state (and its lock) in --root.
+        for (const f of safeReaddir(p.stateDir)) if (f.includes(p.id)) await rm(join(p.stateDir, f), { recursive: true, force: true });
+        this.#resolveDisposed();
+      }
+    })();
+    return this.#dispose;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** The leaves of one sandbox in the hierarchies runsc made itself (normally gone already after delete). */
+function removeRunscLeaves(name: string, id: string): void {
+  const own = ownCgroups();
+  for (const [key, path] of own) {
+    if (['memory', 'cpu', 'pids', ''].includes(key)) continue;
+    const mountName = key.startsWith('name=') ? key.slice(5) : key;
+    try {
+      rmdirSync(join('/sys/fs/cgroup', mountName, path, name, id));
+    } catch {
+      // gone, or not mounted there
+    }
+  }
+}
