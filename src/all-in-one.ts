@@ -22,6 +22,8 @@ import { FileBlobStore } from './store/file-blobs.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata.js';
 import { LocalWorker } from './worker/local-worker.js';
 import type { SandboxBackend } from './worker/sandbox/backend.js';
+import { GvisorBackend, defaultGvisorRoot } from './worker/sandbox/gvisor.js';
+import type { GvisorPlatform } from './worker/sandbox/gvisor.js';
 import { NamespaceBackend, defaultNamespaceRoot } from './worker/sandbox/namespace.js';
 import { ProcessBackend } from './worker/sandbox/process.js';
 import { WorkerManager } from './worker-manager/worker-manager.js';
@@ -33,10 +35,15 @@ export interface PlatformOptions {
   /** Embedded store: SQLite metadata and code files live here. */
   readonly dataDir: string;
   /**
-   * namespace: bubblewrap + cgroups (the default on Linux); process: no
-   * isolation at all, for development with trusted code.
+   * namespace: bubblewrap + cgroups (the default on Linux); gvisor: gVisor's
+   * runsc, a user-space kernel between functions and the host, for untrusted
+   * multi-tenant code; process: no isolation at all, for development with
+   * trusted code. An isolating backend that cannot run here makes
+   * startPlatform reject with a SandboxUnavailableError.
    */
-  readonly sandbox: 'process' | 'namespace';
+  readonly sandbox: 'process' | 'namespace' | 'gvisor';
+  /** gvisor only: how the Sentry intercepts system calls. Default 'ptrace'. */
+  readonly gvisorPlatform?: GvisorPlatform;
   /** Idle sandboxes are stopped after this long. */
   readonly keepAliveSeconds: number;
   readonly region: string;
@@ -70,23 +77,25 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   // from a platform that was killed belongs to no running sandbox: remove it.
   const sandboxRoot = join(dataDir, 'sandboxes');
   rmSync(sandboxRoot, { recursive: true, force: true });
-  let backend: SandboxBackend;
-  let namespace: NamespaceBackend | undefined;
-  if (options.sandbox === 'namespace') {
-    // The data directory may be private (0700, or under /root): the backend
-    // binds the code directories into each sandbox from the root side, so
-    // the sandboxes' unprivileged uids need no access to the path.
-    // create() also removes the cgroups and files of a platform that was killed.
-    try {
-      namespace = await NamespaceBackend.create({ root: defaultNamespaceRoot(dataDir) });
-    } catch (err) {
-      await metadata.close();
-      throw err;
+  // The isolating backends own a root directory and a parent cgroup, removed by close().
+  let isolating: NamespaceBackend | GvisorBackend | undefined;
+  try {
+    // create() also removes the cgroups and files of a platform that was
+    // killed; the root is keyed by the data directory, so two platforms on
+    // one host never touch each other's.
+    if (options.sandbox === 'namespace') {
+      // The data directory may be private (0700, or under /root): the backend
+      // binds the code directories into each sandbox from the root side, so
+      // the sandboxes' unprivileged uids need no access to the path.
+      isolating = await NamespaceBackend.create({ root: defaultNamespaceRoot(dataDir) });
+    } else if (options.sandbox === 'gvisor') {
+      isolating = await GvisorBackend.create({ root: defaultGvisorRoot(dataDir), platform: options.gvisorPlatform ?? 'ptrace' });
     }
-    backend = namespace;
-  } else {
-    backend = new ProcessBackend({ root: sandboxRoot });
+  } catch (err) {
+    await metadata.close();
+    throw err;
   }
+  const backend: SandboxBackend = isolating ?? new ProcessBackend({ root: sandboxRoot });
   const placement = new Placement();
   placement.register(new LocalWorker({ clock, backend }));
   const workerManager = new WorkerManager({ provider: placement, clock, keepAliveMs: options.keepAliveSeconds * 1000 });
@@ -137,7 +146,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         await registry.whenIdle();
         await metadata.close();
         // Every sandbox is gone: the parent cgroup and the backend's files go too.
-        await namespace?.close();
+        await isolating?.close();
       })();
       return closing;
     },

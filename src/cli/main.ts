@@ -5,7 +5,8 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startPlatform, type PlatformOptions } from '../all-in-one.js';
-import { NamespaceUnavailableError } from '../worker/sandbox/namespace.js';
+import { SandboxUnavailableError } from '../worker/sandbox/backend.js';
+import type { GvisorPlatform } from '../worker/sandbox/gvisor.js';
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -26,15 +27,22 @@ program
   .option('--host <h>', 'address to listen on', '127.0.0.1')
   .option('--data-dir <dir>', 'where functions, code and state are kept (embedded store)', '.kindling')
   .addOption(
-    new Option('--sandbox <backend>', 'sandbox backend: namespace isolates functions (bubblewrap + cgroups, Linux); process does not')
-      .choices(['process', 'namespace'])
+    new Option('--sandbox <backend>', 'sandbox backend: namespace isolates functions (bubblewrap + cgroups, Linux); gvisor adds a user-space kernel (runsc, root) for untrusted code; process does not isolate')
+      .choices(['process', 'namespace', 'gvisor'])
       .default(process.platform === 'linux' ? 'namespace' : 'process'),
+  )
+  .addOption(
+    new Option('--gvisor-platform <platform>', "with --sandbox gvisor: how gVisor intercepts system calls (ptrace works wherever ptrace is allowed; systrap and kvm are faster where the host allows them)")
+      .choices(['ptrace', 'systrap', 'kvm'])
+      .default('ptrace'),
   )
   .option('--keep-alive <seconds>', 'how long an idle sandbox stays warm', integer(1, 86_400), 300)
   .option('--region <region>', 'the region in ARNs and AWS_REGION', 'us-east-1')
   .option('--concurrency <n>', 'account concurrency limit (concurrent executions)', integer(1, 1_000_000), 1000)
-  .action(async (flags: { port: number; host: string; dataDir: string; sandbox: string; keepAlive: number; region: string; concurrency: number }) => {
-    const sandbox = flags.sandbox === 'process' ? 'process' : 'namespace';
+  .action(async (flags: { port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number }) => {
+    // commander has checked both against their choices.
+    const sandbox = flags.sandbox as PlatformOptions['sandbox'];
+    const gvisorPlatform = flags.gvisorPlatform as GvisorPlatform;
     if (sandbox === 'process') {
       console.error('kindling: WARNING: --sandbox process does not isolate functions: their code runs as this user with access to this machine; use it only for code you trust');
     }
@@ -43,6 +51,7 @@ program
       port: flags.port,
       dataDir: flags.dataDir,
       sandbox,
+      gvisorPlatform,
       keepAliveSeconds: flags.keepAlive,
       region: flags.region,
       accountConcurrency: flags.concurrency,
@@ -51,7 +60,7 @@ program
     try {
       platform = await startPlatform(options);
     } catch (err) {
-      if (err instanceof NamespaceUnavailableError) {
+      if (err instanceof SandboxUnavailableError) {
         // One line: what is missing and what to do, never a silent fallback.
         console.error(`kindling: ${err.message} (or run with --sandbox process, which does not isolate functions)`);
         process.exit(2);

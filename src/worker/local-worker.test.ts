@@ -1,62 +1,23 @@
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { DEFAULT_NODE_RUNTIME_ENTRY, LocalWorker } from './local-worker.js';
+import { codeDirs, testRequest, testSpec } from './testing.js';
 import type { SandboxInvokeRequest } from './types.js';
 
-const roots: string[] = [];
-after(async () => {
-  for (const r of roots) await rm(r, { recursive: true, force: true });
-});
-
 /** A function directory with the given files (bootstrap scripts are made executable). */
-async function codeDir(files: Record<string, string>, executable = true): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kindling-worker-test-'));
-  roots.push(dir);
-  for (const [name, text] of Object.entries(files)) {
-    await writeFile(join(dir, name), text);
-    if (name === 'bootstrap' && executable) await chmod(join(dir, name), 0o755);
-  }
-  return dir;
-}
+const codeDir = codeDirs('kindling-worker-test-');
 
-function spec(dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
-  return {
-    key: randomUUID(),
-    functionName: 'fn',
-    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
-    version: '$LATEST',
-    runtime: 'provided.al2023',
-    handler: 'function.handler',
-    memorySize: 128,
-    timeout: 3,
-    ephemeralStorage: 512,
-    environment: {},
-    codeDir: dir,
-    codeSha256: 'x',
-    region: 'us-east-1',
-    ...overrides,
-  };
-}
+/** A provided.al2023 function (128 MB, 3 s). */
+const spec = (dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec =>
+  testSpec(dir, { runtime: 'provided.al2023', handler: 'function.handler', ...overrides });
+
+const req = (payload: string, wantLogs = false): SandboxInvokeRequest => testRequest(payload, wantLogs);
 
 /** The errorMessage of an error payload. */
 function messageOf(payload: Buffer): string {
   return (JSON.parse(payload.toString()) as { errorMessage: string }).errorMessage;
-}
-
-function req(payload: string, wantLogs = false): SandboxInvokeRequest {
-  return {
-    requestId: randomUUID(),
-    payload: Buffer.from(payload),
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
-    clientContext: undefined,
-    wantLogs,
-  };
 }
 
 /** Runtime API loop in bash + curl, as a provided.al2023 function would write it. */

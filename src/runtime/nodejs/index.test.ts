@@ -124,6 +124,7 @@ interface RuntimeProcess {
   stderr(): string;
   /** Resolves once `text` has appeared on stdout. */
   waitForStdout(text: string): Promise<void>;
+  waitForStderr(text: string): Promise<void>;
   readonly exited: Promise<number | null>;
 }
 
@@ -155,22 +156,33 @@ async function startRuntime(root: string, handler: string, env: Record<string, s
     out += d;
     for (const w of watchers.splice(0)) w();
   });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+    for (const w of watchers.splice(0)) w();
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   after(() => {
     child.kill('SIGKILL');
     api.close();
   });
-  const waitForStdout = async (text: string): Promise<void> => {
-    while (!out.includes(text)) {
+  // stdout and stderr are separate pipes: what is on one may not have been read from the other yet.
+  const waitFor = async (stream: () => string, name: string, text: string): Promise<void> => {
+    while (!stream().includes(text)) {
       const more = new Promise<void>((resolve) => watchers.push(resolve));
       const ended = exited.then(() => {
-        throw new Error(`runtime exited before printing ${JSON.stringify(text)}; stdout: ${out}`);
+        throw new Error(`runtime exited before printing ${JSON.stringify(text)} on ${name}; ${name}: ${stream()}`);
       });
       await Promise.race([more, ended]);
     }
   };
-  return { api, stdout: () => out, stderr: () => err, waitForStdout, exited };
+  return {
+    api,
+    stdout: () => out,
+    stderr: () => err,
+    waitForStdout: (text) => waitFor(() => out, 'stdout', text),
+    waitForStderr: (text) => waitFor(() => err, 'stderr', text),
+    exited,
+  };
 }
 
 /** The parsed body of a posted error. */
@@ -237,6 +249,7 @@ test('the end marker follows the invoke’s log on stdout and is written to stde
   await rt.api.invoke('a', { requestId: 'A' });
   await rt.api.invoke('b', { requestId: 'B' });
   await rt.waitForStdout(endMarker('B'));
+  await rt.waitForStderr(endMarker('B'));
   const out = rt.stdout();
   const logA = out.indexOf('\tINFO\tlog of a\n');
   const markA = out.indexOf(endMarker('A'));

@@ -101,3 +101,12 @@ export interface SandboxBackend {
    */
   start(options: SandboxStartOptions): Promise<SandboxProcess>;
 }
+
+/**
+ * A backend cannot run on this host. The message is one line saying what is
+ * missing and what to do; `kindling up` prints it and exits 2 rather than
+ * falling back to a weaker sandbox.
+ */
+export class SandboxUnavailableError extends Error {
+  override readonly name: string = 'SandboxUnavailableError';
+}

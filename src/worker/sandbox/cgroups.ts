@@ -90,6 +90,24 @@ function mounts(): Mount[] {
 }
 
 /**
+ * This process's cgroup path in each v1 hierarchy, by controller (and
+ * name=systemd), from /proc/self/cgroup; the v2 line (no controllers) is
+ * left out. Empty when that cannot be read.
+ */
+export function ownCgroupPaths(): Map<string, string> {
+  const own = new Map<string, string>();
+  try {
+    for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
+      const [, list, path] = line.split(':');
+      if (list && path !== undefined) for (const c of list.split(',')) own.set(c, path);
+    }
+  } catch {
+    // no /proc
+  }
+  return own;
+}
+
+/**
  * Finds the cgroup version to use: v2 when the unified hierarchy offers
  * memory, cpu and pids (pure v2 hosts); otherwise v1 when each of the three
  * has a hierarchy (v1 and hybrid hosts, where the unified mount often has no
@@ -107,15 +125,8 @@ export function detectCgroups(): CgroupDetection {
     const available = readWords(join(v2.point, 'cgroup.controllers'));
     if (REQUIRED.every((c) => available.includes(c))) return { ok: true, layout: { version: 2, mount: v2.point } };
   }
-  const own = new Map<string, string>();
-  try {
-    for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-      const [, list, path] = line.split(':');
-      if (list && path !== undefined) for (const c of list.split(',')) own.set(c, path);
-    }
-  } catch {
-    // no /proc/self/cgroup: reported below as missing hierarchies
-  }
+  // No /proc/self/cgroup: reported below as missing hierarchies.
+  const own = ownCgroupPaths();
   const dirs: Partial<Record<Controller, string>> = {};
   for (const c of REQUIRED) {
     const m = all.find((x) => x.fstype === 'cgroup' && x.superOptions.includes(c));

@@ -7,17 +7,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { SandboxUnavailableError } from './backend.js';
 import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
-import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, detectCgroups, limitsFor } from './cgroups.js';
+import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, detectCgroups, limitsFor, ownCgroupPaths } from './cgroups.js';
 import type { CgroupLayout, CgroupLimits, SandboxCgroup } from './cgroups.js';
 import { findExecutable } from './detect.js';
-import { DEFAULT_RUNTIME_ROOT, RUNTIME_API_SOCKET_ENV, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, toSandboxExit } from './namespace.js';
+import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 
 /**
  * gVisor platforms (how the Sentry intercepts the application's system
@@ -67,7 +68,7 @@ export interface GvisorBackendOptions {
 }
 
 /** The gvisor backend cannot start on this host; the message is one line saying what to do. */
-export class GvisorUnavailableError extends Error {
+export class GvisorUnavailableError extends SandboxUnavailableError {
   override readonly name = 'GvisorUnavailableError';
 }
 
@@ -107,7 +108,7 @@ export function detectGvisorSupport(platform: GvisorPlatform = 'ptrace'): Gvisor
   const dir = mkdtempSync(join(tmpdir(), 'kindling-gv-probe-'));
   try {
     buildRootfs(join(dir, 'rootfs'));
-    const spec = ociSpec({ args: ['/usr/bin/true'], env: ['PATH=/usr/bin:/bin'], rootfs: join(dir, 'rootfs'), mounts: systemMounts(undefined), cgroupsPath: undefined, limits: undefined });
+    const spec = ociSpec({ args: ['/usr/bin/true'], env: ['PATH=/usr/bin:/bin'], rootfs: join(dir, 'rootfs'), mounts: systemMounts([]), cgroupsPath: undefined, limits: undefined });
     writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
     const id = `kindling-probe-${process.pid}`;
     const probe = spawnSync(runsc, [`--root=${join(dir, 'state')}`, '--network=none', `--platform=${platform}`, '--ignore-cgroups', 'run', '--bundle', dir, id], {
@@ -180,9 +181,7 @@ export class GvisorBackend implements SandboxBackend {
   readonly #cgroupName: string;
   readonly #pidsMax: number;
   readonly #flags: readonly string[];
-  readonly #runtimes = new Map<string, string>();
-  readonly #runtimeRoot: string;
-  readonly #runtimeSpeaksSocket: boolean;
+  readonly #runtimes: RuntimeTrees;
   readonly #mounts: readonly OciMount[];
   readonly #live = new Set<GvisorSandbox>();
   #closed: Promise<void> | undefined;
@@ -201,10 +200,9 @@ export class GvisorBackend implements SandboxBackend {
       '--overlay2=none',
       ...(options.runscFlags ?? []),
     ];
-    this.#runtimeRoot = resolve(options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
-    this.#runtimeSpeaksSocket = treeMentions(this.#prepareRuntime(this.#runtimeRoot), RUNTIME_API_SOCKET_ENV);
+    this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
     buildRootfs(join(root, 'rootfs'));
-    this.#mounts = systemMounts(this.#writeEtc());
+    this.#mounts = systemMounts(writePrivateEtc(join(root, 'etc'), FORWARDER_SCRIPT));
   }
 
   /**
@@ -259,28 +257,22 @@ export class GvisorBackend implements SandboxBackend {
     const bundle = join(this.#root, 'sb', options.id);
     const apiDir = join(bundle, 'api');
     const server = options.runtimeApi;
-    const limits = limitsFor(options.memorySize, this.#pidsMax);
+    // The function's tasks are limited inside the Sentry (RLIMIT_NPROC =
+    // pidsMax, see ociSpec); the host cgroup's pids.max is only a backstop
+    // (see hostPidsMax).
+    const limits = limitsFor(options.memorySize, hostPidsMax(this.#pidsMax));
     let cgroup: SandboxCgroup | undefined;
     try {
       // Init runs without a CPU quota (as on Lambda); initDone() applies it.
       cgroup = this.#cgroups.create(options.id, { ...limits, cpuQuotaUs: NO_CPU_QUOTA });
-      mkdirSync(apiDir, { recursive: true, mode: 0o711 });
-      chmodSync(apiDir, 0o711);
-      const socket = join(apiDir, 'runtime-api.sock');
-      await new Promise<void>((resolveListen, reject) => {
-        server.once('error', reject);
-        server.listen(socket, () => {
-          server.off('error', reject);
-          resolveListen();
-        });
-      });
-      chownSync(socket, SANDBOX_UID, SANDBOX_UID);
-      chmodSync(socket, 0o600);
+      mkdirSync(bundle, { mode: 0o711 });
+      // gVisor checks uid 1051's permissions against the host file's owner and mode.
+      await listenRuntimeApi(server, apiDir, SANDBOX_UID);
 
-      const runtime = this.#runtimeView(options.runtimeDir);
+      const runtime = this.#runtimes.view(options.runtimeDir);
       const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
       const launch = options.launch(view);
-      const direct = launch.env['AWS_EXECUTION_ENV'] !== undefined && this.#runtimeSpeaksSocket;
+      const direct = launch.env['AWS_EXECUTION_ENV'] !== undefined && this.#runtimes.speaksSocket;
       const env: Record<string, string> = direct ? { ...launch.env, [RUNTIME_API_SOCKET_ENV]: SANDBOX_RUNTIME_API_SOCKET } : { ...launch.env };
       // runsc sets HOME when the environment has none (from /etc/passwd, else
       // "/"); Lambda has no HOME, so the first program removes it again.
@@ -300,6 +292,7 @@ export class GvisorBackend implements SandboxBackend {
         mounts,
         cgroupsPath: cgroupsPathFor(this.#support.cgroups, this.#cgroupName, options.id),
         limits,
+        nproc: this.#pidsMax,
       });
       // The bundle holds the environment: only root may read it (<root> is 0700).
       writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec), { mode: 0o600 });
@@ -347,64 +340,29 @@ export class GvisorBackend implements SandboxBackend {
     return this.#closed;
   }
 
-  /** Copies a runtime tree into the backend root, once, readable by uid 1051 (as the namespace backend). */
-  #prepareRuntime(hostRoot: string): string {
-    const known = this.#runtimes.get(hostRoot);
-    if (known !== undefined) return known;
-    const copy = join(this.#root, `runtime-${this.#runtimes.size}`);
-    cpSync(hostRoot, copy, { recursive: true, dereference: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.test.js.map') });
-    makeReadable(copy);
-    // dist/ has no package.json: without one Node reads the runtime's ES
-    // modules as CommonJS (nothing above /var/runtime inside the sandbox).
-    if (!existsSync(join(copy, 'package.json'))) writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
-    this.#runtimes.set(hostRoot, copy);
-    return copy;
-  }
+}
 
-  #runtimeView(runtimeDir: string): { host: string; inside: string } {
-    const dir = resolve(runtimeDir);
-    const rel = relative(this.#runtimeRoot, dir);
-    if (rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep))) {
-      return { host: this.#prepareRuntime(this.#runtimeRoot), inside: rel === '' ? '/var/runtime' : `/var/runtime/${rel.split(sep).join('/')}` };
-    }
-    return { host: this.#prepareRuntime(dir), inside: '/var/runtime' };
-  }
-
-  /** The sandbox's own /etc files: Lambda's user, localhost, the forwarder. */
-  #writeEtc(): string {
-    const etc = join(this.#root, 'etc');
-    mkdirSync(etc, { recursive: true, mode: 0o755 });
-    writeFileSync(join(etc, 'passwd'), `root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:${SANDBOX_UID}:${SANDBOX_UID}::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n`, { mode: 0o644 });
-    writeFileSync(join(etc, 'group'), `root:x:0:\nsbx_user1051:x:${SANDBOX_UID}:\nnobody:x:65534:\n`, { mode: 0o644 });
-    writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost\n`, { mode: 0o644 });
-    writeFileSync(join(etc, 'forward-runtime-api.sh'), `${FORWARDER_SCRIPT}\n`, { mode: 0o644 });
-    return etc;
-  }
+/**
+ * The host cgroup's pids.max for a sandbox whose function may have `nproc`
+ * tasks. It must never be reached while the function stays within its
+ * RLIMIT_NPROC: when the Sentry cannot create a host thread it panics
+ * ("error initializing first thread: resource temporarily unavailable") and
+ * the whole sandbox dies with exit status 2 — a fork bomb would get that
+ * instead of EAGAIN. Host tasks per function task, measured with the ptrace
+ * platform (runsc 20221219, 2 CPUs): a fork bomb held at 1,024 tasks used
+ * 8,779 host tasks (stub processes, one stub thread per Sentry thread that
+ * entered each address space, the Sentry's own threads); the Sentry and
+ * gofer alone use ~110. So 12 per task plus 512: a backstop, not the limit.
+ */
+function hostPidsMax(nproc: number): number {
+  return nproc * 12 + 512;
 }
 
 /** coreutils' env, inside the sandbox (host /usr): removes the HOME runsc adds. */
 const ENV_PATH = '/usr/bin/env';
 
-/** Where the forwarder script is bound inside every sandbox. */
-const FORWARDER_PATH = '/etc/kindling/forward-runtime-api.sh';
-
-/**
- * Sandbox side, for runtimes that speak HTTP to 127.0.0.1:9001 (the same
- * protocol as the namespace backend's forwarder, which is not exported):
- * socat relays that port to the Runtime API socket; the script waits until
- * it listens (gVisor's /proc/net/tcp; 0100007F:2329 is 127.0.0.1:9001, 0A
- * LISTEN) and then execs the runtime. It also removes the HOME runsc adds.
- */
-const FORWARDER_SCRIPT = `unset HOME
-socat TCP-LISTEN:9001,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${SANDBOX_RUNTIME_API_SOCKET} </dev/null &
-n=0; up=
-while [ -z "$up" ]; do
-  while read -r _ a _ s _; do [ "$a $s" = "0100007F:2329 0A" ] && up=1; done </proc/net/tcp
-  [ -n "$up" ] && break
-  kill -0 $! 2>/dev/null || { echo "kindling: the Runtime API forwarder (socat) exited" >&2; exit 125; }
-  n=$((n+1)); [ $n -lt 100000 ] || { echo "kindling: the Runtime API forwarder (socat) did not start listening" >&2; exit 125; }
-done
-exec "$@"`;
+/** The Runtime API forwarder (see forwarderScript); it also removes the HOME runsc adds. */
+const FORWARDER_SCRIPT = forwarderScript('unset HOME');
 
 interface OciMount {
   readonly destination: string;
@@ -415,11 +373,6 @@ interface OciMount {
 
 const roBind = (source: string, destination: string): OciMount => ({ destination, type: 'bind', source, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
 
-/** Top-level directories that merged-/usr hosts have as symlinks into /usr. */
-const TOP_DIRS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
-/** What programs read from /etc (as in the namespace backend). */
-const HOST_ETC = ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/nsswitch.conf', '/etc/os-release'];
-
 /**
  * The shared read-only root: the host's top-level symlinks (/bin -> usr/bin
  * on merged-/usr hosts; runsc cannot create them in a read-only root) and
@@ -428,16 +381,11 @@ const HOST_ETC = ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/
 function buildRootfs(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   for (const d of ['usr', 'etc', 'etc/kindling', 'proc', 'dev', 'tmp', 'opt', 'var/task', 'var/runtime', 'run/kindling']) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
-  for (const top of TOP_DIRS) {
-    try {
-      const st = lstatSync(top);
-      if (st.isSymbolicLink()) symlinkSync(readlinkSync(top), join(dir, top.slice(1)));
-      else if (st.isDirectory()) mkdirSync(join(dir, top.slice(1)), { mode: 0o755 });
-    } catch {
-      // not on this host
-    }
+  for (const top of hostTopDirs()) {
+    if (top.symlinkTo !== undefined) symlinkSync(top.symlinkTo, join(dir, top.path.slice(1)));
+    else mkdirSync(join(dir, top.path.slice(1)), { mode: 0o755 });
   }
-  for (const p of [...HOST_ETC, '/etc/passwd', '/etc/group', '/etc/hosts', FORWARDER_PATH]) {
+  for (const p of [...HOST_ETC, ...PRIVATE_ETC_PATHS]) {
     const target = join(dir, p.slice(1));
     if (existsSync(target)) continue;
     let isDir = false;
@@ -451,24 +399,15 @@ function buildRootfs(dir: string): void {
   }
 }
 
-/** Mounts every sandbox has; `etc`: the backend's own /etc files (undefined for the probe). */
-function systemMounts(etc: string | undefined): OciMount[] {
+/** Mounts every sandbox has; `etc`: the private /etc files as [host, inside] (none for the probe). */
+function systemMounts(etc: readonly (readonly [string, string])[]): OciMount[] {
   const mounts: OciMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc' },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755'] },
     roBind('/usr', '/usr'),
   ];
-  for (const top of TOP_DIRS) {
-    try {
-      if (lstatSync(top).isDirectory()) mounts.push(roBind(top, top));
-    } catch {
-      // not on this host
-    }
-  }
-  if (etc !== undefined) {
-    for (const f of ['passwd', 'group', 'hosts']) mounts.push(roBind(join(etc, f), `/etc/${f}`));
-    mounts.push(roBind(join(etc, 'forward-runtime-api.sh'), FORWARDER_PATH));
-  }
+  for (const top of hostTopDirs()) if (top.symlinkTo === undefined) mounts.push(roBind(top.path, top.path));
+  for (const [host, inside] of etc) mounts.push(roBind(host, inside));
   for (const p of HOST_ETC) if (existsSync(p)) mounts.push(roBind(p, p));
   return mounts;
 }
@@ -481,6 +420,8 @@ function ociSpec(o: {
   mounts: readonly OciMount[];
   cgroupsPath: string | undefined;
   limits: CgroupLimits | undefined;
+  /** RLIMIT_NPROC of the function's processes (undefined: runsc's default). */
+  nproc?: number;
 }): unknown {
   const noCaps = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
   return {
@@ -493,8 +434,17 @@ function ociSpec(o: {
       cwd: '/var/task',
       capabilities: noCaps,
       noNewPrivileges: true,
-      // Lambda's quota: 1,024 file descriptors.
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
+      rlimits: [
+        // Lambda's quota: 1,024 file descriptors.
+        { type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 },
+        // Lambda's quota of 1,024 processes/threads, enforced by the Sentry:
+        // fork and clone fail with EAGAIN, as under the namespace backend's
+        // pids cgroup. Left to the host cgroup alone, a fork bomb would take
+        // the Sentry's own threads away (with the ptrace platform every task
+        // is a host thread as well) and the Go runtime would crash:
+        // runsc-sandbox exits 2 instead of the function seeing EAGAIN.
+        ...(o.nproc !== undefined ? [{ type: 'RLIMIT_NPROC', hard: o.nproc, soft: o.nproc }] : []),
+      ],
     },
     root: { path: o.rootfs, readonly: true },
     hostname: SANDBOX_HOSTNAME,
@@ -530,7 +480,7 @@ function cgroupsPathFor(layout: CgroupLayout, name: string, id: string): string 
 /** Why runsc's reading of cgroupsPathFor would not be CgroupParent's cgroup, or undefined when it is. */
 function cgroupMismatch(layout: CgroupLayout, name: string, id: string, cgroup: SandboxCgroup): string | undefined {
   const ours = cgroup.procsFiles.map((f) => dirname(f));
-  const own = ownCgroups();
+  const own = ownCgroupPaths();
   const runscDirs = new Set<string>();
   if (layout.version === 2) {
     runscDirs.add(join('/sys/fs/cgroup', name, id));
@@ -549,20 +499,6 @@ function safeRealpath(p: string): string {
   }
 }
 
-/** This process's cgroup in each v1 hierarchy, by controller (and name=systemd). */
-function ownCgroups(): Map<string, string> {
-  const own = new Map<string, string>();
-  try {
-    for (const line of readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-      const [, list, path] = line.split(':');
-      if (list && path !== undefined) for (const c of list.split(',')) own.set(c, path);
-    }
-  } catch {
-    // no /proc: nothing to clean
-  }
-  return own;
-}
-
 /**
  * runsc creates the v1 hierarchies Kindling does not manage (cpuset,
  * devices, freezer, blkio, name=systemd, ...) at <own cgroup>/<name>/<id>
@@ -570,7 +506,7 @@ function ownCgroups(): Map<string, string> {
  * and, with `parentToo`, <name> itself.
  */
 function removeRunscCgroups(name: string, parentToo: boolean): void {
-  const own = ownCgroups();
+  const own = ownCgroupPaths();
   let lines: string[] = [];
   try {
     lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
@@ -594,43 +530,6 @@ function removeRunscCgroups(name: string, parentToo: boolean): void {
       // absent, or still busy (a sandbox outlived its backend)
     }
   }
-}
-
-/** Directories to bind for a command that lives outside /usr (a node installed in /opt/node, say). */
-function nodeDirs(command: string): string[] {
-  if (!command.startsWith('/') || command.startsWith('/var/task/') || command.startsWith('/var/runtime/') || command === '/bin/sh') return [];
-  let real: string;
-  try {
-    real = realpathSync(dirname(command));
-  } catch {
-    return [];
-  }
-  if (real === '/usr' || real.startsWith('/usr/')) return [];
-  const d = dirname(command);
-  return real === d ? [d] : [d, real];
-}
-
-function makeReadable(path: string): void {
-  const st = lstatSync(path);
-  if (st.isSymbolicLink()) return;
-  if (st.isDirectory()) {
-    chmodSync(path, 0o755);
-    for (const name of readdirSync(path)) makeReadable(join(path, name));
-  } else {
-    chmodSync(path, (st.mode & 0o111) !== 0 ? 0o755 : 0o644);
-  }
-}
-
-function treeMentions(dir: string, text: string): boolean {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (treeMentions(p, text)) return true;
-    } else if (e.name.endsWith('.js') && readFileSync(p, 'utf8').includes(text)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 interface SandboxParts {
@@ -752,7 +651,7 @@ function safeReaddir(dir: string): string[] {
 
 /** The leaves of one sandbox in the hierarchies runsc made itself (normally gone already after delete). */
 function removeRunscLeaves(name: string, id: string): void {
-  const own = ownCgroups();
+  const own = ownCgroupPaths();
   for (const [key, path] of own) {
     if (['memory', 'cpu', 'pids', ''].includes(key)) continue;
     const mountName = key.startsWith('name=') ? key.slice(5) : key;

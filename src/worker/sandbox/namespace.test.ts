@@ -4,77 +4,28 @@
  * (with the reason `kindling up` would print) where the host cannot run it.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
 import { LocalWorker } from '../local-worker.js';
+import { WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
 import { detectCgroups } from './cgroups.js';
 import { detectNamespaceSupport } from './detect.js';
-import { NamespaceBackend, toSandboxExit } from './namespace.js';
+import { NamespaceBackend } from './namespace.js';
+import { toSandboxExit } from './sandbox-root.js';
 
 const support = detectNamespaceSupport(process.getuid?.() === 0 ? 1_051_000_000 : undefined);
 const skip = support.ok ? false : `namespace sandbox unavailable: ${support.problem}`;
 
-const roots: string[] = [];
-after(async () => {
-  for (const r of roots) await rm(r, { recursive: true, force: true });
-});
+const codeDir = codeDirs('kindling-ns-test-');
 
-/** A function directory, readable by the sandbox's unprivileged host uid. */
-async function codeDir(files: Record<string, string>): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'kindling-ns-test-'));
-  roots.push(dir);
-  await chmod(dir, 0o755);
-  for (const [name, text] of Object.entries(files)) {
-    await writeFile(join(dir, name), text, { mode: name === 'bootstrap' ? 0o755 : 0o644 });
-  }
-  return dir;
-}
+/** A nodejs20.x function (256 MB, 10 s). */
+const spec = (dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec => testSpec(dir, { memorySize: 256, timeout: 10, ...overrides });
 
-function spec(dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
-  return {
-    key: randomUUID(),
-    functionName: 'fn',
-    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
-    version: '$LATEST',
-    runtime: 'nodejs20.x',
-    handler: 'index.handler',
-    memorySize: 256,
-    timeout: 10,
-    ephemeralStorage: 512,
-    environment: {},
-    codeDir: dir,
-    codeSha256: 'x',
-    region: 'us-east-1',
-    ...overrides,
-  };
-}
-
-function req(payload: unknown = {}): SandboxInvokeRequest {
-  return {
-    requestId: randomUUID(),
-    payload: Buffer.from(JSON.stringify(payload)),
-    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
-    clientContext: undefined,
-    wantLogs: true,
-  };
-}
-
-/** A nodejs function whose handler runs `body` (an async function body with `event`). */
-function nodeFn(body: string): Record<string, string> {
-  return {
-    'index.js': `const fs = require('node:fs'); const cp = require('node:child_process'); const os = require('node:os');
-const attempt = (fn) => { try { return { ok: true, value: fn() }; } catch (e) { return { ok: false, code: e.code }; } };
-exports.handler = async (event) => { ${body} };`,
-  };
-}
-
-const json = (b: Buffer): Record<string, unknown> => JSON.parse(b.toString()) as Record<string, unknown>;
+const req = (payload: unknown = {}): SandboxInvokeRequest => testRequest(JSON.stringify(payload), true);
 
 /**
  * Host pids whose real uid is in [base, base + count), zombies excepted:
@@ -162,18 +113,7 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
   });
 
   it('runs a provided.al2023 bash + curl function through the 127.0.0.1:9001 forwarder', async () => {
-    const bootstrap = `#!/bin/bash
-set -u
-API="http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
-while true; do
-  HEADERS="$(mktemp)"
-  EVENT="$(curl -sS -D "$HEADERS" "$API/invocation/next")"
-  ID="$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$HEADERS" | cut -d: -f2 | tr -d '[:space:]')"
-  echo "handling $ID as $(id -un)"
-  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"uid\\":$(id -u),\\"event\\":$EVENT}"
-done
-`;
-    const sb = await create(spec(await codeDir({ bootstrap }), { runtime: 'provided.al2023', handler: 'x' }));
+    const sb = await create(spec(await codeDir({ bootstrap: WHOAMI_BOOTSTRAP }), { runtime: 'provided.al2023', handler: 'x' }));
     const r = req({ n: 1 });
     const first = await sb.invoke(r);
     assert.equal(first.payload.toString(), '{"uid":1051,"event":{"n":1}}');
@@ -245,8 +185,7 @@ done
 
   it('runs functions whose code lies below a directory its sandbox uid cannot search', async () => {
     // A data directory such as /root/kindling/.kindling: 0700 on the way.
-    const privateRoot = await mkdtemp(join(tmpdir(), 'kindling-ns-private-'));
-    roots.push(privateRoot);
+    const privateRoot = await codeDir({});
     await chmod(privateRoot, 0o700);
     const dir = join(privateRoot, 'code');
     await mkdir(dir, { mode: 0o755 });

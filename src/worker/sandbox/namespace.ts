@@ -1,36 +1,20 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, cpSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { constants as osConstants, tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { SandboxUnavailableError } from './backend.js';
 import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
 import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, limitsFor } from './cgroups.js';
 import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
 import { blockedForOthers, detectNamespaceSupport, findExecutable } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
+import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 import { buildSeccompFilter } from './seccomp.js';
-
-/** Where the Runtime API socket appears inside every sandbox. */
-export const SANDBOX_RUNTIME_API_SOCKET = '/run/kindling/runtime-api.sock';
-/**
- * The variable naming SANDBOX_RUNTIME_API_SOCKET in the sandbox's
- * environment. Kindling's built-in runtimes connect to it directly; custom
- * runtimes use AWS_LAMBDA_RUNTIME_API, served by a forwarder.
- */
-export const RUNTIME_API_SOCKET_ENV = '_KINDLING_RUNTIME_API_SOCKET';
-/** AWS_LAMBDA_RUNTIME_API inside a sandbox, as on Lambda. */
-export const SANDBOX_RUNTIME_API = '127.0.0.1:9001';
-/** Lambda's sandbox user, sbx_user1051. */
-export const SANDBOX_UID = 1051;
-export const SANDBOX_HOSTNAME = 'localhost';
-
-/** The built-in runtimes' tree (dist/src/runtime), found from this file's place (dist/src/worker/sandbox). */
-export const DEFAULT_RUNTIME_ROOT = fileURLToPath(new URL('../../runtime/', import.meta.url));
 
 /** Options of NamespaceBackend.create. */
 export interface NamespaceBackendOptions {
@@ -63,7 +47,7 @@ export interface NamespaceBackendOptions {
 }
 
 /** The namespace backend could not start on this host; the message is one line saying what to install. */
-export class NamespaceUnavailableError extends Error {
+export class NamespaceUnavailableError extends SandboxUnavailableError {
   override readonly name = 'NamespaceUnavailableError';
 }
 
@@ -153,12 +137,9 @@ export class NamespaceBackend implements SandboxBackend {
   readonly #uids: { readonly base: number; readonly count: number } | undefined;
   readonly #uidsInUse = new Set<number>();
   #nextUid = 0;
-  /** Host runtime root → its prepared copy. */
-  readonly #runtimes = new Map<string, string>();
-  readonly #runtimeRoot: string;
+  readonly #runtimes: RuntimeTrees;
   /** Arguments shared by every sandbox (namespaces, root filesystem, /etc). */
   readonly #fixedArgs: readonly string[];
-  readonly #runtimeSpeaksSocket: boolean;
   /** util-linux programs the root gate uses (Kindling runs as root); undefined otherwise. */
   readonly #tools: RootTools | undefined;
   #closed: Promise<void> | undefined;
@@ -174,9 +155,7 @@ export class NamespaceBackend implements SandboxBackend {
     this.#seccomp = options.seccompFilter === false ? undefined : (options.seccompFilter ?? buildSeccompFilter());
     this.#pidsMax = options.pidsMax ?? MAX_PIDS;
     this.#uids = process.getuid?.() === 0 ? (options.hostUids ?? { base: 1_051_000_000, count: 1_000_000 }) : undefined;
-    this.#runtimeRoot = resolve(options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
-    const runtimeCopy = this.#prepareRuntime(this.#runtimeRoot);
-    this.#runtimeSpeaksSocket = treeMentions(runtimeCopy, RUNTIME_API_SOCKET_ENV);
+    this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
     this.#fixedArgs = this.#buildFixedArgs();
   }
 
@@ -255,25 +234,14 @@ export class NamespaceBackend implements SandboxBackend {
       // proportional one (see there).
       const limits = limitsFor(options.memorySize, this.#pidsMax);
       gate.cgroup.setLimits({ ...limits, cpuQuotaUs: NO_CPU_QUOTA });
-      mkdirSync(dir, { mode: 0o711 });
-      chmodSync(dir, 0o711);
-      const socket = join(dir, 'runtime-api.sock');
-      await new Promise<void>((resolveListen, reject) => {
-        server.once('error', reject);
-        server.listen(socket, () => {
-          server.off('error', reject);
-          resolveListen();
-        });
-      });
       // Only the sandbox's own host uid (and root) may connect.
-      if (gate.uid !== undefined) chownSync(socket, gate.uid, gate.uid);
-      chmodSync(socket, 0o600);
+      await listenRuntimeApi(server, dir, gate.uid);
 
-      const runtime = this.#runtimeView(options.runtimeDir);
+      const runtime = this.#runtimes.view(options.runtimeDir);
       const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
       const launch = options.launch(view);
       const managed = launch.env['AWS_EXECUTION_ENV'] !== undefined;
-      const direct = managed && this.#runtimeSpeaksSocket;
+      const direct = managed && this.#runtimes.speaksSocket;
       // Only a runtime that uses it is told the socket (and it removes the
       // variable from its environment before the function's code loads);
       // the forwarder has the path built in.
@@ -289,7 +257,7 @@ export class NamespaceBackend implements SandboxBackend {
       // (containers/bubblewrap#569) — so such a directory is first bound,
       // by the root gate in its private mount namespace, onto one of the
       // backend's mount points, which every uid can reach.
-      const outside = [[options.codeDir, '/var/task'] as const, ...this.#nodeDirs(launch.command).map((d) => [d, d] as const)];
+      const outside = [[options.codeDir, '/var/task'] as const, ...nodeDirs(launch.command).map((d) => [d, d] as const)];
       const mounts: string[] = [];
       const outsideArgs = outside.flatMap(([host, inside]) => {
         if (gate.uid === undefined || blockedForOthers(host) === undefined) return ['--ro-bind', host, inside];
@@ -317,7 +285,7 @@ export class NamespaceBackend implements SandboxBackend {
       stdio[3].end(Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8'));
       if (this.#seccomp && stdio[4]) stdio[4].end(this.#seccomp);
       const exited = gate.exited.then((raw) => toSandboxExit(raw));
-      return new NamespaceSandbox(gate.pid, stdio[1], stdio[2], exited, server, dir, gate.cgroup, limits, () => this.#releaseUid(gate.uid));
+      return new NamespaceSandbox({ gate, stdout: stdio[1], stderr: stdio[2], exited, server, dir, limits, release: () => this.#releaseUid(gate.uid) });
     } catch (err) {
       server.close();
       await gate.cgroup.remove().catch(() => undefined);
@@ -431,84 +399,21 @@ export class NamespaceBackend implements SandboxBackend {
     if (uid !== undefined) this.#uidsInUse.delete(uid);
   }
 
-  /** Copies a runtime tree into the backend root, once, readable by every sandbox uid. */
-  #prepareRuntime(hostRoot: string): string {
-    const known = this.#runtimes.get(hostRoot);
-    if (known !== undefined) return known;
-    const copy = join(this.#root, `runtime-${this.#runtimes.size}`);
-    cpSync(hostRoot, copy, { recursive: true, dereference: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.test.js.map') });
-    makeReadable(copy);
-    // dist/ has no package.json of its own: without one, Node would read the
-    // runtime's ES modules as CommonJS (the host finds Kindling's package.json
-    // further up; the sandbox has nothing above /var/runtime).
-    if (!existsSync(join(copy, 'package.json'))) writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
-    this.#runtimes.set(hostRoot, copy);
-    return copy;
-  }
-
-  /** Where options.runtimeDir is on the host (the prepared copy) and in the sandbox. */
-  #runtimeView(runtimeDir: string): { host: string; inside: string } {
-    const dir = resolve(runtimeDir);
-    const rel = relative(this.#runtimeRoot, dir);
-    if (rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep))) {
-      return { host: this.#prepareRuntime(this.#runtimeRoot), inside: rel === '' ? '/var/runtime' : `/var/runtime/${rel.split(sep).join('/')}` };
-    }
-    return { host: this.#prepareRuntime(dir), inside: '/var/runtime' };
-  }
-
-  /** The directories to bind for a command that lives outside /usr (a node installed in /opt/node, say). */
-  #nodeDirs(command: string): string[] {
-    if (!command.startsWith('/') || command.startsWith('/var/task/') || command.startsWith('/var/runtime/') || command === '/bin/sh') return [];
-    let real: string;
-    try {
-      real = realpathSync(dirname(command));
-    } catch {
-      return [];
-    }
-    if (real === '/usr' || real.startsWith('/usr/')) return [];
-    const d = dirname(command);
-    // The command's directory and, when the binary is a symlink elsewhere, its target's.
-    return real === d ? [d] : [d, real];
-  }
-
   #buildFixedArgs(): string[] {
-    const etc = join(this.#root, 'etc');
-    mkdirSync(etc, { recursive: true, mode: 0o755 });
-    chmodSync(etc, 0o755);
-    // Lambda's sandbox user; never the host's passwd/group/shadow.
-    writeFileSync(join(etc, 'passwd'), `root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:${SANDBOX_UID}:${SANDBOX_UID}::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n`, { mode: 0o644 });
-    writeFileSync(join(etc, 'group'), `root:x:0:\nsbx_user1051:x:${SANDBOX_UID}:\nnobody:x:65534:\n`, { mode: 0o644 });
-    writeFileSync(join(etc, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost\n`, { mode: 0o644 });
-    writeFileSync(join(etc, 'forward-runtime-api.sh'), `${FORWARDER_SCRIPT}\n`, { mode: 0o644 });
+    const etc = writePrivateEtc(join(this.#root, 'etc'), FORWARDER_SCRIPT);
     const args = [
       '--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
       '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
       '--uid', String(SANDBOX_UID), '--gid', String(SANDBOX_UID), '--hostname', SANDBOX_HOSTNAME,
       '--ro-bind', '/usr', '/usr',
     ];
-    // Merged-/usr hosts have these as symlinks into /usr; older ones as directories.
-    for (const top of ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32']) {
-      try {
-        const st = lstatSync(top);
-        if (st.isSymbolicLink()) args.push('--symlink', readlinkSync(top), top);
-        else if (st.isDirectory()) args.push('--ro-bind', top, top);
-      } catch {
-        // not on this host
-      }
+    for (const top of hostTopDirs()) {
+      if (top.symlinkTo !== undefined) args.push('--symlink', top.symlinkTo, top.path);
+      else args.push('--ro-bind', top.path, top.path);
     }
-    args.push(
-      '--proc', '/proc', '--dev', '/dev',
-      '--ro-bind', join(etc, 'passwd'), '/etc/passwd',
-      '--ro-bind', join(etc, 'group'), '/etc/group',
-      '--ro-bind', join(etc, 'hosts'), '/etc/hosts',
-      '--ro-bind', join(etc, 'forward-runtime-api.sh'), FORWARDER_PATH,
-    );
-    // What programs read from /etc: the dynamic linker's cache (multiarch
-    // library paths), Debian's alternatives symlinks, CA certificates, NSS
-    // configuration, the OS release.
-    for (const p of ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/nsswitch.conf', '/etc/os-release']) {
-      if (existsSync(p)) args.push('--ro-bind', p, p);
-    }
+    args.push('--proc', '/proc', '--dev', '/dev');
+    for (const [host, inside] of etc) args.push('--ro-bind', host, inside);
+    for (const p of HOST_ETC) if (existsSync(p)) args.push('--ro-bind', p, p);
     args.push('--dir', '/opt', '--dir', '/var/task', '--dir', '/var/runtime');
     return args;
   }
@@ -541,25 +446,8 @@ interface RootTools {
   readonly mount: string;
 }
 
-/** Where the forwarder script is bound inside every sandbox. */
-const FORWARDER_PATH = '/etc/kindling/forward-runtime-api.sh';
-
-/**
- * Sandbox side, for runtimes that speak HTTP to 127.0.0.1:9001: start socat
- * relaying that port to the Runtime API socket, wait until it listens (read
- * from /proc/net/tcp without forking: 0100007F:2329 is 127.0.0.1:9001, 0A is
- * LISTEN), then exec the runtime. socat stays a child of the runtime; bwrap's
- * pid 1 reaps it, and it dies with the pid namespace.
- */
-const FORWARDER_SCRIPT = `socat TCP-LISTEN:9001,bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${SANDBOX_RUNTIME_API_SOCKET} </dev/null &
-n=0; up=
-while [ -z "$up" ]; do
-  while read -r _ a _ s _; do [ "$a $s" = "0100007F:2329 0A" ] && up=1; done </proc/net/tcp
-  [ -n "$up" ] && break
-  kill -0 $! 2>/dev/null || { echo "kindling: the Runtime API forwarder (socat) exited" >&2; exit 125; }
-  n=$((n+1)); [ $n -lt 100000 ] || { echo "kindling: the Runtime API forwarder (socat) did not start listening" >&2; exit 125; }
-done
-exec "$@"`;
+/** The Runtime API forwarder (see forwarderScript); bwrap's pid 1 reaps socat. */
+const FORWARDER_SCRIPT = forwarderScript();
 
 /** A gate waiting for its sandbox (see NamespaceBackend#makeGate). */
 interface Gate {
@@ -574,38 +462,17 @@ interface Gate {
 /** Lambda's highest MemorySize; a pooled cgroup starts there. */
 const MAX_MEMORY_MB = 10_240;
 
-/** Signal numbers to names (os.constants.signals reversed). */
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
-
-/** bwrap's exit to the sandbox's: 128+N is "killed by signal N" (bwrap's propagate_exit_status). */
-export function toSandboxExit(raw: { code: number | null; signal: NodeJS.Signals | null }): SandboxExit {
-  if (raw.signal !== null) return { code: null, signal: raw.signal };
-  const code = raw.code ?? 0;
-  const signal = code > 128 ? SIGNAL_NAMES.get(code - 128) : undefined;
-  return signal !== undefined ? { code: null, signal } : { code, signal: null };
-}
-
-function makeReadable(path: string): void {
-  const st = lstatSync(path);
-  if (st.isSymbolicLink()) return;
-  if (st.isDirectory()) {
-    chmodSync(path, 0o755);
-    for (const name of readdirSync(path)) makeReadable(join(path, name));
-  } else {
-    chmodSync(path, (st.mode & 0o111) !== 0 ? 0o755 : 0o644);
-  }
-}
-
-function treeMentions(dir: string, text: string): boolean {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (treeMentions(p, text)) return true;
-    } else if (e.name.endsWith('.js') && readFileSync(p, 'utf8').includes(text)) {
-      return true;
-    }
-  }
-  return false;
+/** What a NamespaceSandbox holds: its gate (pid, cgroup, uid), Runtime API and private directory. */
+interface NamespaceSandboxParts {
+  readonly gate: Gate;
+  readonly stdout: Readable;
+  readonly stderr: Readable;
+  readonly exited: Promise<SandboxExit>;
+  readonly server: Server;
+  readonly dir: string;
+  readonly limits: CgroupLimits;
+  /** Gives the gate's host uid back (after the cgroup is removed). */
+  readonly release: () => void;
 }
 
 class NamespaceSandbox implements SandboxProcess {
@@ -613,37 +480,23 @@ class NamespaceSandbox implements SandboxProcess {
   readonly stdout: Readable;
   readonly stderr: Readable;
   readonly exited: Promise<SandboxExit>;
-  readonly #server: Server;
-  readonly #dir: string;
+  readonly #p: NamespaceSandboxParts;
   readonly #cgroup: SandboxCgroup;
-  readonly #limits: CgroupLimits;
-  readonly #release: () => void;
   #initDone = false;
   #disposed: Promise<void> | undefined;
   #gone = false;
   #exitSeen = false;
   #monitorTimer: NodeJS.Timeout | undefined;
 
-  constructor(
-    pid: number,
-    stdout: Readable,
-    stderr: Readable,
-    exited: Promise<SandboxExit>,
-    server: Server,
-    dir: string,
-    cgroup: SandboxCgroup,
-    limits: CgroupLimits,
-    release: () => void,
-  ) {
-    this.pid = pid;
-    this.stdout = stdout;
-    this.stderr = stderr;
-    this.exited = exited;
-    this.#server = server;
-    this.#dir = dir;
-    this.#cgroup = cgroup;
-    this.#limits = limits;
-    this.#release = release;
+  constructor(parts: NamespaceSandboxParts) {
+    this.#p = parts;
+    this.#cgroup = parts.gate.cgroup;
+    // bwrap's monitor: the gate's shell exec'd it, same pid.
+    this.pid = parts.gate.pid;
+    this.stdout = parts.stdout;
+    this.stderr = parts.stderr;
+    this.exited = parts.exited;
+    const exited = parts.exited;
     void exited.then(() => {
       this.#exitSeen = true;
       if (this.#monitorTimer) clearTimeout(this.#monitorTimer);
@@ -684,7 +537,7 @@ class NamespaceSandbox implements SandboxProcess {
     if (this.#initDone || this.#gone) return;
     this.#initDone = true;
     try {
-      this.#cgroup.setCpuQuota(this.#limits.cpuQuotaUs, this.#limits.cpuPeriodUs);
+      this.#cgroup.setCpuQuota(this.#p.limits.cpuQuotaUs, this.#p.limits.cpuPeriodUs);
     } catch {
       // The cgroup is already being removed (the sandbox died): nothing to limit.
     }
@@ -709,11 +562,11 @@ class NamespaceSandbox implements SandboxProcess {
         await this.#cgroup.remove();
       } finally {
         this.#gone = true;
-        this.#server.close();
+        this.#p.server.close();
         // Ends parked /invocation/next long-polls and idle keep-alive connections.
-        this.#server.closeAllConnections();
-        await rm(this.#dir, { recursive: true, force: true });
-        this.#release();
+        this.#p.server.closeAllConnections();
+        await rm(this.#p.dir, { recursive: true, force: true });
+        this.#p.release();
       }
     })();
     return this.#disposed;

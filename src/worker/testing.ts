@@ -1,0 +1,86 @@
+/**
+ * Test set-up shared by the worker's and the sandbox backends' tests:
+ * function directories on disk, function version specs and invoke requests.
+ * Imported by *.test.ts files only.
+ */
+import { randomUUID } from 'node:crypto';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import type { FunctionVersionSpec } from '../shared/spec.js';
+import { fakeSpec } from '../shared/testing.js';
+import type { SandboxInvokeRequest } from './types.js';
+
+/** The ARN every test function has. */
+export const TEST_FUNCTION_ARN = 'arn:aws:lambda:us-east-1:000000000000:function:fn';
+
+/**
+ * Returns a maker of function directories under the OS temp directory, named
+ * `<prefix>…`, all removed after the calling test file. Each directory is
+ * 0755 (readable by a sandbox's unprivileged uid); its files are 0644, and a
+ * `bootstrap` is 0755 unless `executable` is false.
+ */
+export function codeDirs(prefix: string): (files: Record<string, string>, executable?: boolean) => Promise<string> {
+  const made: string[] = [];
+  after(async () => {
+    for (const d of made) await rm(d, { recursive: true, force: true });
+  });
+  return async (files, executable = true) => {
+    const dir = await mkdtemp(join(tmpdir(), prefix));
+    made.push(dir);
+    await chmod(dir, 0o755);
+    for (const [name, text] of Object.entries(files)) {
+      await writeFile(join(dir, name), text, { mode: name === 'bootstrap' && executable ? 0o755 : 0o644 });
+    }
+    return dir;
+  };
+}
+
+/** A function version spec (shared/testing's fakeSpec: a 128 MB, 3 s nodejs20.x function) named `fn`, for code in `dir`, with `overrides`. */
+export function testSpec(dir: string, overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
+  return fakeSpec({ key: randomUUID(), functionName: 'fn', functionArn: TEST_FUNCTION_ARN, codeDir: dir, ...overrides });
+}
+
+/** An invoke of `fn` with a fresh request id. */
+export function testRequest(payload: string, wantLogs: boolean): SandboxInvokeRequest {
+  return {
+    requestId: randomUUID(),
+    payload: Buffer.from(payload),
+    invokedFunctionArn: TEST_FUNCTION_ARN,
+    clientContext: undefined,
+    wantLogs,
+  };
+}
+
+/**
+ * A nodejs function (index.js) whose handler runs `body`, an async function
+ * body with `event`, `fs`, `cp` (child_process), `os` and
+ * `attempt(fn)` → { ok, value } | { ok: false, code }.
+ */
+export function nodeFn(body: string): Record<string, string> {
+  return {
+    'index.js': `const fs = require('node:fs'); const cp = require('node:child_process'); const os = require('node:os');
+const attempt = (fn) => { try { return { ok: true, value: fn() }; } catch (e) { return { ok: false, code: e.code }; } };
+exports.handler = async (event) => { ${body} };`,
+  };
+}
+
+/**
+ * A provided.al2023 bootstrap in bash + curl that answers every event with
+ * {"uid": <its uid>, "event": <the event>} and logs "handling <request id> as <user name>".
+ */
+export const WHOAMI_BOOTSTRAP = `#!/bin/bash
+set -u
+API="http://\${AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime"
+while true; do
+  HEADERS="$(mktemp)"
+  EVENT="$(curl -sS -D "$HEADERS" "$API/invocation/next")"
+  ID="$(grep -i '^Lambda-Runtime-Aws-Request-Id:' "$HEADERS" | cut -d: -f2 | tr -d '[:space:]')"
+  echo "handling $ID as $(id -un)"
+  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"uid\\":$(id -u),\\"event\\":$EVENT}"
+done
+`;
+
+/** A JSON object payload. */
+export const json = (b: Buffer): Record<string, unknown> => JSON.parse(b.toString()) as Record<string, unknown>;
