@@ -8,6 +8,7 @@ import type { Partition } from '../shared/arn.js';
 import { LambdaError } from '../shared/errors.js';
 import { writeError } from './errors.js';
 import type { ApiLogger } from './errors.js';
+import { readCappedBodyAsync } from '../shared/http-body.js';
 
 /** What the API uses of the function registry (control/registry.ts implements it). */
 export interface ApiRegistry {
@@ -47,32 +48,6 @@ export const MAX_CONTROL_REQUEST = 70_167_211;
 export const MAX_CLIENT_CONTEXT = 3583;
 
 const CODE_PATH_PREFIX = '/kindling/code/';
-
-type BodyResult = Buffer | undefined;
-
-/**
- * Reads a request body up to `cap` bytes. Over the cap it stops keeping the
- * data but drains the rest, so the answer (413) reaches a client that is
- * still sending and a keep-alive connection stays usable. undefined = too large.
- */
-async function readBody(req: IncomingMessage, cap: number): Promise<BodyResult> {
-  const declared = Number(req.headers['content-length']);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let tooLarge = Number.isFinite(declared) && declared > cap;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    if (tooLarge) continue;
-    size += chunk.length;
-    if (size > cap) {
-      tooLarge = true;
-      chunks.length = 0;
-      continue;
-    }
-    chunks.push(chunk);
-  }
-  if (tooLarge) return undefined;
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-}
 
 function tooLarge(limit: number, operation: string): LambdaError {
   return new LambdaError('RequestEntityTooLargeException', `Request must be smaller than ${limit} bytes for the ${operation} operation`);
@@ -364,18 +339,18 @@ export class ApiHandler {
   }
 
   async #controlBody(req: IncomingMessage, operation: string): Promise<unknown> {
-    const body = await readBody(req, MAX_CONTROL_REQUEST);
+    const body = await readCappedBodyAsync(req, MAX_CONTROL_REQUEST);
     if (body === undefined) throw tooLarge(MAX_CONTROL_REQUEST, operation);
     return parseJsonBody(body);
   }
 
   async #drain(req: IncomingMessage): Promise<void> {
-    if (!req.readableEnded) await readBody(req, 0);
+    if (!req.readableEnded) await readCappedBodyAsync(req, 0);
   }
 
   /** POST /2015-03-31/functions/{fn}/invocations — the hot path. */
   async #invoke(req: IncomingMessage, res: ServerResponse, requestId: string, functionName: string, qualifier: string | undefined): Promise<void> {
-    const raw = await readBody(req, MAX_INVOKE_PAYLOAD);
+    const raw = await readCappedBodyAsync(req, MAX_INVOKE_PAYLOAD);
     if (raw === undefined) throw tooLarge(MAX_INVOKE_PAYLOAD, 'InvokeFunction');
 
     const invocationType = header(req, 'x-amz-invocation-type') ?? 'RequestResponse';

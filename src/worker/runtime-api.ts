@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { readCappedBody } from '../shared/http-body.js';
 
 /**
  * Largest response (and error) body a runtime may post: 6 MiB + 100 bytes,
@@ -189,7 +190,7 @@ export class RuntimeApi {
     // post racing the first gets 403.
     this.#state = 'RuntimeResponseSentState';
     const errorType = action === 'error' ? headerValue(req, 'lambda-runtime-function-error-type') : undefined;
-    readBody(req, (body) => {
+    readCappedBody(req, MAX_RUNTIME_PAYLOAD_SIZE, (body) => {
       if (body === undefined) {
         this.#listener.onResponseTooLarge(id);
         res.writeHead(413, TOO_LARGE_HEADERS);
@@ -210,7 +211,7 @@ export class RuntimeApi {
     }
     this.#state = 'InitError';
     const errorType = headerValue(req, 'lambda-runtime-function-error-type');
-    readBody(req, (body) => {
+    readCappedBody(req, MAX_RUNTIME_PAYLOAD_SIZE, (body) => {
       // An oversized init error is cut to its first bytes rather than lost:
       // the invoke still has to fail with it.
       this.#listener.onInitError(errorType, body ?? Buffer.from(`{"errorMessage":"Init error too large","errorType":"${errorType ?? 'Runtime.Unknown'}"}`));
@@ -218,31 +219,6 @@ export class RuntimeApi {
       res.end(ACCEPTED);
     });
   }
-}
-
-/**
- * Reads a body up to MAX_RUNTIME_PAYLOAD_SIZE; calls back with undefined when
- * it is larger (the rest is drained, so the connection stays usable).
- */
-function readBody(req: IncomingMessage, done: (body: Buffer | undefined) => void): void {
-  const declared = Number(req.headers['content-length']);
-  let tooLarge = declared > MAX_RUNTIME_PAYLOAD_SIZE;
-  const chunks: Buffer[] = [];
-  let total = 0;
-  req.on('data', (chunk: Buffer) => {
-    if (tooLarge) return;
-    total += chunk.length;
-    if (total > MAX_RUNTIME_PAYLOAD_SIZE) {
-      tooLarge = true;
-      chunks.length = 0;
-      return;
-    }
-    chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (tooLarge) return done(undefined);
-    done(chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, total));
-  });
 }
 
 function forbidden(res: ServerResponse, from: RuntimeState, to: string): void {

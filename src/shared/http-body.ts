@@ -1,0 +1,43 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * Reads a request body of at most `cap` bytes and calls back with it, or
+ * with undefined when it is larger. Over the cap the data is no longer kept
+ * but the rest is drained, so the answer (a 413) reaches a client that is
+ * still sending and a keep-alive connection stays usable. A request aborted
+ * midway never calls back (its connection is gone; node:http emits no
+ * 'error' on it without a listener).
+ *
+ * Callback style because the worker's Runtime API reads every invoke's
+ * result through it: no promise per body on that path.
+ */
+export function readCappedBody(req: IncomingMessage, cap: number, done: (body: Buffer | undefined) => void): void {
+  const declared = Number(req.headers['content-length']);
+  let tooLarge = Number.isFinite(declared) && declared > cap;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    if (tooLarge) return;
+    size += chunk.length;
+    if (size > cap) {
+      tooLarge = true;
+      chunks.length = 0;
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (tooLarge) done(undefined);
+    else done(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  });
+}
+
+/** readCappedBody as a promise; rejects if the request is aborted midway. */
+export function readCappedBodyAsync(req: IncomingMessage, cap: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    req.once('close', () => {
+      if (!req.complete) reject(new Error('the request was aborted before its body was complete'));
+    });
+    readCappedBody(req, cap, resolve);
+  });
+}
