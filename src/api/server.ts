@@ -8,7 +8,8 @@ import type { Partition } from '../shared/arn.js';
 import { LambdaError } from '../shared/errors.js';
 import { writeError } from './errors.js';
 import type { ApiLogger } from './errors.js';
-import { readCappedBodyAsync } from '../shared/http-body.js';
+import { decodePathSegment, readCappedBodyAsync } from '../shared/http.js';
+import { pipeline } from 'node:stream';
 
 /** What the API uses of the function registry (control/registry.ts implements it). */
 export interface ApiRegistry {
@@ -231,15 +232,6 @@ function unknownOperation(): LambdaError {
   return new LambdaError('UnknownOperationException', 'Unknown operation');
 }
 
-function decodeName(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    // Not valid percent-encoding: let the name validation report it as given.
-    return raw;
-  }
-}
-
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -292,7 +284,7 @@ export class ApiHandler {
           return this.#json(res, requestId, 200, out);
         }
       } else if (parts.length >= 4 && parts.length <= 5) {
-        const fn = decodeName(parts[3]!);
+        const fn = decodePathSegment(parts[3]!);
         const sub = parts[4];
         const qualifier = query?.get('Qualifier') ?? undefined;
         if (sub === 'invocations' && method === 'POST') return this.#invoke(req, res, requestId, fn, qualifier);
@@ -413,7 +405,8 @@ export class ApiHandler {
     const stream = createReadStream(file);
     stream.once('open', () => {
       res.writeHead(200, { 'x-amzn-RequestId': requestId, 'Content-Type': 'application/zip' });
-      stream.pipe(res);
+      // pipeline, not pipe: a client that goes away mid-download closes the file too.
+      pipeline(stream, res, () => undefined);
     });
     stream.once('error', (err) => writeError(res, requestId, err, this.#logger));
   }

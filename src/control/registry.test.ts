@@ -179,6 +179,11 @@ describe('FunctionRegistry: validation in Lambda words', () => {
       'Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: AWS_REGION, AWS_ACCESS_KEY_ID'],
     ['env over 4 KB', { Environment: { Variables: { SMALL: 'ok', LARGE: 'x'.repeat(4100) } } }, 'InvalidParameterValueException',
       `Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit. String measured: {"SMALL":"ok","LARGE":"${'x'.repeat(4100)}"}`],
+    // A NUL can never reach a process's environment; it must never reach a sandbox's (NUL-separated) set-up either.
+    ['a NUL byte in an environment value', { Environment: { Variables: { GOOD: 'x', EVIL: 'a\u0000--bind\u0000/\u0000/host' } } }, 'InvalidParameterValueException',
+      'Lambda was unable to configure your environment variables because the values of these keys contain a NUL character: EVIL'],
+    ['a NUL byte in the handler', { Handler: 'index.handler\u0000--bind' }, 'ValidationException',
+      "1 validation error detected: Value 'index.handler\u0000--bind' at 'handler' failed to satisfy constraint: Member must satisfy regular expression pattern: [^\\s]+"],
     ['S3 code', { Code: { S3Bucket: 'b', S3Key: 'k' } }, 'InvalidParameterValueException', /only as Code\.ZipFile/],
     ['not a zip', { Code: { ZipFile: Buffer.from('nope').toString('base64') } }, 'InvalidParameterValueException',
       'Could not unzip uploaded file. Please check your file, then try to upload again.'],

@@ -249,6 +249,19 @@ function checkPattern(v: Violations, value: string | null | undefined, field: st
   }
 }
 
+/**
+ * Handler: Lambda's pattern and length. No handler can name a file with a NUL
+ * byte in it, so one is refused as not matching the pattern too (it must
+ * never reach a sandbox's set-up, whose arguments are NUL-separated).
+ */
+function checkHandler(v: Violations, handler: string | null | undefined): void {
+  if (handler?.includes('\0') && handler.length <= HANDLER_MAX) {
+    v.add(handler, 'handler', `Member must satisfy regular expression pattern: ${HANDLER_PATTERN}`);
+  } else {
+    checkPattern(v, handler, 'handler', HANDLER_PATTERN, HANDLER_MAX);
+  }
+}
+
 function checkArchitectures(v: Violations, archs: readonly string[] | null | undefined): void {
   if (archs === null || archs === undefined) return;
   const shown = `[${archs.join(', ')}]`;
@@ -281,6 +294,17 @@ function checkEnvironmentRules(vars: Readonly<Record<string, string>> | undefine
       'InvalidParameterValueException',
       'Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. ' +
         `Reserved keys used in this request: ${reserved.join(', ')}`,
+    );
+  }
+  // A process environment cannot hold a NUL byte (execve's strings end at
+  // one), so such a value could never reach the function; refused here, it
+  // can never reach a sandbox's set-up either (bwrap's arguments are
+  // NUL-separated).
+  const withNul = Object.entries(vars).filter(([, value]) => value.includes('\0')).map(([key]) => key);
+  if (withNul.length > 0) {
+    throw new LambdaError(
+      'InvalidParameterValueException',
+      `Lambda was unable to configure your environment variables because the values of these keys contain a NUL character: ${withNul.join(', ')}`,
     );
   }
   const measured = JSON.stringify(vars);
@@ -414,7 +438,7 @@ export function parseCreateFunction(body: unknown, ctx: ValidationContext): Crea
   else checkPattern(v, b.FunctionName, 'functionName', CREATE_FUNCTION_NAME_PATTERN);
   if (b.Role == null) v.add(null, 'role', 'Member must not be null');
   else checkPattern(v, b.Role, 'role', ROLE_PATTERN);
-  checkPattern(v, b.Handler, 'handler', HANDLER_PATTERN, HANDLER_MAX);
+  checkHandler(v, b.Handler);
   if (b.Code == null) v.add(null, 'code', 'Member must not be null');
   checkPattern(v, b.Description, 'description', '[\\s\\S]*', DESCRIPTION_MAX);
   checkInt(v, b.Timeout, 'timeout', TIMEOUT_MIN, TIMEOUT_MAX);
@@ -523,7 +547,7 @@ export function parseUpdateConfiguration(body: unknown, functionName: string): U
   const b = parseShape(updateConfigShape, body);
   const v = new Violations();
   checkPattern(v, b.Role, 'role', ROLE_PATTERN);
-  checkPattern(v, b.Handler, 'handler', HANDLER_PATTERN, HANDLER_MAX);
+  checkHandler(v, b.Handler);
   checkPattern(v, b.Description, 'description', '[\\s\\S]*', DESCRIPTION_MAX);
   checkInt(v, b.Timeout, 'timeout', TIMEOUT_MIN, TIMEOUT_MAX);
   checkInt(v, b.MemorySize, 'memorySize', MEMORY_MIN, MEMORY_MAX);

@@ -87,12 +87,10 @@ export class FrontEndInvoke {
         logResult: outcome.logs === undefined ? undefined : logTail(outcome.logs),
         payload: outcome.payload,
       };
-    } catch (err) {
-      if (err instanceof LambdaError) throw err;
-      // The platform failed (the sandbox could not start, its channel broke):
-      // the caller gets a ServiceException, never a hang or a crash.
-      throw new LambdaError('ServiceException', `The function could not be run: ${(err as Error).message}`);
     } finally {
+      // Whatever happened (a platform failure — the sandbox could not start,
+      // its channel broke — propagates as is: api/ answers it as a logged
+      // ServiceException without leaking its details), nothing leaks.
       claim?.release(reusable);
       acquired.lease.release();
     }

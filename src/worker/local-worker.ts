@@ -314,17 +314,28 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     return this.#tearDown();
   }
 
-  /** Kills the tree, closes the Runtime API, removes private files; then `exited` resolves. */
+  /**
+   * Kills the tree, closes the Runtime API, removes private files; then
+   * `exited` resolves. Never rejects: it runs unawaited when a sandbox dies
+   * on its own, and a failed clean-up (a cgroup that would not empty, a
+   * directory that would not go) must neither crash the platform nor keep
+   * the sandbox counted by the worker, placement and the worker manager.
+   */
   #tearDown(): Promise<void> {
     this.#teardown ??= (async () => {
       if (this.#initTimer) this.#ctx.clock.clearTimeout(this.#initTimer);
       if (this.#initPhaseTimer) this.#ctx.clock.clearTimeout(this.#initPhaseTimer);
-      if (this.#proc) {
-        await this.#proc.dispose();
-      } else {
-        this.#api?.server.close();
+      try {
+        if (this.#proc) {
+          await this.#proc.dispose();
+        } else {
+          this.#api?.server.close();
+        }
+      } catch (err) {
+        console.error(`kindling: sandbox ${this.id} was not cleaned up completely:`, err);
+      } finally {
+        this.#resolveExited();
       }
-      this.#resolveExited();
     })();
     return this.#teardown;
   }
@@ -335,7 +346,11 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     const api = this.#api as RuntimeApi;
     const clock = this.#ctx.clock;
     const id = req.requestId;
-    const timeoutMs = this.spec.timeout * 1000;
+    // Init that ran past Lambda's 10 s init phase was, on Lambda, retried
+    // inside this invoke and counted against its timeout: so it is here,
+    // and a cold invoke never outlasts the init phase + its own timeout.
+    const initOverrun = cold ? Math.max(0, (this.#initDurationMs ?? 0) - this.#ctx.initTimeoutMs) : 0;
+    const timeoutMs = Math.max(1, this.spec.timeout * 1000 - initOverrun);
     const result = new Promise<InvokeResult>((resolve) => {
       this.#pending = { requestId: id, resolve };
     });

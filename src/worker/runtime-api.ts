@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { readCappedBody } from '../shared/http-body.js';
+import { decodePathSegment, readCappedBody } from '../shared/http.js';
 
 /**
  * Largest response (and error) body a runtime may post: 6 MiB + 100 bytes,
@@ -69,6 +69,9 @@ type RuntimeState = 'Started' | 'Running' | 'RuntimeResponseSentState' | 'InitEr
  * server keeps connections alive without timeouts (a /next can wait for
  * hours while the sandbox is idle).
  */
+/** Connections one sandbox may hold open to its Runtime API at once. */
+export const MAX_CONNECTIONS = 16;
+
 export class RuntimeApi {
   /** The HTTP server; the sandbox backend makes it reachable. */
   readonly server: Server;
@@ -94,6 +97,11 @@ export class RuntimeApi {
       },
       (req, res) => this.#route(req, res),
     );
+    // Every connection is a file descriptor of the platform's: a runtime
+    // needs one or two (a custom runtime's curl opens one per request, in
+    // turn), so a function that opens them in a loop is cut off here instead
+    // of exhausting the platform's descriptors.
+    this.server.maxConnections = MAX_CONNECTIONS;
   }
 
   /** Hands an event to the runtime: to the parked /next, or to the next one. */
@@ -120,7 +128,7 @@ export class RuntimeApi {
       if (action === 'response' || action === 'error') {
         if (req.method !== 'POST') return methodNotAllowed(req, res);
         const id = url.slice(INVOCATION_PREFIX.length, slash);
-        return this.#result(req, res, decodeURIComponentSafe(id), action);
+        return this.#result(req, res, decodePathSegment(id), action);
       }
     } else if (url === INIT_ERROR_PATH) {
       if (req.method !== 'POST') return methodNotAllowed(req, res);
@@ -243,14 +251,6 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-function decodeURIComponentSafe(s: string): string {
-  if (!s.includes('%')) return s;
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
 
 function toHeaderBytes(s: string): string {
   return /^[\x20-\x7e]*$/.test(s) ? s : Buffer.from(s, 'utf8').toString('latin1');

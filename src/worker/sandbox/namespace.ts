@@ -221,8 +221,7 @@ export class NamespaceBackend implements SandboxBackend {
     let gate = ready ? await ready.catch(() => undefined) : undefined;
     if (gate?.exit !== undefined) {
       // Died while waiting (killed from outside): never hand it out.
-      await gate.cgroup.remove().catch(() => undefined);
-      this.#releaseUid(gate.uid);
+      await this.#retire(gate.cgroup, gate.uid);
       gate = undefined;
     }
     gate ??= await this.#makeGate();
@@ -280,6 +279,12 @@ export class NamespaceBackend implements SandboxBackend {
         '--remount-ro', '/',
         ...(this.#seccomp ? ['--seccomp', '4'] : []),
       ];
+      // bwrap's arguments are NUL-separated on fd 3: a NUL inside one (an
+      // environment value, the handler) would inject options of its own
+      // (--bind / ...). The control plane refuses them; this is the last wall.
+      if (args.some((a) => a.includes('\0')) || command.some((c) => c.includes('\0'))) {
+        throw new Error('sandbox arguments and environment must not contain a NUL byte');
+      }
       const stdio = gate.child.stdio as unknown as [NodeJS.WritableStream, Readable, Readable, NodeJS.WritableStream, NodeJS.WritableStream | null];
       stdio[0].end(`${mounts.join('\n')}${mounts.length > 0 ? '\n' : ''}\n${command.join('\n')}\n\n`);
       stdio[3].end(Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8'));
@@ -288,9 +293,8 @@ export class NamespaceBackend implements SandboxBackend {
       return new NamespaceSandbox({ gate, stdout: stdio[1], stderr: stdio[2], exited, server, dir, limits, release: () => this.#releaseUid(gate.uid) });
     } catch (err) {
       server.close();
-      await gate.cgroup.remove().catch(() => undefined);
+      await this.#retire(gate.cgroup, gate.uid);
       await rm(dir, { recursive: true, force: true });
-      this.#releaseUid(gate.uid);
       throw err;
     }
   }
@@ -358,8 +362,8 @@ export class NamespaceBackend implements SandboxBackend {
       return gate;
     } catch (err) {
       child?.kill('SIGKILL');
-      await cgroup?.remove().catch(() => undefined);
-      this.#releaseUid(uid);
+      if (cgroup) await this.#retire(cgroup, uid);
+      else this.#releaseUid(uid);
       throw err;
     }
   }
@@ -395,6 +399,20 @@ export class NamespaceBackend implements SandboxBackend {
     throw new Error('no free sandbox uid');
   }
 
+  /**
+   * Removes a sandbox's cgroup and only then frees its host uid: if the
+   * cgroup could not be emptied, a process of the sandbox survived and still
+   * holds the uid, which must then never be given to another sandbox.
+   */
+  async #retire(cgroup: SandboxCgroup, uid: number | undefined): Promise<void> {
+    try {
+      await cgroup.remove();
+    } catch {
+      return;
+    }
+    this.#releaseUid(uid);
+  }
+
   #releaseUid(uid: number | undefined): void {
     if (uid !== undefined) this.#uidsInUse.delete(uid);
   }
@@ -427,12 +445,14 @@ export class NamespaceBackend implements SandboxBackend {
  * empty line, then the command, one argument per line up to an empty line.
  * Then it becomes bwrap (through setpriv, as SANDBOX_UID, when root), whose
  * other arguments come from fd 3. EOF before the last empty line (the worker
- * died or dropped the gate) ends it.
+ * died or dropped the gate) ends it. `ulimit -n 1024` is Lambda's file
+ * descriptor quota: the sandbox cannot inherit the platform's far higher one.
  */
 const GATE_SCRIPT = `set --; ended=
 while IFS= read -r src; do [ -z "$src" ] && break; IFS= read -r dst && [ -n "$SANDBOX_UID" ] && "$MOUNT" --bind "$src" "$dst" </dev/null || exit 125; done
 while IFS= read -r a; do [ -z "$a" ] && { ended=1; break; }; set -- "$@" "$a"; done
 [ -n "$ended" ] && [ $# -gt 0 ] || exit 125
+ulimit -n 1024 || exit 125
 [ -z "$SANDBOX_UID" ] || exec "$SETPRIV" --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --inh-caps=-all -- "$BWRAP" --args 3 -- "$@" </dev/null
 exec "$BWRAP" --args 3 -- "$@" </dev/null`;
 
@@ -558,15 +578,19 @@ class NamespaceSandbox implements SandboxProcess {
     this.#disposed ??= (async () => {
       this.kill();
       await this.exited;
+      let emptied = false;
       try {
         await this.#cgroup.remove();
+        emptied = true;
       } finally {
         this.#gone = true;
         this.#p.server.close();
         // Ends parked /invocation/next long-polls and idle keep-alive connections.
         this.#p.server.closeAllConnections();
         await rm(this.#p.dir, { recursive: true, force: true });
-        this.#p.release();
+        // A process that survived a cgroup that would not empty still holds
+        // the host uid: it is never given to another sandbox then.
+        if (emptied) this.#p.release();
       }
     })();
     return this.#disposed;

@@ -41,3 +41,16 @@ export function readCappedBodyAsync(req: IncomingMessage, cap: number): Promise<
     readCappedBody(req, cap, resolve);
   });
 }
+
+/**
+ * URL-decodes one path segment; a segment that is not valid
+ * percent-encoding is returned as given (its own validation then reports it).
+ */
+export function decodePathSegment(raw: string): string {
+  if (!raw.includes('%')) return raw;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
