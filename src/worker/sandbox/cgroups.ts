@@ -64,14 +64,16 @@ export type CgroupLayout =
 /** Result of detectCgroups(): a layout, or one sentence saying what is missing. */
 export type CgroupDetection = { readonly ok: true; readonly layout: CgroupLayout } | { readonly ok: false; readonly problem: string };
 
-interface Mount {
+/** One line of /proc/self/mountinfo (octal escapes of paths undone). */
+export interface Mount {
   readonly root: string;
   readonly point: string;
   readonly fstype: string;
   readonly superOptions: readonly string[];
 }
 
-function mounts(): Mount[] {
+/** The mounts of this process (throws when /proc/self/mountinfo cannot be read). */
+export function mounts(): Mount[] {
   const out: Mount[] = [];
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
     const dash = line.indexOf(' - ');

@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -15,8 +15,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SandboxUnavailableError } from './backend.js';
 import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
-import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, detectCgroups, limitsFor, ownCgroupPaths } from './cgroups.js';
-import type { CgroupLayout, CgroupLimits, SandboxCgroup } from './cgroups.js';
+import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, detectCgroups, limitsFor, mounts, ownCgroupPaths } from './cgroups.js';
+import type { CgroupLayout, CgroupLimits, Mount, SandboxCgroup } from './cgroups.js';
 import { findExecutable } from './detect.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 
@@ -507,19 +507,14 @@ function safeRealpath(p: string): string {
  */
 function removeRunscCgroups(name: string, parentToo: boolean): void {
   const own = ownCgroupPaths();
-  let lines: string[] = [];
+  let all: Mount[];
   try {
-    lines = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+    all = mounts();
   } catch {
     return;
   }
-  for (const line of lines) {
-    const dash = line.indexOf(' - ');
-    if (dash < 0) continue;
-    const post = line.slice(dash + 3).split(' ');
-    if (post[0] !== 'cgroup') continue;
-    const point = line.slice(0, dash).split(' ')[4] ?? '';
-    const keys = (post[2] ?? '').split(',');
+  for (const { fstype, point, superOptions: keys } of all) {
+    if (fstype !== 'cgroup') continue;
     const key = keys.find((k) => own.has(k));
     if (key === undefined || ['memory', 'cpu', 'pids'].some((c) => keys.includes(c))) continue;
     const parent = join(point, own.get(key) ?? '/', name);

@@ -127,6 +127,9 @@ export function defaultNamespaceRoot(key = 'default'): string {
  * other host users could read, and the host-side shell and bwrap run with
  * an environment of their own (a function's LD_PRELOAD must not reach them).
  */
+/** Host uids of sandboxes when Kindling is root: one each, seen as 1051 inside. */
+const DEFAULT_HOST_UIDS = { base: 1_051_000_000, count: 1_000_000 } as const;
+
 export class NamespaceBackend implements SandboxBackend {
   readonly name = 'namespace';
   readonly #root: string;
@@ -154,7 +157,7 @@ export class NamespaceBackend implements SandboxBackend {
     this.#cgroups = cgroups;
     this.#seccomp = options.seccompFilter === false ? undefined : (options.seccompFilter ?? buildSeccompFilter());
     this.#pidsMax = options.pidsMax ?? MAX_PIDS;
-    this.#uids = process.getuid?.() === 0 ? (options.hostUids ?? { base: 1_051_000_000, count: 1_000_000 }) : undefined;
+    this.#uids = process.getuid?.() === 0 ? (options.hostUids ?? DEFAULT_HOST_UIDS) : undefined;
     this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
     this.#fixedArgs = this.#buildFixedArgs();
   }
@@ -166,7 +169,7 @@ export class NamespaceBackend implements SandboxBackend {
    * run it.
    */
   static async create(options: NamespaceBackendOptions = {}): Promise<NamespaceBackend> {
-    const hostUids = options.hostUids ?? { base: 1_051_000_000, count: 1_000_000 };
+    const hostUids = options.hostUids ?? DEFAULT_HOST_UIDS;
     const root = resolve(options.root ?? defaultNamespaceRoot());
     let support = options.support;
     if (support === undefined) {
