@@ -6,26 +6,35 @@
  *   control (registry over the embedded store) feeds the front end and retires
  *   warm sandboxes when a function changes.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { arch } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { arch, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createApiServer } from './api/server.js';
 import { ZipCodePreparer } from './control/code.js';
 import { FunctionRegistry } from './control/registry.js';
 import { CountingService } from './counting/counting.js';
+import { LAMBDA_SCALING_RATE, ScalingRateLimiter } from './counting/scaling-rate.js';
 import { FrontEndInvoke } from './frontend/front-end-invoke.js';
+import type { InvokeCommand, InvokeResponse } from './frontend/types.js';
+import { PlatformMetrics } from './metrics/platform-metrics.js';
+import { ERRORS, LambdaError } from './shared/errors.js';
+import { FleetApi } from './placement/fleet-api.js';
+import { startLocalFleet } from './placement/local-fleet.js';
+import type { LocalFleet } from './placement/local-fleet.js';
 import { Placement } from './placement/placement.js';
+import { concentrateAndPack, roundRobin } from './placement/policy.js';
 import { systemClock } from './shared/clock.js';
 import { DEFAULT_ACCOUNT_ID } from './shared/arn.js';
 import { FileBlobStore } from './store/file-blobs.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata.js';
+import { openBackend } from './worker/backends.js';
+import type { OpenBackend, SandboxKind } from './worker/backends.js';
 import { LocalWorker } from './worker/local-worker.js';
-import type { SandboxBackend } from './worker/sandbox/backend.js';
-import { GvisorBackend, defaultGvisorRoot } from './worker/sandbox/gvisor.js';
 import type { GvisorPlatform } from './worker/sandbox/gvisor.js';
-import { NamespaceBackend, defaultNamespaceRoot } from './worker/sandbox/namespace.js';
-import { ProcessBackend } from './worker/sandbox/process.js';
 import { WorkerManager } from './worker-manager/worker-manager.js';
 
 export interface PlatformOptions {
@@ -35,13 +44,10 @@ export interface PlatformOptions {
   /** Embedded store: SQLite metadata and code files live here. */
   readonly dataDir: string;
   /**
-   * namespace: bubblewrap + cgroups (the default on Linux); gvisor: gVisor's
-   * runsc, a user-space kernel between functions and the host, for untrusted
-   * multi-tenant code; process: no isolation at all, for development with
-   * trusted code. An isolating backend that cannot run here makes
-   * startPlatform reject with a SandboxUnavailableError.
+   * The sandbox backend (see SandboxKind). An isolating backend that cannot
+   * run here makes startPlatform reject with a SandboxUnavailableError.
    */
-  readonly sandbox: 'process' | 'namespace' | 'gvisor';
+  readonly sandbox: SandboxKind;
   /** gvisor only: how the Sentry intercepts system calls. Default 'ptrace'. */
   readonly gvisorPlatform?: GvisorPlatform;
   /** Idle sandboxes are stopped after this long. */
@@ -49,11 +55,35 @@ export interface PlatformOptions {
   readonly region: string;
   /** Account concurrency limit. */
   readonly accountConcurrency: number;
+  /**
+   * 0 (the default): one worker inside the platform's process, the fastest
+   * path. N > 0: N worker processes on this host, like N hosts of a fleet.
+   */
+  readonly workers?: number;
+  /** Zones of the worker processes, assigned in turn. Default: [<region>a]. */
+  readonly zones?: readonly string[];
+  /** Memory each worker offers to sandboxes, MB. Default: 90% of this host's memory, shared by the workers. */
+  readonly workerCapacityMB?: number;
+  /** A sandbox's lease: the longest it lives. Default 6 hours. */
+  readonly sandboxLifetimeSeconds?: number;
+  /** pack (the default): concentrate load and pack workers; round-robin: spread both (a baseline). */
+  readonly placement?: 'pack' | 'round-robin';
+  /** New sandboxes per function per 10 seconds; beyond it, 429. Default 1000 (Lambda's). */
+  readonly scalingRate?: number;
+  /** A worker process silent for this long is lost. Default 3000 ms. */
+  readonly heartbeatTimeoutMs?: number;
 }
+
+/** How often worker processes heartbeat. */
+const HEARTBEAT_MS = 500;
+/** How long startPlatform waits for its worker processes to join. */
+const FLEET_JOIN_LIMIT_MS = 30_000;
 
 export interface Platform {
   /** http://HOST:PORT of the Lambda API. */
   readonly url: string;
+  /** The worker processes' pids by slot (empty without --workers). */
+  workerPids(): (number | undefined)[];
   /** Stops serving and stops every sandbox. */
   close(): Promise<void>;
 }
@@ -72,34 +102,45 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
   const metadata = new SqliteMetadataStore(dataDir);
   const blobs = new FileBlobStore(dataDir);
+  const workerCount = options.workers ?? 0;
+  const zones = options.zones?.length ? options.zones : [`${options.region}a`];
+  const capacityMB = options.workerCapacityMB ?? Math.floor((totalmem() / 1024 / 1024) * 0.9 / Math.max(1, workerCount));
 
-  // Each process sandbox's private directories live here. Whatever is left
-  // from a platform that was killed belongs to no running sandbox: remove it.
-  const sandboxRoot = join(dataDir, 'sandboxes');
-  rmSync(sandboxRoot, { recursive: true, force: true });
-  // The isolating backends own a root directory and a parent cgroup, removed by close().
-  let isolating: NamespaceBackend | GvisorBackend | undefined;
-  try {
-    // create() also removes the cgroups and files of a platform that was
-    // killed; the root is keyed by the data directory, so two platforms on
-    // one host never touch each other's.
-    if (options.sandbox === 'namespace') {
-      // The data directory may be private (0700, or under /root): the backend
-      // binds the code directories into each sandbox from the root side, so
-      // the sandboxes' unprivileged uids need no access to the path.
-      isolating = await NamespaceBackend.create({ root: defaultNamespaceRoot(dataDir) });
-    } else if (options.sandbox === 'gvisor') {
-      isolating = await GvisorBackend.create({ root: defaultGvisorRoot(dataDir), platform: options.gvisorPlatform ?? 'ptrace' });
+  const placement = new Placement({
+    clock,
+    policy: options.placement === 'round-robin' ? roundRobin() : concentrateAndPack,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
+    onWorkerLost: (id, reason) => logger.error(`worker ${id} lost: ${reason}`),
+  });
+  // Without worker processes, one worker runs in this process on a backend
+  // opened here (which checks the host first and says what is missing).
+  let inProcess: OpenBackend | undefined;
+  if (workerCount === 0) {
+    try {
+      inProcess = await openBackend({ kind: options.sandbox, dataDir, ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}) });
+    } catch (err) {
+      await metadata.close();
+      throw err;
     }
-  } catch (err) {
-    await metadata.close();
-    throw err;
+    const local = new LocalWorker({ clock, backend: inProcess.backend });
+    placement.register({
+      worker: { id: local.id, createSandbox: (spec) => local.createSandbox(spec), close: () => local.close(), lose: () => void local.close() },
+      zone: zones[0]!,
+      capacityMB,
+      heartbeats: false,
+    });
   }
-  const backend: SandboxBackend = isolating ?? new ProcessBackend({ root: sandboxRoot });
-  const placement = new Placement();
-  placement.register(new LocalWorker({ clock, backend }));
-  const workerManager = new WorkerManager({ provider: placement, clock, keepAliveMs: options.keepAliveSeconds * 1000 });
+  const workerManager = new WorkerManager({
+    provider: placement,
+    clock,
+    keepAliveMs: options.keepAliveSeconds * 1000,
+    ...(options.sandboxLifetimeSeconds !== undefined ? { maxLifetimeMs: options.sandboxLifetimeSeconds * 1000 } : {}),
+    routing: options.placement === 'round-robin' ? 'least-recently-used' : 'most-recently-used',
+    scaling: new ScalingRateLimiter({ sandboxesPerWindow: options.scalingRate ?? LAMBDA_SCALING_RATE.sandboxesPerWindow, windowMs: LAMBDA_SCALING_RATE.windowMs, clock }),
+    events: { onClaim: (fn, cold) => metrics.claimed(fn, cold) },
+  });
 
+  const counting = new CountingService({ accountLimit: options.accountConcurrency, clock });
   const registry = await FunctionRegistry.open({
     metadata,
     blobs,
@@ -109,16 +150,24 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     concurrentExecutions: options.accountConcurrency,
     hostArchitecture: arch() === 'arm64' ? 'arm64' : 'x86_64',
     onFunctionChanged: (name) => workerManager.retireFunction(name),
+    onReservationChanged: (name, reserved) => counting.setReservation(name, reserved),
     logger,
   });
 
-  const frontend = new FrontEndInvoke({
-    functions: registry,
-    counting: new CountingService({ accountLimit: options.accountConcurrency, clock }),
-    sandboxes: workerManager,
-  });
+  const frontend = new FrontEndInvoke({ functions: registry, counting, sandboxes: workerManager });
 
-  const server = createApiServer({ registry, invoker: frontend, partition, logger });
+  const token = clusterToken(dataDir);
+  const fleetApi = new FleetApi({
+    placement,
+    token,
+    heartbeatMs: HEARTBEAT_MS,
+    sandboxStates: () => workerManager.sandboxStates(),
+    codeZip: (hex) => (existsSync(blobs.path(hex)) ? blobs.path(hex) : undefined),
+  });
+  const metrics = new PlatformMetrics({ concurrency: () => counting.inUseByFunction(), workers: () => fleetApi.status().workers });
+  const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
+    metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && fleetApi.handle(req, res));
+  const server = createApiServer({ registry, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -129,9 +178,31 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
+  const url = `http://${host}:${address.port}`;
+
+  let fleet: LocalFleet | undefined;
+  if (workerCount > 0) {
+    fleet = startLocalFleet({
+      count: workerCount,
+      zones,
+      capacityMB,
+      join: url,
+      token,
+      sandbox: options.sandbox,
+      ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}),
+      dataDir,
+      log: (m) => logger.error(m),
+    });
+    // Serve once the fleet has joined (a worker that cannot start says why on stderr).
+    const deadline = Date.now() + FLEET_JOIN_LIMIT_MS;
+    while (placement.workers().length < workerCount && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (placement.workers().length < workerCount) logger.error(`only ${placement.workers().length} of ${workerCount} workers joined within ${FLEET_JOIN_LIMIT_MS / 1000} s; serving with those`);
+  }
+
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}`,
+    url,
+    workerPids: () => fleet?.pids() ?? [],
     close() {
       closing ??= (async () => {
         // Stop taking requests, then stop every sandbox (busy ones too:
@@ -141,14 +212,53 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         registry.close();
         await workerManager.close();
         await placement.close();
+        await fleet?.close();
         server.closeAllConnections();
         await serverClosed;
         await registry.whenIdle();
         await metadata.close();
         // Every sandbox is gone: the parent cgroup and the backend's files go too.
-        await isolating?.close();
+        await inProcess?.close();
       })();
       return closing;
     },
   };
+}
+
+/** The front end, with every synchronous invoke counted and timed for /metrics. */
+function measured(frontend: FrontEndInvoke, metrics: PlatformMetrics): Pick<FrontEndInvoke, 'invoke'> {
+  return {
+    async invoke(command: InvokeCommand): Promise<InvokeResponse> {
+      if (command.invocationType !== 'RequestResponse') return frontend.invoke(command);
+      const started = performance.now();
+      try {
+        const response = await frontend.invoke(command);
+        metrics.invoked(command.functionName, response.functionError ? 'function_error' : 'success', (performance.now() - started) / 1000);
+        return response;
+      } catch (err) {
+        // Only failures of an existing function get a series of their own: a
+        // caller must not mint label values by invoking made-up names.
+        if (err instanceof LambdaError && err.code === 'TooManyRequestsException') {
+          metrics.throttled(String(err.fields['Reason'] ?? 'unknown'));
+          metrics.invoked(command.functionName, 'throttled', (performance.now() - started) / 1000);
+        } else if (!(err instanceof LambdaError) || ERRORS[err.code].status >= 500) {
+          metrics.invoked(command.functionName, 'error', (performance.now() - started) / 1000);
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+/**
+ * The fleet's shared secret: worker processes present it on every request
+ * both ways. Kept in the data directory (mode 0600) so that workers joining
+ * from elsewhere (`kindling worker --token`) survive a platform restart.
+ */
+function clusterToken(dataDir: string): string {
+  const file = join(dataDir, 'cluster-token');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return token;
 }

@@ -8,12 +8,15 @@ import { describe, it } from 'node:test';
 import {
   CreateFunctionCommand,
   DeleteFunctionCommand,
+  DeleteFunctionConcurrencyCommand,
   GetAccountSettingsCommand,
   GetFunctionCommand,
+  GetFunctionConcurrencyCommand,
   GetFunctionConfigurationCommand,
   InvokeCommand as SdkInvokeCommand,
   LambdaClient,
   ListFunctionsCommand,
+  PutFunctionConcurrencyCommand,
   UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
 } from '@aws-sdk/client-lambda';
@@ -62,13 +65,13 @@ interface Env {
   preparer: ManualPreparer | undefined;
 }
 
-async function start(t: { after(fn: () => unknown): void }, manual = false): Promise<Env> {
+async function start(t: { after(fn: () => unknown): void }, manual = false, concurrentExecutions = 100): Promise<Env> {
   const dir = mkdtempSync(join(tmpdir(), 'kindling-api-'));
   const metadata = new SqliteMetadataStore(dir);
   const blobs = new FileBlobStore(dir);
   const preparer: CodePreparer = manual ? new ManualPreparer() : new ZipCodePreparer(blobs);
   const registry = await FunctionRegistry.open({
-    metadata, blobs, preparer, clock: new ManualClock(), partition, hostArchitecture: 'x86_64', concurrentExecutions: 100, logger: { error: () => {} },
+    metadata, blobs, preparer, clock: new ManualClock(), partition, hostArchitecture: 'x86_64', concurrentExecutions, logger: { error: () => {} },
   });
   const invoker = new FakeInvoker(registry);
   const server = createApiServer({ registry, invoker, partition, logger: { error: () => {} } });
@@ -220,6 +223,49 @@ describe('API with the AWS SDK: control plane', () => {
   });
 });
 
+describe('API with the AWS SDK: reserved concurrency', () => {
+  it('puts, gets and deletes reserved concurrency on Lambda\'s paths', async (t) => {
+    const env = await start(t, false, 1000);
+    await active(env, 'fn');
+    const empty = await env.client.send(new GetFunctionConcurrencyCommand({ FunctionName: 'fn' }));
+    assert.equal(empty.$metadata.httpStatusCode, 200);
+    assert.equal(empty.ReservedConcurrentExecutions, undefined);
+
+    const put = await env.client.send(new PutFunctionConcurrencyCommand({ FunctionName: 'fn', ReservedConcurrentExecutions: 25 }));
+    assert.equal(put.$metadata.httpStatusCode, 200);
+    assert.equal(put.ReservedConcurrentExecutions, 25);
+    assert.equal((await env.client.send(new GetFunctionConcurrencyCommand({ FunctionName: ARN('fn') }))).ReservedConcurrentExecutions, 25);
+    assert.deepEqual((await env.client.send(new GetFunctionCommand({ FunctionName: 'fn' }))).Concurrency, { ReservedConcurrentExecutions: 25 });
+    assert.equal((await env.client.send(new GetAccountSettingsCommand({}))).AccountLimit?.UnreservedConcurrentExecutions, 975);
+
+    const del = await env.client.send(new DeleteFunctionConcurrencyCommand({ FunctionName: 'fn' }));
+    assert.equal(del.$metadata.httpStatusCode, 204);
+    assert.equal((await env.client.send(new GetFunctionConcurrencyCommand({ FunctionName: 'fn' }))).ReservedConcurrentExecutions, undefined);
+    assert.equal((await env.client.send(new GetFunctionCommand({ FunctionName: 'fn' }))).Concurrency, undefined);
+    assert.equal((await env.client.send(new GetAccountSettingsCommand({}))).AccountLimit?.UnreservedConcurrentExecutions, 1000);
+  });
+
+  it('answers concurrency errors in Lambda words', async (t) => {
+    const env = await start(t, false, 1000);
+    await active(env, 'fn');
+    await sdkRejects(env.client.send(new PutFunctionConcurrencyCommand({ FunctionName: 'doesnotexist', ReservedConcurrentExecutions: 1 })),
+      'ResourceNotFoundException', 404, `Function not found: ${ARN('doesnotexist', '$LATEST')}`);
+    await sdkRejects(env.client.send(new PutFunctionConcurrencyCommand({ FunctionName: ARN('fn', '$LATEST'), ReservedConcurrentExecutions: 0 })),
+      'InvalidParameterValueException', 400,
+      'This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.');
+    await sdkRejects(env.client.send(new PutFunctionConcurrencyCommand({ FunctionName: 'fn', ReservedConcurrentExecutions: 901 })),
+      'InvalidParameterValueException', 400,
+      "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].");
+    await sdkRejects(env.client.send(new PutFunctionConcurrencyCommand({ FunctionName: 'fn', ReservedConcurrentExecutions: -1 })),
+      'ValidationException', 400,
+      "1 validation error detected: Value '-1' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0");
+    await sdkRejects(env.client.send(new GetFunctionConcurrencyCommand({ FunctionName: 'nope' })), 'ResourceNotFoundException', 404,
+      `Function not found: ${ARN('nope', '$LATEST')}`);
+    await sdkRejects(env.client.send(new DeleteFunctionConcurrencyCommand({ FunctionName: 'fn:1' })), 'InvalidParameterValueException', 400,
+      /^This operation is permitted on Lambda functions only/);
+  });
+});
+
 describe('API with the AWS SDK: Invoke', () => {
   it('invokes and writes status, headers and the payload unchanged', async (t) => {
     const env = await start(t);
@@ -319,6 +365,39 @@ describe('API on the wire (raw HTTP)', () => {
 
     const encoded = await raw(env.base, agent, 'GET', `/2015-03-31/functions/${encodeURIComponent(ARN('nope'))}/configuration`);
     assert.deepEqual(JSON.parse(encoded.body), { Type: 'User', Message: `Function not found: ${ARN('nope')}` });
+  });
+
+  it('serves concurrency only on Lambda\'s paths and methods, with Lambda\'s bodies', async (t) => {
+    const env = await start(t, false, 1000);
+    await active(env, 'fn');
+    const agent = new Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const none = await raw(env.base, agent, 'GET', '/2019-09-30/functions/fn/concurrency');
+    assert.equal(none.status, 200);
+    assert.deepEqual(JSON.parse(none.body), {});
+    const put = await raw(env.base, agent, 'PUT', '/2017-10-31/functions/fn/concurrency', '{"ReservedConcurrentExecutions":3}');
+    assert.equal(put.status, 200);
+    assert.deepEqual(JSON.parse(put.body), { ReservedConcurrentExecutions: 3 });
+    const missing = await raw(env.base, agent, 'PUT', '/2017-10-31/functions/fn/concurrency', '{}');
+    assert.equal(missing.headers['x-amzn-errortype'], 'ValidationException');
+    assert.deepEqual(JSON.parse(missing.body), {
+      message: "1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null",
+    });
+    const wrongType = await raw(env.base, agent, 'PUT', '/2017-10-31/functions/fn/concurrency', '{"ReservedConcurrentExecutions":"3"}');
+    assert.equal(wrongType.headers['x-amzn-errortype'], 'SerializationException');
+    for (const [method, path] of [
+      ['GET', '/2017-10-31/functions/fn/concurrency'],
+      ['PUT', '/2019-09-30/functions/fn/concurrency'],
+      ['PUT', '/2015-03-31/functions/fn/concurrency'],
+      ['POST', '/2017-10-31/functions/fn/concurrency'],
+    ] as const) {
+      const r = await raw(env.base, agent, method, path, method === 'GET' ? undefined : '{"ReservedConcurrentExecutions":1}');
+      assert.equal(r.headers['x-amzn-errortype'], 'UnknownOperationException', `${method} ${path}`);
+    }
+    const del = await raw(env.base, agent, 'DELETE', '/2017-10-31/functions/fn/concurrency');
+    assert.equal(del.status, 204);
+    assert.equal(del.body, '');
+    assert.deepEqual(JSON.parse((await raw(env.base, agent, 'GET', '/2019-09-30/functions/fn/concurrency')).body), {});
   });
 
   it('refuses malformed control-plane JSON and wrong JSON types', async (t) => {

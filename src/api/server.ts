@@ -21,6 +21,12 @@ export interface ApiRegistry {
   updateConfiguration(fn: string, body: unknown): Promise<Record<string, unknown>>;
   delete(fn: string, qualifier: string | undefined): Promise<void>;
   accountSettings(): Promise<object>;
+  /** PutFunctionConcurrency: validates the body, answers {ReservedConcurrentExecutions}. */
+  putConcurrency(fn: string, body: unknown): Promise<object>;
+  /** GetFunctionConcurrency: {ReservedConcurrentExecutions} or {}. */
+  getConcurrency(fn: string): Promise<object>;
+  /** DeleteFunctionConcurrency. */
+  deleteConcurrency(fn: string): Promise<void>;
   /** The stored zip of a code hash a function references, for GetFunction's Code.Location. */
   codePath(sha256hex: string): string | undefined;
 }
@@ -314,6 +320,24 @@ export class ApiHandler {
           return this.#json(res, requestId, 200, await this.#registry.updateCode(fn, body));
         }
       }
+    } else if (parts[2] === 'functions' && parts[4] === 'concurrency' && parts.length === 5) {
+      // Reserved concurrency lives under two API versions: Put/Delete 2017-10-31, Get 2019-09-30.
+      const fn = decodePathSegment(parts[3]!);
+      if (parts[1] === '2017-10-31' && method === 'PUT') {
+        const body = await this.#controlBody(req, 'PutFunctionConcurrency');
+        return this.#json(res, requestId, 200, await this.#registry.putConcurrency(fn, body));
+      }
+      if (parts[1] === '2017-10-31' && method === 'DELETE') {
+        await this.#drain(req);
+        await this.#registry.deleteConcurrency(fn);
+        res.writeHead(204, { 'x-amzn-RequestId': requestId });
+        res.end();
+        return;
+      }
+      if (parts[1] === '2019-09-30' && method === 'GET') {
+        await this.#drain(req);
+        return this.#json(res, requestId, 200, await this.#registry.getConcurrency(fn));
+      }
     } else if (parts[1] === '2016-08-19' && parts[2] === 'account-settings' && parts.length === 3 && method === 'GET') {
       await this.#drain(req);
       return this.#json(res, requestId, 200, await this.#registry.accountSettings());
@@ -423,12 +447,14 @@ export class ApiHandler {
 }
 
 /**
- * Creates the API server (not listening yet). Bad input of any kind becomes
+ * Creates the API server (not listening yet). `platformRoutes` answers the
+ * requests that are not Lambda's (returning true when it did). Bad input of any kind becomes
  * an AWS error response; malformed HTTP gets a 400 from the socket handler.
  */
-export function createApiServer(deps: ApiDeps): Server {
+export function createApiServer(deps: ApiDeps, platformRoutes?: (req: IncomingMessage, res: ServerResponse) => boolean): Server {
   const handler = new ApiHandler(deps);
-  const server = createServer({ keepAlive: true }, handler.handle);
+  // The platform's own routes (/kindling/..., /metrics) answer first when given.
+  const server = createServer({ keepAlive: true }, platformRoutes ? (req, res) => platformRoutes(req, res) || handler.handle(req, res) : handler.handle);
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (socket.writable && err.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else socket.destroy();

@@ -3,10 +3,15 @@
  * The `kindling` command. Entry point only: parses flags and wires; the work
  * is done by the components (see all-in-one.ts for the wiring).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startPlatform, type PlatformOptions } from '../all-in-one.js';
 import { SandboxUnavailableError } from '../worker/sandbox/backend.js';
 import type { GvisorPlatform } from '../worker/sandbox/gvisor.js';
+import { startWorkerProcess } from '../worker/worker-process.js';
+import type { SandboxKind } from '../worker/backends.js';
+import { printStatus } from './status.js';
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -20,32 +25,80 @@ const program = new Command('kindling')
   .description('Kindling: run AWS Lambda functions unchanged on your own Linux machines')
   .showHelpAfterError();
 
+const sandboxOption = () =>
+  new Option('--sandbox <backend>', 'sandbox backend: namespace isolates functions (bubblewrap + cgroups, Linux); gvisor adds a user-space kernel (runsc, root) for untrusted code; process does not isolate')
+    .choices(['process', 'namespace', 'gvisor'])
+    .default(process.platform === 'linux' ? 'namespace' : 'process');
+const gvisorPlatformOption = () =>
+  new Option('--gvisor-platform <platform>', 'with --sandbox gvisor: how gVisor intercepts system calls (ptrace works wherever ptrace is allowed; systrap and kvm are faster where the host allows them)')
+    .choices(['ptrace', 'systrap', 'kvm'])
+    .default('ptrace');
+
+function zoneList(value: string): string[] {
+  const zones = value.split(',').map((z) => z.trim());
+  if (zones.some((z) => !/^[a-z0-9-]+$/.test(z))) throw new InvalidArgumentError('expected zone names like a,b,c (letters, digits, dashes)');
+  return zones;
+}
+
+/** The one line for a backend that cannot run here, then exit 2: never a silent fallback. */
+function exitUnavailable(err: SandboxUnavailableError): never {
+  console.error(`kindling: ${err.message} (or run with --sandbox process, which does not isolate functions)`);
+  process.exit(2);
+}
+
+function warnIfUnisolated(sandbox: string): void {
+  if (sandbox === 'process') {
+    console.error('kindling: WARNING: --sandbox process does not isolate functions: their code runs as this user with access to this machine; use it only for code you trust');
+  }
+}
+
+/** Stops `thing` on SIGINT/SIGTERM; a second signal exits at once. */
+function stopOnSignals(thing: { close(): Promise<void> }, what: string): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error(`kindling: ${signal} again, exiting now`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.error(`kindling: ${signal}, ${what}`);
+    thing.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('kindling: error while stopping', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
 program
   .command('up')
   .description('start the all-in-one platform: Lambda API, front end, worker manager and a worker in one process')
   .option('--port <n>', 'port of the Lambda API (0 picks a free port)', integer(0, 65535), 9000)
   .option('--host <h>', 'address to listen on', '127.0.0.1')
   .option('--data-dir <dir>', 'where functions, code and state are kept (embedded store)', '.kindling')
-  .addOption(
-    new Option('--sandbox <backend>', 'sandbox backend: namespace isolates functions (bubblewrap + cgroups, Linux); gvisor adds a user-space kernel (runsc, root) for untrusted code; process does not isolate')
-      .choices(['process', 'namespace', 'gvisor'])
-      .default(process.platform === 'linux' ? 'namespace' : 'process'),
-  )
-  .addOption(
-    new Option('--gvisor-platform <platform>', "with --sandbox gvisor: how gVisor intercepts system calls (ptrace works wherever ptrace is allowed; systrap and kvm are faster where the host allows them)")
-      .choices(['ptrace', 'systrap', 'kvm'])
-      .default('ptrace'),
-  )
+  .addOption(sandboxOption())
+  .addOption(gvisorPlatformOption())
   .option('--keep-alive <seconds>', 'how long an idle sandbox stays warm', integer(1, 86_400), 300)
   .option('--region <region>', 'the region in ARNs and AWS_REGION', 'us-east-1')
   .option('--concurrency <n>', 'account concurrency limit (concurrent executions)', integer(1, 1_000_000), 1000)
-  .action(async (flags: { port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number }) => {
-    // commander has checked both against their choices.
+  .option('--workers <n>', 'run N worker processes (like N hosts) instead of one worker inside the platform', integer(0, 256), 0)
+  .option('--zones <a,b,c>', 'zones of the worker processes, assigned in turn (default: <region>a)', zoneList)
+  .option('--worker-capacity <MB>', "memory each worker offers to sandboxes (default: 90% of this host's memory, shared by the workers)", integer(128, 16_777_216))
+  .option('--sandbox-lifetime <seconds>', 'the longest a sandbox lives before it is replaced (its lease)', integer(60, 7 * 86_400), 21_600)
+  .option('--scaling-rate <n>', 'new sandboxes a function may start per 10 seconds; beyond it invokes get 429', integer(1, 1_000_000), 1000)
+  .addOption(new Option('--placement <policy>', 'pack concentrates load on few sandboxes and workers; round-robin spreads it (a baseline for benchmarks)').choices(['pack', 'round-robin']).default('pack'))
+  .action(async (flags: {
+    port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number;
+    workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number;
+  }) => {
+    // commander has checked these against their choices.
     const sandbox = flags.sandbox as PlatformOptions['sandbox'];
     const gvisorPlatform = flags.gvisorPlatform as GvisorPlatform;
-    if (sandbox === 'process') {
-      console.error('kindling: WARNING: --sandbox process does not isolate functions: their code runs as this user with access to this machine; use it only for code you trust');
-    }
+    warnIfUnisolated(sandbox);
     const options: PlatformOptions = {
       host: flags.host,
       port: flags.port,
@@ -55,38 +108,90 @@ program
       keepAliveSeconds: flags.keepAlive,
       region: flags.region,
       accountConcurrency: flags.concurrency,
+      workers: flags.workers,
+      ...(flags.zones ? { zones: flags.zones } : {}),
+      ...(flags.workerCapacity !== undefined ? { workerCapacityMB: flags.workerCapacity } : {}),
+      sandboxLifetimeSeconds: flags.sandboxLifetime,
+      placement: flags.placement as 'pack' | 'round-robin',
+      scalingRate: flags.scalingRate,
     };
     let platform;
     try {
       platform = await startPlatform(options);
     } catch (err) {
-      if (err instanceof SandboxUnavailableError) {
-        // One line: what is missing and what to do, never a silent fallback.
-        console.error(`kindling: ${err.message} (or run with --sandbox process, which does not isolate functions)`);
-        process.exit(2);
-      }
+      if (err instanceof SandboxUnavailableError) exitUnavailable(err);
       throw err;
     }
     console.log(`listening on ${platform.url}`);
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) {
-        console.error(`kindling: ${signal} again, exiting now`);
-        process.exit(1);
-      }
-      stopping = true;
-      console.error(`kindling: ${signal}, stopping sandboxes`);
-      platform.close().then(
-        () => process.exit(0),
-        (err: unknown) => {
-          console.error('kindling: error while stopping', err);
-          process.exit(1);
-        },
-      );
-    };
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGTERM', () => stop('SIGTERM'));
+    stopOnSignals(platform, 'stopping sandboxes');
   });
+
+program
+  .command('worker')
+  .description('run one worker host: it joins a platform, which places sandboxes on it')
+  .requiredOption('--join <url>', 'URL of the platform (kindling up) to join')
+  .option('--token <token>', "the platform's cluster token (default: $KINDLING_CLUSTER_TOKEN, or the token file in --platform-data-dir)")
+  .option('--platform-data-dir <dir>', "the platform's data directory on this host, to read its cluster token from", '.kindling')
+  .option('--zone <zone>', 'the zone this worker is in', 'us-east-1a')
+  .option('--capacity <MB>', 'memory this worker offers to sandboxes', integer(128, 16_777_216), 4096)
+  .addOption(sandboxOption())
+  .addOption(gvisorPlatformOption())
+  .option('--data-dir <dir>', "this worker's own files", '.kindling-worker')
+  .option('--host <h>', 'address to listen on for the platform', '127.0.0.1')
+  .option('--port <n>', 'port to listen on (0 picks a free port)', integer(0, 65535), 0)
+  .addOption(new Option('--slot <n>', 'which worker of this host (keeps sandbox uids apart)').argParser(integer(0, 1000)).default(0).hideHelp())
+  .action(async (flags: { join: string; token?: string; platformDataDir: string; zone: string; capacity: number; sandbox: string; gvisorPlatform: string; dataDir: string; host: string; port: number; slot: number }) => {
+    warnIfUnisolated(flags.sandbox);
+    const token = flags.token ?? process.env['KINDLING_CLUSTER_TOKEN'] ?? readToken(flags.platformDataDir);
+    let worker;
+    try {
+      worker = await startWorkerProcess({
+        join: flags.join.replace(/\/+$/, ''),
+        token,
+        zone: flags.zone,
+        capacityMB: flags.capacity,
+        sandbox: flags.sandbox as SandboxKind,
+        gvisorPlatform: flags.gvisorPlatform as GvisorPlatform,
+        dataDir: flags.dataDir,
+        host: flags.host,
+        port: flags.port,
+        slot: flags.slot,
+      });
+    } catch (err) {
+      if (err instanceof SandboxUnavailableError) exitUnavailable(err);
+      throw err;
+    }
+    console.log(`worker ${worker.id} serving on ${worker.url}, joined to ${flags.join}`);
+    stopOnSignals(worker, 'stopping sandboxes');
+    // Started by `kindling up --workers`: when the platform goes (even
+    // kill -9), the IPC channel closes and the worker stops its sandboxes.
+    if (process.send) {
+      process.on('disconnect', () => {
+        worker.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      });
+    }
+  });
+
+program
+  .command('status')
+  .description('print the fleet: workers, zones, sandboxes per worker, utilization')
+  .option('--endpoint <url>', 'URL of the platform', 'http://127.0.0.1:9000')
+  .option('--json', 'print the raw JSON')
+  .action(async (flags: { endpoint: string; json?: boolean }) => {
+    await printStatus(flags.endpoint.replace(/\/+$/, ''), flags.json === true);
+  });
+
+function readToken(platformDataDir: string): string {
+  const file = join(platformDataDir, 'cluster-token');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    throw new Error(`no cluster token: pass --token, set KINDLING_CLUSTER_TOKEN, or point --platform-data-dir at the platform's data directory (${file} is not readable)`);
+  }
+}
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`kindling: ${err instanceof Error ? err.message : String(err)}`);

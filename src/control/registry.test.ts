@@ -407,3 +407,151 @@ describe('FunctionRegistry: restarts', () => {
     assert.ok(existsSync(third.registry.resolveForInvoke('stuck', undefined).spec.codeDir));
   });
 });
+
+describe('FunctionRegistry: reserved concurrency', () => {
+  it('puts, gets and deletes a reservation; GetFunction and GetAccountSettings show it', async (t) => {
+    const s = await setup(t, { concurrentExecutions: 1000 });
+    await s.registry.create(await createBody('fn'));
+    assert.deepEqual(await s.registry.getConcurrency('fn'), {});
+    assert.equal((await s.registry.get('fn', undefined, () => '')).Concurrency, undefined);
+
+    assert.deepEqual(await s.registry.putConcurrency('fn', { ReservedConcurrentExecutions: 7 }), { ReservedConcurrentExecutions: 7 });
+    assert.deepEqual(await s.registry.getConcurrency('fn'), { ReservedConcurrentExecutions: 7 });
+    assert.deepEqual(await s.registry.getConcurrency(ARN('fn')), { ReservedConcurrentExecutions: 7 });
+    assert.deepEqual((await s.registry.get('fn', undefined, () => '')).Concurrency, { ReservedConcurrentExecutions: 7 });
+    assert.equal((await s.registry.accountSettings()).AccountLimit.UnreservedConcurrentExecutions, 993);
+
+    // Put replaces; 0 is a reservation too (it stops the function).
+    await s.registry.putConcurrency('fn', { ReservedConcurrentExecutions: 0 });
+    assert.deepEqual(await s.registry.getConcurrency('fn'), { ReservedConcurrentExecutions: 0 });
+    assert.equal((await s.registry.accountSettings()).AccountLimit.UnreservedConcurrentExecutions, 1000);
+
+    await s.registry.deleteConcurrency('fn');
+    assert.deepEqual(await s.registry.getConcurrency('fn'), {});
+    await s.registry.deleteConcurrency('fn'); // nothing reserved: still fine
+    assert.equal((await s.registry.get('fn', undefined, () => '')).Concurrency, undefined);
+  });
+
+  it('keeps the account\'s unreserved concurrency at 100 or more, in Lambda\'s words', async (t) => {
+    const s = await setup(t, { concurrentExecutions: 1000 });
+    await s.registry.create(await createBody('a'));
+    await s.registry.create(await createBody('b'));
+    const below = "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [100].";
+    await rejectsWith(s.registry.putConcurrency('a', { ReservedConcurrentExecutions: 901 }), 'InvalidParameterValueException', below);
+    await rejectsWith(s.registry.putConcurrency('a', { ReservedConcurrentExecutions: 1001 }), 'InvalidParameterValueException', below);
+    await s.registry.putConcurrency('a', { ReservedConcurrentExecutions: 900 });
+    // a's own reservation is replaced, not added to.
+    await s.registry.putConcurrency('a', { ReservedConcurrentExecutions: 900 });
+    await rejectsWith(s.registry.putConcurrency('b', { ReservedConcurrentExecutions: 1 }), 'InvalidParameterValueException', below);
+    await s.registry.putConcurrency('b', { ReservedConcurrentExecutions: 0 });
+    await s.registry.putConcurrency('a', { ReservedConcurrentExecutions: 899 });
+    await s.registry.putConcurrency('b', { ReservedConcurrentExecutions: 1 });
+    assert.equal((await s.registry.accountSettings()).AccountLimit.UnreservedConcurrentExecutions, 100);
+    // Requests racing each other are checked one at a time against the same sum.
+    await s.registry.deleteConcurrency('a');
+    await s.registry.deleteConcurrency('b');
+    const raced = await Promise.allSettled([
+      s.registry.putConcurrency('a', { ReservedConcurrentExecutions: 500 }),
+      s.registry.putConcurrency('b', { ReservedConcurrentExecutions: 500 }),
+    ]);
+    assert.deepEqual(raced.map((r) => r.status).sort(), ['fulfilled', 'rejected']);
+    assert.equal((await s.registry.accountSettings()).AccountLimit.UnreservedConcurrentExecutions, 500);
+  });
+
+  it('on an account under 100, keeps all of it unreserved (AWS: "minimum value of [10]" on new accounts)', async (t) => {
+    const s = await setup(t); // concurrentExecutions: 50
+    await s.registry.create(await createBody('fn'));
+    await rejectsWith(s.registry.putConcurrency('fn', { ReservedConcurrentExecutions: 1 }), 'InvalidParameterValueException',
+      "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [50].");
+    assert.deepEqual(await s.registry.putConcurrency('fn', { ReservedConcurrentExecutions: 0 }), { ReservedConcurrentExecutions: 0 });
+  });
+
+  it('answers every request error in Lambda\'s words', async (t) => {
+    const s = await setup(t, { concurrentExecutions: 1000 });
+    await s.registry.create(await createBody('fn', { Publish: true }));
+    const functionsOnly =
+      'This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.';
+    for (const qualified of [ARN('fn', '$LATEST'), 'fn:1', 'fn:$LATEST', 'nope:1']) {
+      await rejectsWith(s.registry.putConcurrency(qualified, { ReservedConcurrentExecutions: 0 }), 'InvalidParameterValueException', functionsOnly);
+      await rejectsWith(s.registry.getConcurrency(qualified), 'InvalidParameterValueException', functionsOnly);
+      await rejectsWith(s.registry.deleteConcurrency(qualified), 'InvalidParameterValueException', functionsOnly);
+    }
+    const notFound = `Function not found: ${ARN('doesnotexist', '$LATEST')}`;
+    await rejectsWith(s.registry.putConcurrency('doesnotexist', { ReservedConcurrentExecutions: 1 }), 'ResourceNotFoundException', notFound);
+    await rejectsWith(s.registry.putConcurrency('doesnotexist', { ReservedConcurrentExecutions: 0 }), 'ResourceNotFoundException', notFound);
+    await rejectsWith(s.registry.getConcurrency('doesnotexist'), 'ResourceNotFoundException', notFound);
+    await rejectsWith(s.registry.deleteConcurrency('doesnotexist'), 'ResourceNotFoundException', notFound);
+    await rejectsWith(s.registry.putConcurrency('fn', { ReservedConcurrentExecutions: -1 }), 'ValidationException',
+      "1 validation error detected: Value '-1' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0");
+    await rejectsWith(s.registry.putConcurrency('fn', {}), 'ValidationException',
+      "1 validation error detected: Value null at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must not be null");
+    await rejectsWith(s.registry.putConcurrency('fn', { ReservedConcurrentExecutions: '5' }), 'SerializationException', 'STRING_VALUE can not be converted to an Integer');
+    await rejectsWith(s.registry.putConcurrency('fn.x', { ReservedConcurrentExecutions: -2 }), 'ValidationException',
+      /^2 validation errors detected: Value 'fn\.x' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: .*; Value '-2' at 'reservedConcurrentExecutions'/);
+    await rejectsWith(s.registry.getConcurrency('fn.x'), 'ValidationException', /^1 validation error detected: Value 'fn\.x' at 'functionName'/);
+    assert.deepEqual(await s.registry.getConcurrency('fn'), {});
+  });
+
+  it('DeleteFunction drops the reservation: the same name created again starts unreserved', async (t) => {
+    const seen: [string, number | undefined][] = [];
+    const s = await setup(t, { concurrentExecutions: 1000, onReservationChanged: (n, r) => seen.push([n, r]) });
+    await s.registry.create(await createBody('fn', { Publish: true }));
+    await s.registry.putConcurrency('fn', { ReservedConcurrentExecutions: 10 });
+    await s.registry.delete('fn', '1'); // a version: the function keeps its reservation
+    assert.deepEqual(await s.registry.getConcurrency('fn'), { ReservedConcurrentExecutions: 10 });
+    await s.registry.delete('fn', undefined);
+    assert.equal((await s.registry.accountSettings()).AccountLimit.UnreservedConcurrentExecutions, 1000);
+    await s.registry.create(await createBody('fn'));
+    assert.deepEqual(await s.registry.getConcurrency('fn'), {});
+    assert.deepEqual(seen, [['fn', 10], ['fn', undefined]]);
+  });
+
+  it('keeps reservations across a restart and hands them to the listener on open', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-reserved-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const open = async (seen: [string, number | undefined][] = []) => {
+      const metadata = new SqliteMetadataStore(dir);
+      const registry = await FunctionRegistry.open({
+        metadata, blobs: new FileBlobStore(dir), preparer: new ManualPreparer(), clock: new ManualClock(), partition,
+        hostArchitecture: 'x86_64', concurrentExecutions: 1000, logger: { error: () => {} }, onReservationChanged: (n, r) => seen.push([n, r]),
+      });
+      return { registry, metadata, seen };
+    };
+    const first = await open();
+    await first.registry.create(await createBody('a'));
+    await first.registry.create(await createBody('b'));
+    await first.registry.putConcurrency('a', { ReservedConcurrentExecutions: 3 });
+    await first.registry.putConcurrency('b', { ReservedConcurrentExecutions: 0 });
+    first.registry.close();
+    await first.metadata.close();
+
+    const second = await open();
+    t.after(async () => {
+      second.registry.close();
+      await second.metadata.close();
+    });
+    assert.deepEqual(second.seen, [['a', 3], ['b', 0]]);
+    assert.deepEqual(await second.registry.getConcurrency('a'), { ReservedConcurrentExecutions: 3 });
+    assert.deepEqual(await second.registry.getConcurrency('b'), { ReservedConcurrentExecutions: 0 });
+    assert.equal((await second.registry.accountSettings()).AccountLimit.UnreservedConcurrentExecutions, 997);
+  });
+
+  it('ignores and removes a stored reservation of a function that does not exist', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-orphan-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const metadata = new SqliteMetadataStore(dir);
+    t.after(() => metadata.close());
+    await metadata.putReservedConcurrency('ghost', 50);
+    const seen: string[] = [];
+    const registry = await FunctionRegistry.open({
+      metadata, blobs: new FileBlobStore(dir), preparer: new ManualPreparer(), clock: new ManualClock(), partition,
+      hostArchitecture: 'x86_64', concurrentExecutions: 1000, logger: { error: () => {} }, onReservationChanged: (n) => seen.push(n),
+    });
+    t.after(() => registry.close());
+    assert.deepEqual(seen, []);
+    assert.equal((await registry.accountSettings()).AccountLimit.UnreservedConcurrentExecutions, 1000);
+    assert.deepEqual(await metadata.listReservedConcurrency(), new Map());
+    await registry.create(await createBody('ghost'));
+    assert.deepEqual(await registry.getConcurrency('ghost'), {});
+  });
+});

@@ -10,8 +10,10 @@ import { inspectZip, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
 import type { CodePreparer } from './code.js';
 import { MAX_ZIPPED_BYTES } from './validation.js';
 import {
+  checkConcurrencyFunctionName,
   checkQualifier,
   parseCreateFunction,
+  parsePutFunctionConcurrency,
   parseListQuery,
   parseUpdateCode,
   parseUpdateConfiguration,
@@ -26,6 +28,13 @@ export interface GetFunctionResponse {
   Configuration: FunctionConfiguration;
   Code: { RepositoryType: 'S3'; Location: string };
   Tags?: Record<string, string>;
+  /** Only when the function has reserved concurrency (Lambda omits it otherwise). */
+  Concurrency?: { ReservedConcurrentExecutions: number };
+}
+
+/** PutFunctionConcurrency's answer; GetFunctionConcurrency's too, empty when none is reserved. */
+export interface FunctionConcurrency {
+  ReservedConcurrentExecutions?: number;
 }
 
 export interface ListFunctionsResponse {
@@ -56,11 +65,34 @@ export interface RegistryOptions {
   readonly hostArchitecture?: 'x86_64' | 'arm64';
   /** Called after an update of a function completed (new code/config deployed) and after a delete. */
   readonly onFunctionChanged?: (functionName: string) => void;
+  /**
+   * Called with a function's reserved concurrency (undefined: none) for every
+   * reservation loaded by open(), and whenever one is set or removed
+   * (PutFunctionConcurrency, DeleteFunctionConcurrency, DeleteFunction).
+   * The counting service enforces what it is told here.
+   */
+  readonly onReservationChanged?: (functionName: string, reserved: number | undefined) => void;
   readonly logger?: { error(message: string, err?: unknown): void };
 }
 
 /** Lambda's total code storage quota (GetAccountSettings AccountLimit.TotalCodeSize). */
 const TOTAL_CODE_SIZE_LIMIT = 80_530_636_800;
+
+/**
+ * Lambda keeps at least 100 concurrent executions unreserved, for the
+ * functions without a reservation (PutFunctionConcurrency API reference).
+ * Accounts whose whole limit is lower (new accounts start at 10) keep all of
+ * it: AWS then answers "... minimum value of [10]" (real quotes), so the
+ * minimum is the smaller of the two.
+ */
+export const MIN_UNRESERVED_CONCURRENCY = 100;
+
+/** The lock that serialises reservation changes across functions (no function name has a space). */
+const RESERVATIONS_LOCK = ' reservations';
+
+// LS-A recorded wording for operations permitted on functions only (qualified names/ARNs refused).
+const FUNCTIONS_ONLY =
+  'This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.';
 
 // Lambda's state wording (LS-A recorded create/update responses).
 const CREATING_REASON = 'The function is being created.';
@@ -126,6 +158,7 @@ export class FunctionRegistry {
   readonly #concurrentExecutions: number;
   readonly #hostArchitecture: 'x86_64' | 'arm64';
   readonly #onFunctionChanged: ((name: string) => void) | undefined;
+  readonly #onReservationChanged: ((name: string, reserved: number | undefined) => void) | undefined;
   readonly #logger: { error(message: string, err?: unknown): void };
 
   /** name → version → entry */
@@ -136,6 +169,9 @@ export class FunctionRegistry {
   readonly #background = new Set<Promise<void>>();
   /** Task roots reported by the preparer, by code hash. */
   readonly #taskRoots = new Map<string, string>();
+  /** Reserved concurrency by function name, and their sum (GetAccountSettings, the unreserved minimum). */
+  readonly #reservations = new Map<string, number>();
+  #reservedTotal = 0;
   #closed = false;
 
   private constructor(options: RegistryOptions) {
@@ -147,6 +183,7 @@ export class FunctionRegistry {
     this.#concurrentExecutions = options.concurrentExecutions ?? 1000;
     this.#hostArchitecture = options.hostArchitecture ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64');
     this.#onFunctionChanged = options.onFunctionChanged;
+    this.#onReservationChanged = options.onReservationChanged;
     this.#logger = options.logger ?? { error: (m, e) => console.error(m, e) };
   }
 
@@ -191,6 +228,17 @@ export class FunctionRegistry {
     }
     // Entries were built before the roots above were known: rebuild specs.
     for (const versions of this.#functions.values()) for (const { record } of versions.values()) this.#setEntry(record);
+
+    for (const [name, reserved] of await this.#metadata.listReservedConcurrency()) {
+      if (this.#functions.has(name)) {
+        this.#setReservation(name, reserved);
+      } else {
+        // A reservation of no function (DeleteFunction drops both in one
+        // transaction, so only a hand-edited store has one): it must not
+        // apply to a function created later under that name.
+        await this.#metadata.deleteReservedConcurrency(name);
+      }
+    }
   }
 
   // ------------------------------------------------------------------ operations
@@ -238,6 +286,8 @@ export class FunctionRegistry {
       Code: { RepositoryType: 'S3', Location: codeLocation(record.config.codeSha256Hex) },
     };
     if (latest?.tags) out.Tags = { ...latest.tags };
+    const reserved = this.#reservations.get(record.name);
+    if (reserved !== undefined) out.Concurrency = { ReservedConcurrentExecutions: reserved };
     return out;
   }
 
@@ -323,12 +373,67 @@ export class FunctionRegistry {
         await this.#metadata.deleteFunction(ref.name, ref.qualifier);
         versions.delete(ref.qualifier);
       } else {
+        // The store drops the reservation in the same transaction.
         await this.#metadata.deleteFunction(ref.name, undefined);
         this.#functions.delete(ref.name);
         this.#operations.delete(ref.name);
+        if (this.#reservations.has(ref.name)) this.#setReservation(ref.name, undefined);
       }
     });
     this.#notifyChanged(ref.name);
+  }
+
+  /**
+   * PutFunctionConcurrency: reserves concurrency for the function as a whole
+   * (every version). Refused when it would leave the account's unreserved
+   * concurrency under its minimum — also for more than the account limit,
+   * with the same message, as Lambda answers (LS-A test_function_concurrency_limits).
+   */
+  async putConcurrency(fn: string, body: unknown): Promise<FunctionConcurrency> {
+    const { reserved } = parsePutFunctionConcurrency(fn, body);
+    const name = this.#refForConcurrency(fn);
+    return this.#locked(name, () =>
+      // Reservations of different functions are checked against one sum: one at a time.
+      this.#locked(RESERVATIONS_LOCK, async () => {
+        this.#requireFunction(name);
+        const limit = this.#concurrentExecutions;
+        const minimum = Math.min(MIN_UNRESERVED_CONCURRENCY, limit);
+        // The function's current reservation is replaced, so it does not count.
+        const others = this.#reservedTotal - (this.#reservations.get(name) ?? 0);
+        if (limit - others - reserved < minimum) {
+          // Recorded against AWS without "Type" in the body; Kindling's error table adds "Type": "User".
+          throw new LambdaError(
+            'InvalidParameterValueException',
+            `Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [${minimum}].`,
+          );
+        }
+        await this.#metadata.putReservedConcurrency(name, reserved);
+        this.#setReservation(name, reserved);
+        return { ReservedConcurrentExecutions: reserved };
+      }),
+    );
+  }
+
+  /** GetFunctionConcurrency: {ReservedConcurrentExecutions} or {} when none is reserved (LS-A recorded). */
+  async getConcurrency(fn: string): Promise<FunctionConcurrency> {
+    checkConcurrencyFunctionName(fn);
+    const name = this.#refForConcurrency(fn);
+    this.#requireFunction(name);
+    const reserved = this.#reservations.get(name);
+    return reserved === undefined ? {} : { ReservedConcurrentExecutions: reserved };
+  }
+
+  /** DeleteFunctionConcurrency: the function draws on the unreserved pool again. Idempotent. */
+  async deleteConcurrency(fn: string): Promise<void> {
+    checkConcurrencyFunctionName(fn);
+    const name = this.#refForConcurrency(fn);
+    await this.#locked(name, async () => {
+      this.#requireFunction(name);
+      if (!this.#reservations.has(name)) return;
+      // Only lowers the sum of reservations: needs no account-wide lock.
+      await this.#metadata.deleteReservedConcurrency(name);
+      this.#setReservation(name, undefined);
+    });
   }
 
   /** GetAccountSettings. */
@@ -341,8 +446,7 @@ export class FunctionRegistry {
         CodeSizeUnzipped: MAX_UNZIPPED_BYTES,
         CodeSizeZipped: MAX_ZIPPED_BYTES,
         ConcurrentExecutions: this.#concurrentExecutions,
-        // No reserved concurrency exists yet, so all of it is unreserved.
-        UnreservedConcurrentExecutions: this.#concurrentExecutions,
+        UnreservedConcurrentExecutions: this.#concurrentExecutions - this.#reservedTotal,
       },
       AccountUsage: { TotalCodeSize: total, FunctionCount: this.#functions.size },
     };
@@ -409,13 +513,39 @@ export class FunctionRegistry {
   #refForUpdate(fn: string): FunctionRef {
     const ref = parseFunctionRef(fn, this.#partition);
     if (ref.qualifier !== undefined && ref.qualifier !== LATEST) {
-      // LS-A recorded wording for operations permitted on functions only.
-      throw new LambdaError(
-        'InvalidParameterValueException',
-        'This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.',
-      );
+      throw new LambdaError('InvalidParameterValueException', FUNCTIONS_ONLY);
     }
     return { name: ref.name, qualifier: undefined };
+  }
+
+  /**
+   * Concurrency belongs to the function: any qualifier is refused, $LATEST
+   * included (LS-A recorded put_function_concurrency_with_qualified_arn, a
+   * ...:$LATEST ARN). Checked before the function's existence, as Lambda does.
+   */
+  #refForConcurrency(fn: string): string {
+    const ref = parseFunctionRef(fn, this.#partition);
+    if (ref.qualifier !== undefined) throw new LambdaError('InvalidParameterValueException', FUNCTIONS_ONLY);
+    return ref.name;
+  }
+
+  /**
+   * The 404 of the concurrency operations names the function's $LATEST ARN
+   * (LS-A recorded for PutFunctionConcurrency; used for Get and Delete too).
+   */
+  #requireFunction(name: string): void {
+    if (!this.#functions.has(name)) throw functionNotFound(functionArn(this.#partition, name, LATEST));
+  }
+
+  #setReservation(name: string, reserved: number | undefined): void {
+    this.#reservedTotal += (reserved ?? 0) - (this.#reservations.get(name) ?? 0);
+    if (reserved === undefined) this.#reservations.delete(name);
+    else this.#reservations.set(name, reserved);
+    try {
+      this.#onReservationChanged?.(name, reserved);
+    } catch (err) {
+      this.#logger.error('kindling: onReservationChanged listener failed', err);
+    }
   }
 
   #latestForUpdate(name: string, revisionId: string | undefined): FunctionRecord {

@@ -571,6 +571,42 @@ export function parseUpdateConfiguration(body: unknown, functionName: string): U
   };
 }
 
+const putConcurrencyShape = z.looseObject({ ReservedConcurrentExecutions: int });
+
+/**
+ * {FunctionName} of the operations whose model types it as FunctionName
+ * rather than NamespacedFunctionName (Put/Get/DeleteFunctionConcurrency):
+ * length 1..140 and the pattern without '.', the one LS-A recorded for
+ * CreateFunction (the same shape).
+ */
+function checkFunctionNameMember(v: Violations, functionName: string): void {
+  if (functionName.length < 1) v.add(functionName, 'functionName', 'Member must have length greater than or equal to 1');
+  else checkPattern(v, functionName, 'functionName', CREATE_FUNCTION_NAME_PATTERN, 140);
+}
+
+/** Validates {FunctionName} of GetFunctionConcurrency/DeleteFunctionConcurrency against the model. */
+export function checkConcurrencyFunctionName(functionName: string): void {
+  const v = new Violations();
+  checkFunctionNameMember(v, functionName);
+  v.throwIfAny();
+}
+
+/**
+ * Validates a PutFunctionConcurrency request against the model (botocore
+ * PutFunctionConcurrencyRequest: FunctionName, then ReservedConcurrentExecutions
+ * required, integer, min 0). The account-level rule (unreserved stays at its
+ * minimum) needs the registry's state and is checked there.
+ */
+export function parsePutFunctionConcurrency(functionName: string, body: unknown): { reserved: number } {
+  const b = parseShape(putConcurrencyShape, body);
+  const v = new Violations();
+  checkFunctionNameMember(v, functionName);
+  if (b.ReservedConcurrentExecutions == null) v.add(null, 'reservedConcurrentExecutions', 'Member must not be null');
+  else checkInt(v, b.ReservedConcurrentExecutions, 'reservedConcurrentExecutions', 0, Number.MAX_SAFE_INTEGER);
+  v.throwIfAny();
+  return { reserved: b.ReservedConcurrentExecutions! };
+}
+
 /** ?Qualifier= of GetFunction/DeleteFunction/Invoke (botocore Qualifier: length 1..128, pattern). */
 export function checkQualifier(qualifier: string | undefined): void {
   if (qualifier === undefined) return;

@@ -7,6 +7,7 @@ import { ManualClock } from '../shared/clock.js';
 import { LambdaError } from '../shared/errors.js';
 import { FakeProvider, fakeSpec } from '../shared/testing.js';
 import type { InvokeCommand } from './types.js';
+import { SandboxUnreachableError } from '../worker/types.js';
 
 const spec = fakeSpec();
 const resolver: FunctionResolver = {
@@ -76,6 +77,24 @@ test('over the account limit: 429 TooManyRequestsException with Reason', async (
   held.lease?.release();
 });
 
+test('over its reserved concurrency: 429 with Reason ReservedFunctionConcurrentInvocationLimitExceeded; reserved 0 always', async () => {
+  const { frontend, counting, sandboxes } = setup(10);
+  counting.setReservation('f', 0);
+  await assert.rejects(frontend.invoke(command()), (err: LambdaError) => {
+    assert.equal(err.code, 'TooManyRequestsException');
+    assert.equal(err.message, 'Rate Exceeded.');
+    assert.deepEqual(err.fields, { Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' });
+    return true;
+  });
+  counting.setReservation('f', 1);
+  const held = counting.acquire('f', 10_000);
+  await assert.rejects(frontend.invoke(command()), { code: 'TooManyRequestsException', fields: { Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' } });
+  held.lease?.release();
+  assert.equal((await frontend.invoke(command())).statusCode, 200);
+  assert.equal(counting.inUse, 0);
+  await sandboxes.close();
+});
+
 test('a function error keeps X-Amz-Function-Error and the Tail log is the last 4 KB in base64', async () => {
   const { frontend, provider, sandboxes } = setup();
   await frontend.invoke(command());
@@ -115,4 +134,34 @@ test('a platform failure propagates (api/ answers ServiceException) and leaks ne
 
 test('logTail keeps short logs whole', () => {
   assert.equal(Buffer.from(logTail('abc'), 'base64').toString(), 'abc');
+});
+
+test('an event that never reached its sandbox (worker gone) goes to another; after 5 tries a ServiceException', async () => {
+  const { provider, sandboxes, frontend, counting } = setup();
+  let unreachable = 1;
+  provider.configure = (s) => {
+    if (unreachable-- > 0) s.fail = new SandboxUnreachableError('Worker w1 is unreachable: it refuses connections.');
+  };
+  const ok = await frontend.invoke(command());
+  assert.equal(ok.statusCode, 200);
+  assert.equal(provider.created.length, 2, 'the second sandbox served');
+  assert.equal(provider.created[0]!.destroyed, true, 'the unreachable one is dropped');
+
+  unreachable = 5;
+  provider.created[1]!.fail = new SandboxUnreachableError('Worker w1 is unreachable: it refuses connections.');
+  await assert.rejects(frontend.invoke(command()), (err: LambdaError) => {
+    assert.equal(err.code, 'ServiceException');
+    assert.equal(err.message, 'Worker w1 is unreachable: it refuses connections.');
+    return true;
+  });
+  assert.equal(counting.inUse, 0, 'no slot leaks');
+  await sandboxes.close();
+});
+
+test('any other platform failure is not retried: the function may have run', async () => {
+  const { provider, sandboxes, frontend } = setup();
+  provider.configure = (s) => (s.fail = new Error('connection reset mid-invoke'));
+  await assert.rejects(frontend.invoke(command()), /connection reset mid-invoke/);
+  assert.equal(provider.created.length, 1);
+  await sandboxes.close();
 });

@@ -1,8 +1,11 @@
 import type { InvokeCommand, InvokeResponse } from './types.js';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import type { AcquireResult } from '../counting/counting.js';
+import { throttled } from '../counting/counting.js';
 import type { Claim } from '../worker-manager/worker-manager.js';
 import { LambdaError } from '../shared/errors.js';
+import { SandboxUnreachableError } from '../worker/types.js';
+import type { SandboxInvokeOutcome } from '../worker/types.js';
 
 /** What the front end needs from the control plane: the deployed version to run. */
 export interface FunctionResolver {
@@ -30,6 +33,8 @@ export interface FrontEndInvokeOptions {
 
 /** Lambda's X-Amz-Log-Result carries the last 4 KB of the invoke's log. */
 const LOG_TAIL_BYTES = 4096;
+/** How many sandboxes an event may be offered to when their workers turn out to be gone. */
+const MAX_DELIVERY_ATTEMPTS = 5;
 /** A slot's lease outlives the invoke's own timeout by the init limit (10 s) and a margin. */
 const LEASE_MARGIN_MS = 15_000;
 
@@ -65,20 +70,32 @@ export class FrontEndInvoke {
     }
 
     const acquired = this.#counting.acquire(spec.functionName, spec.timeout * 1000 + LEASE_MARGIN_MS);
-    if (!acquired.lease) {
-      throw new LambdaError('TooManyRequestsException', 'Rate Exceeded.', { Reason: acquired.throttle });
-    }
+    // Over the function's reserved concurrency or the account's unreserved pool: 429 with counting's Reason.
+    if (!acquired.lease) throw throttled(acquired.throttle);
     let claim: Claim | undefined;
     let reusable = false;
     try {
-      claim = await this.#sandboxes.claim(spec);
-      const outcome = await claim.sandbox.invoke({
+      const request = {
         requestId: command.requestId,
         payload: command.payload,
         invokedFunctionArn,
         clientContext: command.clientContext,
         wantLogs: command.logType === 'Tail',
-      });
+      };
+      let outcome: SandboxInvokeOutcome | undefined;
+      for (let attempt = 1; !outcome; attempt++) {
+        claim = await this.#sandboxes.claim(spec);
+        try {
+          outcome = await claim.sandbox.invoke(request);
+        } catch (err) {
+          // The event never reached the sandbox (its worker is gone): the
+          // function did not run, so another sandbox may take it.
+          if (!(err instanceof SandboxUnreachableError)) throw err;
+          if (attempt >= MAX_DELIVERY_ATTEMPTS) throw new LambdaError('ServiceException', err.message);
+          claim.release(false);
+          claim = undefined;
+        }
+      }
       reusable = outcome.reusable;
       return {
         statusCode: 200,

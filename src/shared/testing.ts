@@ -4,6 +4,7 @@
  */
 import type { FunctionVersionSpec } from './spec.js';
 import type { Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest } from '../worker/types.js';
+import { NoCapacityError } from '../placement/placement.js';
 
 export function fakeSpec(overrides: Partial<FunctionVersionSpec> = {}): FunctionVersionSpec {
   return {
@@ -34,6 +35,8 @@ export class FakeSandbox implements Sandbox {
   readonly exited: Promise<void>;
   #exit!: () => void;
   respond: (request: SandboxInvokeRequest) => Partial<SandboxInvokeOutcome> = () => ({});
+  /** When set, invoke() rejects with it (a platform failure). */
+  fail: Error | undefined;
 
   constructor(spec: FunctionVersionSpec) {
     this.spec = spec;
@@ -42,6 +45,7 @@ export class FakeSandbox implements Sandbox {
 
   invoke(request: SandboxInvokeRequest): Promise<SandboxInvokeOutcome> {
     this.invokes.push(request);
+    if (this.fail) return Promise.reject(this.fail);
     return Promise.resolve({
       payload: Buffer.from('null'),
       functionError: undefined,
@@ -68,11 +72,25 @@ export class FakeSandbox implements Sandbox {
   }
 }
 
-/** A sandbox provider (placement) that makes FakeSandboxes. */
+/**
+ * A sandbox provider (placement) that makes FakeSandboxes. With a capacity,
+ * it holds at most that many live sandboxes and then rejects with
+ * NoCapacityError, as placement does when every worker is full.
+ */
 export class FakeProvider {
   readonly created: FakeSandbox[] = [];
+  /** Applied to every new sandbox (say, to make it fail). */
+  configure: (sandbox: FakeSandbox) => void = () => {};
+  #live = 0;
+
+  constructor(readonly capacity = Infinity) {}
+
   createSandbox(spec: FunctionVersionSpec): Promise<Sandbox> {
+    if (this.#live >= this.capacity) return Promise.reject(new NoCapacityError(spec.memorySize));
     const s = new FakeSandbox(spec);
+    this.configure(s);
+    this.#live++;
+    void s.exited.then(() => this.#live--);
     this.created.push(s);
     return Promise.resolve(s);
   }

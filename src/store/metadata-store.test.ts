@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SqliteMetadataStore } from './sqlite-metadata.js';
+import Database from 'better-sqlite3';
+import { METADATA_SCHEMA_VERSION, SqliteMetadataStore } from './sqlite-metadata.js';
 import type { FunctionRecord, MetadataStore } from './types.js';
 
 /**
@@ -158,6 +159,39 @@ for (const impl of implementations) {
       assert.equal(await store.getFunction('f', '$LATEST'), undefined);
     });
 
+    it('keeps reserved concurrency per function: put replaces, delete removes', async (t) => {
+      const { store, cleanup } = await impl.open();
+      t.after(async () => {
+        await store.close();
+        await cleanup();
+      });
+      assert.deepEqual(await store.listReservedConcurrency(), new Map());
+      await store.putReservedConcurrency('f', 5);
+      await store.putReservedConcurrency('g', 0);
+      await store.putReservedConcurrency('f', 7);
+      assert.deepEqual(await store.listReservedConcurrency(), new Map([['f', 7], ['g', 0]]));
+      await store.deleteReservedConcurrency('g');
+      await store.deleteReservedConcurrency('never-set');
+      assert.deepEqual(await store.listReservedConcurrency(), new Map([['f', 7]]));
+      await assert.rejects(store.putReservedConcurrency('f', -1));
+      assert.deepEqual(await store.listReservedConcurrency(), new Map([['f', 7]]));
+    });
+
+    it('drops the reservation with the whole function, not with one version', async (t) => {
+      const { store, cleanup } = await impl.open();
+      t.after(async () => {
+        await store.close();
+        await cleanup();
+      });
+      await store.putFunctions([record('f', '$LATEST'), record('f', '1'), record('g', '$LATEST')]);
+      await store.putReservedConcurrency('f', 3);
+      await store.putReservedConcurrency('g', 4);
+      await store.deleteFunction('f', '1');
+      assert.deepEqual(await store.listReservedConcurrency(), new Map([['f', 3], ['g', 4]]));
+      await store.deleteFunction('f', undefined);
+      assert.deepEqual(await store.listReservedConcurrency(), new Map([['g', 4]]));
+    });
+
     it('keeps records across a restart', async (t) => {
       const { store, reopen, cleanup } = await impl.open();
       await store.putFunctions([record('f', '$LATEST'), record('f', '1')]);
@@ -169,5 +203,66 @@ for (const impl of implementations) {
       });
       assert.deepEqual(withoutUndefined(await again.getFunction('f', '1')), withoutUndefined(record('f', '1')));
     });
+
+    it('keeps reserved concurrency across a restart', async (t) => {
+      const { store, reopen, cleanup } = await impl.open();
+      await store.putFunction(record('f', '$LATEST'));
+      await store.putReservedConcurrency('f', 12);
+      await store.close();
+      const again = await reopen();
+      t.after(async () => {
+        await again.close();
+        await cleanup();
+      });
+      assert.deepEqual(await again.listReservedConcurrency(), new Map([['f', 12]]));
+    });
   });
 }
+
+describe('SqliteMetadataStore: schema migrations', () => {
+  it('opens a data directory written before schema versions existed, keeping its records', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-meta-old-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // The database exactly as the first Kindling releases created it: no user_version, no concurrency table.
+    const old = new Database(join(dir, 'kindling.db'));
+    old.pragma('journal_mode = WAL');
+    old.exec(`
+      CREATE TABLE IF NOT EXISTS functions (
+        name          TEXT    NOT NULL,
+        version       TEXT    NOT NULL,
+        version_order INTEGER NOT NULL,
+        record        TEXT    NOT NULL,
+        PRIMARY KEY (name, version)
+      );
+      CREATE UNIQUE INDEX IF NOT EXISTS functions_list_order ON functions (name, version_order);
+    `);
+    old.prepare('INSERT INTO functions (name, version, version_order, record) VALUES (?, ?, ?, ?)').run('f', '$LATEST', 0, JSON.stringify(record('f', '$LATEST')));
+    assert.equal(old.pragma('user_version', { simple: true }), 0);
+    old.close();
+
+    const store = new SqliteMetadataStore(dir);
+    t.after(() => store.close());
+    assert.deepEqual(withoutUndefined(await store.getFunction('f', '$LATEST')), withoutUndefined(record('f', '$LATEST')));
+    assert.deepEqual(await store.listReservedConcurrency(), new Map());
+    await store.putReservedConcurrency('f', 2);
+    assert.deepEqual(await store.listReservedConcurrency(), new Map([['f', 2]]));
+    await store.close();
+
+    const check = new Database(join(dir, 'kindling.db'), { readonly: true });
+    assert.equal(check.pragma('user_version', { simple: true }), METADATA_SCHEMA_VERSION);
+    check.close();
+    // Opening an up-to-date directory again changes nothing.
+    const again = new SqliteMetadataStore(dir);
+    assert.deepEqual(await again.listReservedConcurrency(), new Map([['f', 2]]));
+    await again.close();
+  });
+
+  it('refuses a data directory written by a newer Kindling instead of misreading it', (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-meta-new-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const newer = new Database(join(dir, 'kindling.db'));
+    newer.pragma(`user_version = ${METADATA_SCHEMA_VERSION + 1}`);
+    newer.close();
+    assert.throws(() => new SqliteMetadataStore(dir), /written by a newer Kindling/);
+  });
+});

@@ -19,6 +19,65 @@ interface Row {
   record: string;
 }
 
+interface ReservationRow {
+  name: string;
+  reserved: number;
+}
+
+/**
+ * The schema, as the steps that build it. Step i takes a database from
+ * `PRAGMA user_version` i to i + 1; a database is brought up to date when it
+ * is opened, each step in its own transaction, so a data directory written
+ * by an earlier Kindling keeps working (its records are left as they are).
+ * Steps are only ever appended, never edited: a released step may already
+ * have run on someone's data directory.
+ *
+ * Version 0 is both a fresh file and a data directory of the first Kindling
+ * releases, which created the functions table without recording a version:
+ * step 0 therefore creates it only if it does not exist.
+ */
+const MIGRATIONS: readonly string[] = [
+  // 0 → 1: function versions, as JSON documents.
+  `CREATE TABLE IF NOT EXISTS functions (
+     name          TEXT    NOT NULL,
+     version       TEXT    NOT NULL,
+     version_order INTEGER NOT NULL,
+     record        TEXT    NOT NULL,
+     PRIMARY KEY (name, version)
+   );
+   CREATE UNIQUE INDEX IF NOT EXISTS functions_list_order ON functions (name, version_order);`,
+  // 1 → 2: reserved concurrency, a setting of the function as a whole (PutFunctionConcurrency).
+  `CREATE TABLE function_concurrency (
+     name     TEXT    NOT NULL PRIMARY KEY,
+     reserved INTEGER NOT NULL CHECK (reserved >= 0)
+   );`,
+];
+
+/** The schema version this code writes (and the newest it can read). */
+export const METADATA_SCHEMA_VERSION = MIGRATIONS.length;
+
+function migrate(db: Database.Database, location: string): void {
+  const version = (): number => db.pragma('user_version', { simple: true }) as number;
+  // IMMEDIATE: the write lock is taken before user_version is read, so two
+  // processes opening one data directory at once run each step once.
+  const step = db.transaction(() => {
+    const current = version();
+    if (current >= MIGRATIONS.length) return false;
+    db.exec(MIGRATIONS[current]!);
+    db.pragma(`user_version = ${current + 1}`);
+    return true;
+  });
+  const found = version();
+  if (found > MIGRATIONS.length) {
+    throw new Error(
+      `${location} was written by a newer Kindling (metadata schema ${found}; this version reads up to ${MIGRATIONS.length}): upgrade Kindling, or use another --data-dir`,
+    );
+  }
+  while (step.immediate()) {
+    // one step per transaction
+  }
+}
+
 /**
  * MetadataStore on SQLite (better-sqlite3), one file in the data directory.
  * WAL mode: readers never block the writer, and a crash loses at most the
@@ -29,8 +88,11 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #get: Database.Statement<[string, string], Row>;
   readonly #put: Database.Statement<[string, string, number, string]>;
   readonly #deleteOne: Database.Statement<[string, string]>;
-  readonly #deleteAll: Database.Statement<[string]>;
+  readonly #deleteAll: (name: string) => void;
   readonly #putMany: (records: readonly FunctionRecord[]) => void;
+  readonly #putReservation: Database.Statement<[string, number]>;
+  readonly #deleteReservation: Database.Statement<[string]>;
+  readonly #listReservations: Database.Statement<[], ReservationRow>;
 
   /** Opens (creating if needed) `<dataDir>/kindling.db`; pass ':memory:' as file for a private in-memory DB. */
   constructor(dataDir: string, file = 'kindling.db') {
@@ -40,28 +102,33 @@ export class SqliteMetadataStore implements MetadataStore {
       location = join(dataDir, file);
     }
     this.#db = new Database(location);
-    this.#db.pragma('journal_mode = WAL');
-    // NORMAL is durable across application crashes in WAL mode; only an OS
-    // crash / power loss can lose the last transactions.
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 5000');
-    this.#db.exec(`
-      CREATE TABLE IF NOT EXISTS functions (
-        name          TEXT    NOT NULL,
-        version       TEXT    NOT NULL,
-        version_order INTEGER NOT NULL,
-        record        TEXT    NOT NULL,
-        PRIMARY KEY (name, version)
-      );
-      CREATE UNIQUE INDEX IF NOT EXISTS functions_list_order ON functions (name, version_order);
-    `);
+    try {
+      this.#db.pragma('journal_mode = WAL');
+      // NORMAL is durable across application crashes in WAL mode; only an OS
+      // crash / power loss can lose the last transactions.
+      this.#db.pragma('synchronous = NORMAL');
+      this.#db.pragma('busy_timeout = 5000');
+      migrate(this.#db, location);
+    } catch (err) {
+      this.#db.close();
+      throw err;
+    }
     this.#get = this.#db.prepare('SELECT record FROM functions WHERE name = ? AND version = ?');
     this.#put = this.#db.prepare(
       `INSERT INTO functions (name, version, version_order, record) VALUES (?, ?, ?, ?)
        ON CONFLICT (name, version) DO UPDATE SET record = excluded.record`,
     );
     this.#deleteOne = this.#db.prepare('DELETE FROM functions WHERE name = ? AND version = ?');
-    this.#deleteAll = this.#db.prepare('DELETE FROM functions WHERE name = ?');
+    const deleteVersions = this.#db.prepare<[string]>('DELETE FROM functions WHERE name = ?');
+    this.#putReservation = this.#db.prepare(
+      'INSERT INTO function_concurrency (name, reserved) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET reserved = excluded.reserved',
+    );
+    this.#deleteReservation = this.#db.prepare('DELETE FROM function_concurrency WHERE name = ?');
+    this.#listReservations = this.#db.prepare('SELECT name, reserved FROM function_concurrency ORDER BY name');
+    this.#deleteAll = this.#db.transaction((name: string) => {
+      deleteVersions.run(name);
+      this.#deleteReservation.run(name);
+    });
     this.#putMany = this.#db.transaction((records: readonly FunctionRecord[]) => {
       for (const r of records) this.#put.run(r.name, r.version, versionOrder(r.version), JSON.stringify(r));
     });
@@ -81,7 +148,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async deleteFunction(name: string, version: FunctionVersionName | undefined): Promise<void> {
-    if (version === undefined) this.#deleteAll.run(name);
+    if (version === undefined) this.#deleteAll(name);
     else this.#deleteOne.run(name, version);
   }
 
@@ -99,6 +166,19 @@ export class SqliteMetadataStore implements MetadataStore {
     params.push(query.limit);
     const rows = this.#db.prepare<(string | number)[], Row>(sql).all(...params);
     return rows.map((r) => JSON.parse(r.record) as FunctionRecord);
+  }
+
+  async putReservedConcurrency(name: string, reserved: number): Promise<void> {
+    if (!Number.isSafeInteger(reserved) || reserved < 0) throw new Error(`invalid reserved concurrency: ${reserved}`);
+    this.#putReservation.run(name, reserved);
+  }
+
+  async deleteReservedConcurrency(name: string): Promise<void> {
+    this.#deleteReservation.run(name);
+  }
+
+  async listReservedConcurrency(): Promise<Map<string, number>> {
+    return new Map(this.#listReservations.all().map((r) => [r.name, r.reserved]));
   }
 
   async close(): Promise<void> {

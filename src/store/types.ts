@@ -87,9 +87,24 @@ export interface MetadataStore {
   putFunction(record: FunctionRecord): Promise<void>;
   /** Writes several records atomically (all or none). */
   putFunctions(records: readonly FunctionRecord[]): Promise<void>;
-  /** Deletes one version; with version undefined, every version of the function. */
+  /**
+   * Deletes one version; with version undefined, every version of the
+   * function and, in the same transaction, the function-level settings kept
+   * beside its records (its reserved concurrency): a function created again
+   * under the same name starts clean, as on Lambda.
+   */
   deleteFunction(name: string, version: FunctionVersionName | undefined): Promise<void>;
   listFunctions(query: ListFunctionsQuery): Promise<FunctionRecord[]>;
+  /**
+   * Sets a function's reserved concurrency (PutFunctionConcurrency). It
+   * belongs to the function as a whole, not to a version, so it is kept
+   * apart from the version records and never changes their RevisionId.
+   */
+  putReservedConcurrency(name: string, reserved: number): Promise<void>;
+  /** Removes a function's reserved concurrency (DeleteFunctionConcurrency); no-op when none is set. */
+  deleteReservedConcurrency(name: string): Promise<void>;
+  /** Every reserved concurrency, by function name (read once at startup). */
+  listReservedConcurrency(): Promise<Map<string, number>>;
   close(): Promise<void>;
 }
 

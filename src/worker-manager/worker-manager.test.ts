@@ -122,3 +122,96 @@ test('close destroys idle and busy sandboxes and refuses new claims', async () =
   assert.equal((b.sandbox as FakeSandbox).destroyed, true);
   await assert.rejects(manager.claim(fakeSpec()));
 });
+
+test('a sandbox past its lease is retired when idle and replaced on the next claim', async () => {
+  const clock = new ManualClock();
+  const provider = new FakeProvider();
+  const manager = new WorkerManager({ provider, clock, keepAliveMs: 3_600_000, maxLifetimeMs: 60_000 });
+  const a = await manager.claim(fakeSpec());
+  clock.advance(30_000);
+  a.release(true);
+  const b = await manager.claim(fakeSpec());
+  assert.equal(b.sandbox, a.sandbox, 'within its lease it is reused');
+  clock.advance(40_000);
+  b.release(true);
+  assert.equal((a.sandbox as FakeSandbox).destroyed, true, 'released after its lease ended: retired');
+  const c = await manager.claim(fakeSpec());
+  assert.equal(c.cold, true);
+  assert.notEqual(c.sandbox, a.sandbox);
+  c.release(true);
+  await manager.close();
+});
+
+test('an idle sandbox whose lease ends is retired by the sweep', async () => {
+  const clock = new ManualClock();
+  const manager = new WorkerManager({ provider: new FakeProvider(), clock, keepAliveMs: 3_600_000, maxLifetimeMs: 60_000 });
+  const a = await manager.claim(fakeSpec());
+  a.release(true);
+  clock.advance(61_000);
+  assert.equal((a.sandbox as FakeSandbox).destroyed, true);
+  assert.equal(manager.counts().get('f')?.idle ?? 0, 0);
+  await manager.close();
+});
+
+test('when no worker has room, the idle sandbox unused for longest is stopped to make some', async () => {
+  const clock = new ManualClock();
+  const provider = new FakeProvider(2);
+  const manager = new WorkerManager({ provider, clock, keepAliveMs: 3_600_000 });
+  const a = await manager.claim(fakeSpec({ functionName: 'a', key: 'a' }));
+  const b = await manager.claim(fakeSpec({ functionName: 'b', key: 'b' }));
+  a.release(true);
+  clock.advance(10);
+  b.release(true);
+  const c = await manager.claim(fakeSpec({ functionName: 'c', key: 'c' }));
+  assert.equal(c.cold, true);
+  assert.equal((a.sandbox as FakeSandbox).destroyed, true, 'a was idle longest');
+  assert.equal((b.sandbox as FakeSandbox).destroyed, false);
+  c.release(true);
+  await manager.close();
+});
+
+test('when every sandbox is busy and no worker has room, the claim fails with a ServiceException', async () => {
+  const manager = new WorkerManager({ provider: new FakeProvider(1), clock: new ManualClock(), keepAliveMs: 1000 });
+  const a = await manager.claim(fakeSpec({ functionName: 'a', key: 'a' }));
+  await assert.rejects(manager.claim(fakeSpec({ functionName: 'b', key: 'b' })), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ServiceException');
+    assert.match(err.message, /No worker has room for a 128 MB sandbox/);
+    return true;
+  });
+  a.release(true);
+  await manager.close();
+});
+
+test('least-recently-used routing spreads invokes over the warm sandboxes', async () => {
+  const manager = new WorkerManager({ provider: new FakeProvider(), clock: new ManualClock(), keepAliveMs: 1000, routing: 'least-recently-used' });
+  const [a, b] = await Promise.all([manager.claim(fakeSpec()), manager.claim(fakeSpec())]);
+  a.release(true);
+  b.release(true);
+  const c = await manager.claim(fakeSpec());
+  assert.equal(c.sandbox, a.sandbox, 'the one idle longest serves next');
+  c.release(true);
+  const d = await manager.claim(fakeSpec());
+  assert.equal(d.sandbox, b.sandbox);
+  d.release(true);
+  await manager.close();
+});
+
+test('the scaling rate refuses a cold start with its throttle reason, never a warm one', async () => {
+  let tokens = 1;
+  const scaling = {
+    tryStart: () => (tokens-- > 0 ? { ok: true as const } : { ok: false as const, reason: 'FunctionInvocationRateLimitExceeded' }),
+  };
+  const manager = new WorkerManager({ provider: new FakeProvider(), clock: new ManualClock(), keepAliveMs: 1000, scaling });
+  const a = await manager.claim(fakeSpec());
+  await assert.rejects(manager.claim(fakeSpec()), (err: Error & { code?: string; fields?: Record<string, unknown> }) => {
+    assert.equal(err.code, 'TooManyRequestsException');
+    assert.equal(err.message, 'Rate Exceeded.');
+    assert.deepEqual(err.fields, { Reason: 'FunctionInvocationRateLimitExceeded' });
+    return true;
+  });
+  a.release(true);
+  const b = await manager.claim(fakeSpec());
+  assert.equal(b.cold, false);
+  b.release(true);
+  await manager.close();
+});

@@ -1,10 +1,29 @@
 import type { Clock, Timer } from '../shared/clock.js';
+import { LambdaError } from '../shared/errors.js';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import type { Sandbox } from '../worker/types.js';
+import { NoCapacityError } from '../placement/placement.js';
 
-/** What the worker manager needs to get a new sandbox (the cold path): placement. */
+/**
+ * What the worker manager needs to get a new sandbox (the cold path):
+ * placement. It rejects with NoCapacityError when no worker has room.
+ */
 export interface SandboxProvider {
   createSandbox(spec: FunctionVersionSpec): Promise<Sandbox>;
+}
+
+/** What the worker manager needs from counting on the cold path: the per-function scaling rate. */
+export interface ScalingLimiter {
+  /** Takes one new-sandbox token for the function, or answers the throttle Reason. */
+  tryStart(functionName: string): { readonly ok: true } | { readonly ok: false; readonly reason: string };
+}
+
+/** Which warm sandbox serves the next invoke. */
+export type Routing = 'most-recently-used' | 'least-recently-used';
+
+/** Counts the worker manager reports (for /metrics). */
+export interface WorkerManagerEvents {
+  onClaim?(functionName: string, cold: boolean): void;
 }
 
 /** A claimed sandbox and its release. */
@@ -24,11 +43,32 @@ export interface WorkerManagerOptions {
   readonly clock: Clock;
   /** How long an idle sandbox stays warm before it is stopped. */
   readonly keepAliveMs: number;
+  /**
+   * A sandbox's lease: the longest it lives, however busy. When it ends the
+   * sandbox is retired at its next idle moment and replaced on demand (as
+   * Lambda recycles execution environments after some hours). Default 6 hours.
+   */
+  readonly maxLifetimeMs?: number;
+  /**
+   * most-recently-used (the default) concentrates load on few sandboxes so
+   * the rest expire; least-recently-used spreads it evenly (the round-robin
+   * baseline of the placement benchmark).
+   */
+  readonly routing?: Routing;
+  /** Per-function scaling rate on the cold path. Default: unlimited. */
+  readonly scaling?: ScalingLimiter;
+  readonly events?: WorkerManagerEvents;
 }
+
+/** Lambda recycles execution environments after some hours; Kindling's default lease. */
+export const DEFAULT_SANDBOX_LIFETIME_MS = 6 * 3600_000;
 
 interface Idle {
   readonly sandbox: Sandbox;
+  /** When it became idle. */
   readonly since: number;
+  /** When its lease ends. */
+  readonly expires: number;
 }
 
 /** The sandboxes of one spec.key: one function version with one code + configuration. */
@@ -60,7 +100,13 @@ export class WorkerManager {
   readonly #provider: SandboxProvider;
   readonly #clock: Clock;
   readonly #keepAliveMs: number;
+  readonly #lifetimeMs: number;
+  readonly #routing: Routing;
+  readonly #scaling: ScalingLimiter | undefined;
+  readonly #events: WorkerManagerEvents | undefined;
   readonly #pools = new Map<string, Pool>();
+  /** When each live sandbox's lease ends. */
+  readonly #expires = new WeakMap<Sandbox, number>();
   readonly #dead = new WeakSet<Sandbox>();
   readonly #stopping = new Set<Promise<void>>();
   #sweepTimer: Timer | undefined;
@@ -70,6 +116,10 @@ export class WorkerManager {
     this.#provider = options.provider;
     this.#clock = options.clock;
     this.#keepAliveMs = options.keepAliveMs;
+    this.#lifetimeMs = options.maxLifetimeMs ?? DEFAULT_SANDBOX_LIFETIME_MS;
+    this.#routing = options.routing ?? 'most-recently-used';
+    this.#scaling = options.scaling;
+    this.#events = options.events;
     this.#armSweep();
   }
 
@@ -77,15 +127,24 @@ export class WorkerManager {
   async claim(spec: FunctionVersionSpec): Promise<Claim> {
     if (this.#closed) throw new Error('worker manager is closed');
     const pool = this.#pool(spec);
-    const idle = pool.idle.pop();
-    if (idle) {
+    const now = this.#clock.now();
+    for (;;) {
+      const idle = this.#routing === 'most-recently-used' ? pool.idle.pop() : pool.idle.shift();
+      if (!idle) break;
+      if (idle.expires <= now) {
+        this.#destroy(idle.sandbox);
+        continue;
+      }
       pool.busy.add(idle.sandbox);
+      this.#events?.onClaim?.(spec.functionName, false);
       return this.#claimOf(pool, idle.sandbox, false);
     }
+    const allowed = this.#scaling?.tryStart(spec.functionName);
+    if (allowed && !allowed.ok) throw new LambdaError('TooManyRequestsException', 'Rate Exceeded.', { Reason: allowed.reason });
     pool.starting++;
     let sandbox: Sandbox;
     try {
-      sandbox = await this.#provider.createSandbox(spec);
+      sandbox = await this.#create(spec);
     } finally {
       pool.starting--;
     }
@@ -93,9 +152,43 @@ export class WorkerManager {
       this.#destroy(sandbox);
       throw new Error('worker manager is closed');
     }
+    this.#expires.set(sandbox, this.#clock.now() + this.#lifetimeMs);
     void sandbox.exited.then(() => this.#forget(pool, sandbox));
     pool.busy.add(sandbox);
+    this.#events?.onClaim?.(spec.functionName, true);
     return this.#claimOf(pool, sandbox, true);
+  }
+
+  /**
+   * Asks placement for a sandbox. When no worker has room, the idle sandbox
+   * unused for longest (of any function) is stopped to make some, and
+   * placement is asked again; busy sandboxes are never taken.
+   */
+  async #create(spec: FunctionVersionSpec): Promise<Sandbox> {
+    for (;;) {
+      try {
+        return await this.#provider.createSandbox(spec);
+      } catch (err) {
+        if (!(err instanceof NoCapacityError)) throw err;
+        const victim = this.#oldestIdle();
+        if (!victim) {
+          throw new LambdaError('ServiceException', `No worker has room for a ${spec.memorySize} MB sandbox: every worker's memory is held by busy sandboxes. Try again later.`);
+        }
+        this.#destroy(victim);
+        await victim.exited;
+      }
+    }
+  }
+
+  #oldestIdle(): Sandbox | undefined {
+    let oldest: { pool: Pool; index: number; since: number } | undefined;
+    for (const pool of this.#pools.values()) {
+      pool.idle.forEach((e, index) => {
+        if (!oldest || e.since < oldest.since) oldest = { pool, index, since: e.since };
+      });
+    }
+    if (!oldest) return undefined;
+    return oldest.pool.idle.splice(oldest.index, 1)[0]!.sandbox;
   }
 
   /**
@@ -106,6 +199,16 @@ export class WorkerManager {
     for (const pool of this.#pools.values()) {
       if (pool.functionName === functionName) this.#retire(pool);
     }
+  }
+
+  /** Whether each live sandbox (by id) is idle or busy, for status. */
+  sandboxStates(): Map<string, 'idle' | 'busy'> {
+    const out = new Map<string, 'idle' | 'busy'>();
+    for (const pool of this.#pools.values()) {
+      for (const { sandbox } of pool.idle) out.set(sandbox.id, 'idle');
+      for (const sandbox of pool.busy) out.set(sandbox.id, 'busy');
+    }
+    return out;
   }
 
   /** Idle and busy sandboxes per function name, for status and tests. */
@@ -153,8 +256,10 @@ export class WorkerManager {
         if (released) return;
         released = true;
         pool.busy.delete(sandbox);
-        if (reusable && !pool.retired && !this.#closed && !this.#dead.has(sandbox)) {
-          pool.idle.push({ sandbox, since: this.#clock.now() });
+        const now = this.#clock.now();
+        const expires = this.#expires.get(sandbox) ?? now;
+        if (reusable && expires > now && !pool.retired && !this.#closed && !this.#dead.has(sandbox)) {
+          pool.idle.push({ sandbox, since: now, expires });
         } else {
           this.#destroy(sandbox);
         }
@@ -183,13 +288,17 @@ export class WorkerManager {
     void p.finally(() => this.#stopping.delete(p));
   }
 
-  /** Stops sandboxes idle for longer than the keep-alive; re-arms itself. */
+  /** Stops sandboxes idle for longer than the keep-alive or past their lease; re-arms itself. */
   #sweep(): void {
-    const cutoff = this.#clock.now() - this.#keepAliveMs;
+    const now = this.#clock.now();
+    const cutoff = now - this.#keepAliveMs;
     for (const pool of this.#pools.values()) {
       // The stack is ordered by `since`: the oldest idle sandboxes are at the bottom.
       while (pool.idle.length > 0 && pool.idle[0]!.since <= cutoff) {
         this.#destroy(pool.idle.shift()!.sandbox);
+      }
+      for (let i = pool.idle.length - 1; i >= 0; i--) {
+        if (pool.idle[i]!.expires <= now) this.#destroy(pool.idle.splice(i, 1)[0]!.sandbox);
       }
       if (pool.idle.length === 0 && pool.busy.size === 0 && pool.starting === 0) this.#pools.delete(pool.key);
     }

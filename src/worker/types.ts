@@ -37,6 +37,15 @@ export interface SandboxInvokeOutcome {
   readonly maxMemoryUsedMB: number;
 }
 
+/**
+ * invoke() rejected before the event reached the sandbox (its worker could
+ * not be reached at all): the function did not run, so the caller may send
+ * the event to another sandbox. Any other rejection may follow a partial run.
+ */
+export class SandboxUnreachableError extends Error {
+  override readonly name = 'SandboxUnreachableError';
+}
+
 /** A running sandbox: one function version, one invoke at a time. */
 export interface Sandbox {
   readonly id: string;
