@@ -55,15 +55,15 @@ test('N worker processes join in their zones; one function spreads over the zone
 
 test('kill -9 of a worker mid-invoke: a ServiceException at once, the slot comes back, the others serve', async (t) => {
   const k = await startKindling(t, { args: ['--workers', '2', '--zones', 'a,b', '--concurrency', '1'] });
-  await deploy(k.client, 'victim', SLOW);
-  const inFlight = invoke(k, 'victim', { wait: 30_000 });
+  // Its timeout is far beyond the test: only the worker's death can end the invoke early.
+  await deploy(k.client, 'victim', SLOW, { Timeout: 120 });
+  const inFlight = invoke(k, 'victim', { wait: 110_000 });
   let host: FleetStatus['workers'][number] | undefined;
   for (let i = 0; i < 200 && !host; i++) {
     host = (await status(k)).workers.find((w) => w.busy === 1);
     if (!host) await new Promise((r) => setTimeout(r, 25));
   }
   assert.ok(host, 'the invoke is running on a worker');
-  const started = Date.now();
   process.kill(host.pid, 'SIGKILL');
   await assert.rejects(inFlight, (err: unknown) => {
     assert.ok(err instanceof LambdaServiceException);
@@ -72,7 +72,6 @@ test('kill -9 of a worker mid-invoke: a ServiceException at once, the slot comes
     assert.match(err.message, new RegExp(`Worker ${host.id} failed during the request`));
     return true;
   });
-  assert.ok(Date.now() - started < 25_000, 'the invoke failed when its worker died, not at its own timeout');
 
   // With --concurrency 1, a leaked slot would throttle every later invoke.
   const next = await invoke(k, 'victim', { wait: 0 });
