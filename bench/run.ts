@@ -9,6 +9,9 @@
  * - Sandboxes, per backend: cold start (invoke to response of a new sandbox)
  *   against node's own start, creation rate, and the platform's memory per
  *   idle sandbox.
+ * - Stem cells, per backend, in the same run: cold starts and creation rate
+ *   again on a platform with stem cells (`--stem-cells N`; the rows above
+ *   run with `--stem-cells 0`).
  *
  *   npm run bench                    everything
  *   npm run bench -- --quick         fewer requests (a smoke run)
@@ -32,6 +35,12 @@ const THROUGHPUT_SECONDS = quick ? 1 : 4;
 const COLD_FUNCTIONS = quick ? 10 : 30;
 const CREATION_BURST = quick ? 16 : 32;
 const IDLE_SANDBOXES = quick ? 10 : 20;
+/**
+ * Stem-cell bounds measured per backend: the default (LocalWorker's
+ * DEFAULT_STEM_CELLS) and, where a cell is cheap enough, one as large as
+ * the creation burst, to show what a pool sized for a burst does.
+ */
+const STEM_CELL_BOUNDS: Readonly<Record<string, readonly number[]>> = { process: [4, CREATION_BURST], namespace: [4, CREATION_BURST], gvisor: [4] };
 /** Warm invokes run at one full vCPU (Lambda's 1769 MB), so the platform, not the CPU share, is measured. */
 const WARM_MEMORY_MB = 1769;
 const HANDLER = `exports.handler = async () => ({ ok: true });\n`;
@@ -87,9 +96,9 @@ async function warm(target: Target): Promise<{ latency: Summary; throughput: Map
   return { latency, throughput };
 }
 
-async function tryLaunch(backend: string): Promise<Kindling | string> {
+async function tryLaunch(backend: string, stemCells: number): Promise<Kindling | string> {
   try {
-    return await launchKindling({ args: ['--sandbox', backend, '--keep-alive', '600'] });
+    return await launchKindling({ args: ['--sandbox', backend, '--keep-alive', '600', '--stem-cells', String(stemCells)] });
   } catch (err) {
     const lines = String((err as Error).message).split('\n').filter((l) => l.startsWith('kindling:'));
     return lines.at(-1) ?? (err as Error).message.split('\n')[0]!;
@@ -110,9 +119,12 @@ async function main(): Promise<void> {
   const coldBy = new Map<string, Float64Array>();
   const rateBy = new Map<string, number>();
   const memoryBy = new Map<string, Awaited<ReturnType<typeof idleMemory>>>();
+  /** `<backend>, N stem cells` → cold starts; creation rate of a first burst and of a second one once the pool has grown. */
+  const cellColdBy = new Map<string, Float64Array>();
+  const cellRateBy = new Map<string, { first: number; second: number }>();
   const skipped = new Map<string, string>();
   for (const backend of BACKENDS) {
-    const k = await tryLaunch(backend);
+    const k = await tryLaunch(backend, 0);
     if (typeof k === 'string') {
       skipped.set(backend, k);
       continue;
@@ -127,6 +139,29 @@ async function main(): Promise<void> {
       k.client.destroy();
       await k.stop();
       rmSync(k.dataDir, { recursive: true, force: true });
+    }
+    for (const bound of STEM_CELL_BOUNDS[backend] ?? [4]) {
+      const label = `${backend}, ${bound} stem cells`;
+      const kc = await tryLaunch(backend, bound);
+      if (typeof kc === 'string') {
+        skipped.set(label, kc);
+        continue;
+      }
+      try {
+        // The seeded cell (128 MB nodejs) is started with the platform.
+        await new Promise((r) => setTimeout(r, refillWaitMs(backend, 1)));
+        cellColdBy.set(label, await coldStarts(kc, 'cold', COLD_FUNCTIONS));
+        await new Promise((r) => setTimeout(r, refillWaitMs(backend, 1)));
+        const first = await creationRate(kc, 'burst', CREATION_BURST);
+        // The burst's misses grew the pool to its bound: let it refill.
+        await new Promise((r) => setTimeout(r, refillWaitMs(backend, bound)));
+        const second = await creationRate(kc, 'burst2', CREATION_BURST);
+        cellRateBy.set(label, { first, second });
+      } finally {
+        kc.client.destroy();
+        await kc.stop();
+        rmSync(kc.dataDir, { recursive: true, force: true });
+      }
     }
   }
   rmSync(dir, { recursive: true, force: true });
@@ -162,6 +197,7 @@ async function main(): Promise<void> {
   console.log('| | p50 ms | p99 ms |\n|---|---|---|');
   console.log(`| node start + handler, no platform (floor) | ${fmt(percentile(floor, 50))} | ${fmt(percentile(floor, 99))} |`);
   for (const [backend, c] of coldBy) console.log(`| kindling, ${backend} | ${fmt(percentile(c, 50))} | ${fmt(percentile(c, 99))} |`);
+  for (const [label, c] of cellColdBy) console.log(`| kindling, ${label} | ${fmt(percentile(c, 50))} | ${fmt(percentile(c, 99))} |`);
 
   console.log(`\n## Sandboxes: creation rate (${CREATION_BURST} concurrent cold invokes) and memory per idle sandbox (${IDLE_SANDBOXES} idle)\n`);
   console.log('| backend | sandboxes created / s | platform MB per idle sandbox | runtime MB per idle sandbox (node + function, for scale) |\n|---|---|---|---|');
@@ -173,6 +209,21 @@ async function main(): Promise<void> {
     const platform = split ? fmt(m.platformMbPerSandbox) : `${fmt(m.platformMbPerSandbox)} (runtime included)`;
     console.log(`| ${backend} | ${fmt(rateBy.get(backend)!, 0)} | ${platform} | ${split ? fmt(m.runtimeMbPerSandbox, 1) : 'inside the line before'} |`);
   }
+
+  if (cellRateBy.size > 0) {
+    console.log(`\n## Stem cells: creation rate (${CREATION_BURST} concurrent cold invokes of a new 128 MB function)\n`);
+    console.log('The first burst finds the pool as cold starts one at a time left it (one cell of the 128 MB shape); its misses grow the pool to its bound, and the second burst, after the refill, finds it full.\n');
+    console.log('| | first burst, sandboxes / s | second burst, sandboxes / s |\n|---|---|---|');
+    for (const [backend, r] of rateBy) console.log(`| ${backend}, no stem cells | ${fmt(r, 0)} | |`);
+    for (const [label, r] of cellRateBy) console.log(`| ${label} | ${fmt(r.first, 0)} | ${fmt(r.second, 0)} |`);
+  }
+}
+
+/** Time for a pool to start `cells` cells in the background, one at a time (gVisor's start is ~0.6 s). */
+function refillWaitMs(backend: string, cells: number): number {
+  return 1000 + cells * (backend === 'gvisor' ? 1500 : 150);
 }
 
 await main();
+
+

@@ -84,9 +84,15 @@ function descendants(root: number): number[] {
   return out;
 }
 
+/**
+ * A language runtime: a process whose environment names its function, or a
+ * stem cell still waiting for one (its marker variable; a cell that took a
+ * function shows the function's environment, see src/runtime/nodejs/stem-cell.ts).
+ */
 function isRuntime(pid: number): boolean {
   try {
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').includes('AWS_LAMBDA_FUNCTION_NAME=');
+    const env = readFileSync(`/proc/${pid}/environ`, 'latin1');
+    return env.includes('AWS_LAMBDA_FUNCTION_NAME=') || /(^|\0)_KINDLING_STEM_CELL=1/.test(env);
   } catch {
     return false;
   }

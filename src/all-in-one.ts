@@ -34,6 +34,7 @@ import { SqliteMetadataStore } from './store/sqlite-metadata.js';
 import { openBackend } from './worker/backends.js';
 import type { OpenBackend, SandboxKind } from './worker/backends.js';
 import { LocalWorker } from './worker/local-worker.js';
+import { DEFAULT_STEM_CELLS } from './worker/stem-cells.js';
 import type { GvisorPlatform } from './worker/sandbox/gvisor.js';
 import { WorkerManager } from './worker-manager/worker-manager.js';
 
@@ -68,6 +69,8 @@ export interface PlatformOptions {
   readonly sandboxLifetimeSeconds?: number;
   /** pack (the default): concentrate load and pack workers; round-robin: spread both (a baseline). */
   readonly placement?: 'pack' | 'round-robin';
+  /** Pre-started, code-less nodejs sandboxes each worker keeps (0: none). Default DEFAULT_STEM_CELLS. */
+  readonly stemCells?: number;
   /** New sandboxes per function per 10 seconds; beyond it, 429. Default 1000 (Lambda's). */
   readonly scalingRate?: number;
   /** A worker process silent for this long is lost. Default 3000 ms. */
@@ -122,7 +125,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       await metadata.close();
       throw err;
     }
-    const local = new LocalWorker({ clock, backend: inProcess.backend });
+    const local = new LocalWorker({ clock, backend: inProcess.backend, stemCells: options.stemCells ?? DEFAULT_STEM_CELLS });
+    if ((options.stemCells ?? DEFAULT_STEM_CELLS) > 0 && local.stemCellsOff) logger.error(`stem cells are off: ${local.stemCellsOff}`);
     placement.register({
       worker: { id: local.id, createSandbox: (spec) => local.createSandbox(spec), close: () => local.close(), lose: () => void local.close() },
       zone: zones[0]!,
@@ -189,6 +193,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       join: url,
       token,
       sandbox: options.sandbox,
+      stemCells: options.stemCells ?? DEFAULT_STEM_CELLS,
       ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}),
       dataDir,
       log: (m) => logger.error(m),

@@ -89,11 +89,12 @@ program
   .option('--zones <a,b,c>', 'zones of the worker processes, assigned in turn (default: <region>a)', zoneList)
   .option('--worker-capacity <MB>', "memory each worker offers to sandboxes (default: 90% of this host's memory, shared by the workers)", integer(128, 16_777_216))
   .option('--sandbox-lifetime <seconds>', 'the longest a sandbox lives before it is replaced (its lease)', integer(60, 7 * 86_400), 21_600)
+  .option('--stem-cells <n>', 'pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler (0: none)', integer(0, 1000), 4)
   .option('--scaling-rate <n>', 'new sandboxes a function may start per 10 seconds; beyond it invokes get 429', integer(1, 1_000_000), 1000)
   .addOption(new Option('--placement <policy>', 'pack concentrates load on few sandboxes and workers; round-robin spreads it (a baseline for benchmarks)').choices(['pack', 'round-robin']).default('pack'))
   .action(async (flags: {
     port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number;
-    workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number;
+    workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells: number;
   }) => {
     // commander has checked these against their choices.
     const sandbox = flags.sandbox as PlatformOptions['sandbox'];
@@ -114,6 +115,7 @@ program
       sandboxLifetimeSeconds: flags.sandboxLifetime,
       placement: flags.placement as 'pack' | 'round-robin',
       scalingRate: flags.scalingRate,
+      stemCells: flags.stemCells,
     };
     let platform;
     try {
@@ -136,11 +138,12 @@ program
   .option('--capacity <MB>', 'memory this worker offers to sandboxes', integer(128, 16_777_216), 4096)
   .addOption(sandboxOption())
   .addOption(gvisorPlatformOption())
+  .option('--stem-cells <n>', 'pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler (0: none)', integer(0, 1000), 4)
   .option('--data-dir <dir>', "this worker's own files", '.kindling-worker')
   .option('--host <h>', 'address to listen on for the platform', '127.0.0.1')
   .option('--port <n>', 'port to listen on (0 picks a free port)', integer(0, 65535), 0)
   .addOption(new Option('--slot <n>', 'which worker of this host (keeps sandbox uids apart)').argParser(integer(0, 1000)).default(0).hideHelp())
-  .action(async (flags: { join: string; token?: string; platformDataDir: string; zone: string; capacity: number; sandbox: string; gvisorPlatform: string; dataDir: string; host: string; port: number; slot: number }) => {
+  .action(async (flags: { join: string; token?: string; platformDataDir: string; zone: string; capacity: number; sandbox: string; gvisorPlatform: string; dataDir: string; host: string; port: number; slot: number; stemCells: number }) => {
     warnIfUnisolated(flags.sandbox);
     const token = flags.token ?? process.env['KINDLING_CLUSTER_TOKEN'] ?? readToken(flags.platformDataDir);
     let worker;
@@ -151,6 +154,7 @@ program
         zone: flags.zone,
         capacityMB: flags.capacity,
         sandbox: flags.sandbox as SandboxKind,
+        stemCells: flags.stemCells,
         gvisorPlatform: flags.gvisorPlatform as GvisorPlatform,
         dataDir: flags.dataDir,
         host: flags.host,

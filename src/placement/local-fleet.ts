@@ -22,6 +22,7 @@ export interface LocalFleetOptions {
   readonly join: string;
   readonly token: string;
   readonly sandbox: SandboxKind;
+  readonly stemCells: number;
   readonly gvisorPlatform?: GvisorPlatform;
   /** Worker i keeps its files in <dataDir>/workers/<i>. */
   readonly dataDir: string;
@@ -51,6 +52,7 @@ export function startLocalFleet(options: LocalFleetOptions): LocalFleet {
       '--zone', zone,
       '--capacity', String(options.capacityMB),
       '--sandbox', options.sandbox,
+      '--stem-cells', String(options.stemCells),
       '--data-dir', join(options.dataDir, 'workers', String(slot)),
       '--slot', String(slot),
       ...(options.gvisorPlatform ? ['--gvisor-platform', options.gvisorPlatform] : []),

@@ -1,4 +1,13 @@
 /**
+ * A function's network egress. 'none': the sandbox has a network namespace
+ * of its own holding only a loopback (it reaches nothing outside itself).
+ * 'internet': outbound connections to the internet through a user-mode NAT,
+ * with the host's own addresses, private and link-local (metadata) ranges
+ * blocked (src/worker/sandbox/network.ts).
+ */
+export type Egress = 'none' | 'internet';
+
+/**
  * What the data plane runs: one deployed function version, as the control
  * plane hands it to the invoke path. Immutable; a change of code or
  * configuration produces a new spec with a new `key`.
@@ -30,4 +39,10 @@ export interface FunctionVersionSpec {
   /** Base64 SHA-256 of the deployment package. */
   readonly codeSha256: string;
   readonly region: string;
+  /**
+   * Network egress of the function's sandboxes; absent means 'none'. Set by
+   * the control plane from the function's `kindling:egress` tag and the
+   * platform's default.
+   */
+  readonly egress?: Egress;
 }

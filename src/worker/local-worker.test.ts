@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { DEFAULT_NODE_RUNTIME_ENTRY, LocalWorker } from './local-worker.js';
-import { codeDirs, testRequest, testSpec } from './testing.js';
+import { ProcessBackend } from './sandbox/process.js';
+import { PROBE_FN, codeDirs, stemCellReady, testRequest, testSpec } from './testing.js';
 import type { SandboxInvokeRequest } from './types.js';
 
 /** A function directory with the given files (bootstrap scripts are made executable). */
@@ -66,7 +67,7 @@ describe('LocalWorker with provided.al2023 (bash + curl)', () => {
   let worker: LocalWorker;
   const logs: string[] = [];
   before(() => {
-    worker = new LocalWorker({ onLog: (_id, text) => logs.push(text) });
+    worker = new LocalWorker({ stemCells: 0, onLog: (_id, text) => logs.push(text) });
   });
   after(() => worker.close());
 
@@ -227,7 +228,7 @@ describe('LocalWorker with provided.al2023 (bash + curl)', () => {
   curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "{\\"wrong\\":$WRONG}"
   echo "again=$(curl -sS -o /dev/null -w '%{http_code}' -X POST "$API/invocation/$ID/response" -d '{}')"`);
     let text = '';
-    const w = new LocalWorker({ onLog: (_id, t) => (text += t) });
+    const w = new LocalWorker({ stemCells: 0, onLog: (_id, t) => (text += t) });
     try {
       const sb = await w.createSandbox(spec(await codeDir({ bootstrap })));
       assert.deepEqual(JSON.parse((await sb.invoke(req('{}'))).payload.toString()), { wrong: 400 });
@@ -304,7 +305,7 @@ describe('LocalWorker with provided.al2023 (bash + curl)', () => {
   it('notices an exit while idle: `exited` resolves and the worker drops the sandbox', async () => {
     const bootstrap = loop(`  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d '"bye"'
   exit 0`);
-    const w = new LocalWorker();
+    const w = new LocalWorker({ stemCells: 0 });
     try {
       const sb = await w.createSandbox(spec(await codeDir({ bootstrap })));
       assert.equal((await sb.invoke(req('{}'))).payload.toString(), '"bye"');
@@ -319,7 +320,7 @@ describe('LocalWorker with provided.al2023 (bash + curl)', () => {
     // The function starts a background child in its group; both must die.
     const bootstrap = loop(`  sleep 1000 &
   curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d "[$$,$!]"`);
-    const w = new LocalWorker();
+    const w = new LocalWorker({ stemCells: 0 });
     const dir = await codeDir({ bootstrap });
     const a = await w.createSandbox(spec(dir));
     const b = await w.createSandbox(spec(dir));
@@ -341,7 +342,7 @@ describe('LocalWorker with the built-in nodejs runtime', () => {
   const skip = built ? false : `${DEFAULT_NODE_RUNTIME_ENTRY} is not built yet (npx tsc -p src/runtime/tsconfig.json)`;
   let worker: LocalWorker;
   before(() => {
-    worker = new LocalWorker();
+    worker = new LocalWorker({ stemCells: 0 });
   });
   after(() => worker.close());
 
@@ -394,3 +395,152 @@ export const handler = async (event, context) => {
     assert.equal(out.cold, true);
   });
 });
+
+describe('LocalWorker stem cells (process backend)', () => {
+  const built = existsSync(DEFAULT_NODE_RUNTIME_ENTRY);
+  const skip = built ? false : `${DEFAULT_NODE_RUNTIME_ENTRY} is not built yet (npx tsc -p src/runtime/tsconfig.json)`;
+  let cells: LocalWorker;
+  let fresh: LocalWorker;
+  before(() => {
+    cells = new LocalWorker({ stemCells: 2 });
+    fresh = new LocalWorker({ stemCells: 0 });
+  });
+  after(() => Promise.all([cells.close(), fresh.close()]));
+
+  const nodeSpec = (dir: string, overrides: Partial<FunctionVersionSpec> = {}) =>
+    spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler', environment: { MY_VAR: 'mine', TZ: 'Asia/Tokyo' }, ...overrides });
+  type Probe = { invokes: number; env: [string, string][]; environ: string[] | null; cwd: string; task: string[]; execArgv: string[]; paths: string[]; globals: string[]; title: string; event: unknown };
+  const probe = (b: Buffer) => JSON.parse(b.toString()) as Probe;
+  /** The sandbox's own paths (private dir, task root, port, stream, trace) replaced, so two sandboxes compare. */
+  const neutral = (p: Probe, taskRoot: string, codeDir: string) => {
+    const own = (v: string) =>
+      v
+        .split(taskRoot)
+        .join('<task>')
+        .split(codeDir)
+        .join('<task>')
+        .replace(/kindling-sandboxes\/[0-9a-f]{32}/g, '<dir>')
+        .replace(/127\.0\.0\.1:\d+/g, '<api>')
+        .replace(/\[\$LATEST\][0-9a-f]{32}/g, '<stream>')
+        .replace(/Root=1-[^;]+;Parent=[0-9a-f]+/g, '<trace>');
+    return { env: p.env.map(([k, v]) => [k, own(v)]), environ: p.environ?.map(own), paths: p.paths.map(own), execArgv: p.execArgv, globals: p.globals, task: p.task };
+  };
+  const taskRootOf = (p: Probe) => Object.fromEntries(p.env)['LAMBDA_TASK_ROOT'] ?? '';
+
+  it('serves a function from a cell exactly as from a sandbox started for it', { skip }, async () => {
+    const dir = await codeDir(PROBE_FN);
+    const s = nodeSpec(dir);
+    await stemCellReady(cells, s);
+    const hits = cells.stemCells.hits;
+    const viaCell = await cells.createSandbox(s);
+    assert.equal(cells.stemCells.hits, hits + 1, 'the cold start took the cell');
+    const viaFresh = await fresh.createSandbox(s);
+    const a = await viaCell.invoke(req('{"n":1}', true));
+    const b = await viaFresh.invoke(req('{"n":1}', true));
+    assert.equal(a.functionError, undefined, a.payload.toString());
+    const pa = probe(a.payload);
+    const pb = probe(b.payload);
+    assert.deepEqual(pa.event, { n: 1 });
+    assert.deepEqual(neutral(pa, taskRootOf(pa), dir), neutral(pb, taskRootOf(pb), dir));
+    assert.deepEqual(pa.task, ['index.js']);
+    assert.equal(Object.fromEntries(pa.env)['MY_VAR'], 'mine');
+    assert.deepEqual(
+      pa.env.filter(([k]) => k.startsWith('_KINDLING')),
+      [],
+      'no Kindling-internal variable reaches the function',
+    );
+    // The process's own record of its environment is the function's too.
+    assert.deepEqual(
+      pa.environ,
+      pa.env.filter(([k]) => k !== '_X_AMZN_TRACE_ID').map(([k, v]) => `${k}=${v}`),
+    );
+    assert.ok(pa.execArgv.includes('--max-old-space-size=116'), `heap limits of 128 MB: ${pa.execArgv.join(' ')}`);
+    // Init Duration: on the first invoke only, as for any cold start.
+    assert.equal(a.cold, true);
+    assert.ok(a.initDurationMs !== undefined && a.initDurationMs > 0);
+    assert.match(a.logs ?? '', REPORT);
+    assert.match(a.logs ?? '', /\tInit Duration: \d+\.\d\d ms\t\n$/);
+    const again = await viaCell.invoke(req('{"n":2}', true));
+    assert.equal(probe(again.payload).invokes, 2, 'globals survive between invokes');
+    assert.equal(again.cold, false);
+    assert.equal(again.initDurationMs, undefined);
+    assert.doesNotMatch(again.logs ?? '', /Init Duration/);
+    await Promise.all([viaCell.destroy(), viaFresh.destroy()]);
+  });
+
+  it('never gives one cell to two functions, nor reuses a cell after its sandbox', { skip }, async () => {
+    const one = nodeSpec(await codeDir({ 'index.js': 'exports.handler = async () => ({ fn: "one", pid: process.pid });' }));
+    const two = nodeSpec(await codeDir({ 'index.js': 'exports.handler = async () => ({ fn: "two", pid: process.pid });' }));
+    await stemCellReady(cells, one);
+    const a = await cells.createSandbox(one);
+    await stemCellReady(cells, two);
+    const b = await cells.createSandbox(two);
+    assert.notEqual(a.id, b.id);
+    const ra = JSON.parse((await a.invoke(req('{}'))).payload.toString()) as { fn: string; pid: number };
+    const rb = JSON.parse((await b.invoke(req('{}'))).payload.toString()) as { fn: string; pid: number };
+    assert.equal(ra.fn, 'one');
+    assert.equal(rb.fn, 'two');
+    assert.notEqual(ra.pid, rb.pid);
+    await a.destroy();
+    await stemCellReady(cells, one);
+    const c = await cells.createSandbox(one);
+    const rc = JSON.parse((await c.invoke(req('{}'))).payload.toString()) as { fn: string; pid: number };
+    assert.notEqual(c.id, a.id);
+    assert.notEqual(rc.pid, ra.pid, 'a new cell, not the one that served the destroyed sandbox');
+    assert.ok(dead(ra.pid));
+    await Promise.all([b.destroy(), c.destroy()]);
+  });
+
+  it('reports an init failure from a cell as from a sandbox started for it', { skip }, async () => {
+    const s = nodeSpec(await codeDir({ 'other.js': '' }));
+    await stemCellReady(cells, s);
+    const out = await (await cells.createSandbox(s)).invoke(req('{}'));
+    const ref = await (await fresh.createSandbox(s)).invoke(req('{}'));
+    assert.equal(out.errorType, ref.errorType);
+    assert.deepEqual(JSON.parse(out.payload.toString()), JSON.parse(ref.payload.toString()));
+    assert.equal(out.reusable, false);
+    assert.equal(out.cold, true);
+  });
+
+  it('starts a sandbox for a function that sets a variable node reads at start (NODE_OPTIONS)', { skip }, async () => {
+    const s = nodeSpec(await codeDir(PROBE_FN), { environment: { NODE_OPTIONS: '--title=from-node-options' } });
+    await stemCellReady(cells, nodeSpec(await codeDir(PROBE_FN)));
+    const { hits, misses } = cells.stemCells;
+    const sb = await cells.createSandbox(s);
+    assert.deepEqual({ hits: cells.stemCells.hits, misses: cells.stemCells.misses }, { hits, misses }, 'no cell asked for');
+    assert.equal(probe((await sb.invoke(req('{}'))).payload).title, 'from-node-options');
+    await sb.destroy();
+  });
+
+  it('destroys its stem cells on close()', { skip }, async () => {
+    // Its own backend root: a cell's working directory is its private directory there.
+    const root = await codeDir({});
+    const w = new LocalWorker({ stemCells: 1, backend: new ProcessBackend({ root }) });
+    try {
+      await stemCellReady(w, nodeSpec(await codeDir(PROBE_FN)));
+      assert.equal(cellProcesses(root).length, 1, 'a cell waits');
+    } finally {
+      await w.close();
+    }
+    assert.ok(await eventually(() => cellProcesses(root).length === 0), 'no cell left');
+    assert.equal(w.stemCells.pooled, 0);
+  });
+});
+
+/** Child processes of this test that are stem cells still waiting for a function, working in `root`. */
+function cellProcesses(root: string): number[] {
+  const out: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== process.pid || dead(Number(name))) continue;
+      if (!readlinkSync(`/proc/${name}/cwd`).startsWith(root)) continue;
+      if (/(^|\0)_KINDLING_STEM_CELL=1/.test(readFileSync(`/proc/${name}/environ`, 'latin1'))) out.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}

@@ -11,10 +11,12 @@ import type { FunctionVersionSpec } from '../shared/spec.js';
 import { LogCapture } from './log-capture.js';
 import { MAX_RUNTIME_PAYLOAD_SIZE, RuntimeApi } from './runtime-api.js';
 import type { RuntimeApiListener } from './runtime-api.js';
-import { CUSTOM_RUNTIMES, NODEJS_RUNTIMES, PLACEHOLDER_CREDENTIALS, logStreamName, sandboxLaunch } from './sandbox-env.js';
-import type { SandboxCredentials } from './sandbox-env.js';
-import type { SandboxBackend, SandboxExit, SandboxProcess } from './sandbox/backend.js';
+import { CUSTOM_RUNTIMES, NODEJS_RUNTIMES, PLACEHOLDER_CREDENTIALS, cellLaunch, cellShape, logStreamName, sandboxLaunch } from './sandbox-env.js';
+import type { CellShape, SandboxCredentials } from './sandbox-env.js';
+import type { CellProcess, SandboxBackend, SandboxExit, SandboxProcess, SandboxView } from './sandbox/backend.js';
 import { ProcessBackend } from './sandbox/process.js';
+import { DEFAULT_STEM_CELLS, DEFAULT_STEM_CELL_IDLE_MS, StemCellPool } from './stem-cells.js';
+import type { PoolCell } from './stem-cells.js';
 import type { Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest, Worker } from './types.js';
 
 /**
@@ -54,6 +56,33 @@ export interface LocalWorkerOptions {
    * already in the pipe; the wait only lets the event loop read it). Default 10 ms.
    */
   readonly customRuntimeLogSettleMs?: number;
+  /**
+   * Most stem cells this worker keeps started, over all shapes: sandboxes
+   * of the built-in nodejs runtime started before their function is known,
+   * so that a cold start only binds code and loads the handler (see
+   * stem-cells.ts). 0 turns them off. Default DEFAULT_STEM_CELLS. Off, with
+   * the reason in stemCellsOff, on a backend that cannot run them.
+   */
+  readonly stemCells?: number;
+  /** A shape whose cells go untaken this long loses one, then another after as long. Default DEFAULT_STEM_CELL_IDLE_MS. */
+  readonly stemCellIdleMs?: number;
+}
+
+/**
+ * The shape the pool always keeps a cell of (when stem cells are on): a
+ * nodejs function with Lambda's default MemorySize and EphemeralStorage,
+ * the most likely cold start, so that even the first one finds a cell.
+ */
+const SEEDED_SHAPE: CellShape = { key: 'nodejs/128/512', family: 'nodejs', memorySize: 128, ephemeralStorage: 512 };
+
+/** How a worker's stem cells are doing (see LocalWorker.stemCells). */
+export interface StemCellStats {
+  /** Cells started or starting, waiting for a function. */
+  readonly pooled: number;
+  /** Cold starts that took a cell. */
+  readonly hits: number;
+  /** Cold starts of a function a cell could serve that found none. */
+  readonly misses: number;
 }
 
 /** Longest wait for the end markers (or the pipes' end) when logs are wanted. */
@@ -76,8 +105,13 @@ interface SandboxContext {
  */
 export class LocalWorker implements Worker {
   readonly id: string;
+  /** Why this worker runs no stem cells (turned off, or the backend cannot), or undefined when it does. */
+  readonly stemCellsOff: string | undefined;
   readonly #ctx: SandboxContext;
   readonly #sandboxes = new Set<LocalSandbox>();
+  readonly #pool: StemCellPool<StemCell> | undefined;
+  #hits = 0;
+  #misses = 0;
   #closed = false;
 
   constructor(options: LocalWorkerOptions = {}) {
@@ -91,30 +125,217 @@ export class LocalWorker implements Worker {
       initTimeoutMs: options.initTimeoutMs ?? INIT_TIMEOUT_MS,
       settleMs: options.customRuntimeLogSettleMs ?? 10,
     };
+    const ctx = this.#ctx;
+    const max = options.stemCells ?? DEFAULT_STEM_CELLS;
+    const backend = ctx.backend;
+    this.stemCellsOff =
+      max === 0 ? 'turned off' : backend.startCell === undefined ? `the ${backend.name} backend has no stem cells` : backend.stemCellsUnavailable;
+    if (this.stemCellsOff === undefined) {
+      this.#pool = new StemCellPool<StemCell>({
+        maxCells: max,
+        idleMs: options.stemCellIdleMs ?? DEFAULT_STEM_CELL_IDLE_MS,
+        clock: ctx.clock,
+        start: (shape) => StemCell.start(shape, ctx),
+        onError: (err) => console.error(`kindling: a stem cell failed (retrying later): ${err instanceof Error ? err.message : String(err)}`),
+      });
+      this.#pool.seed(SEEDED_SHAPE, 1);
+    }
   }
 
-  /** Number of sandboxes alive on this worker. */
+  /** Number of sandboxes alive on this worker (stem cells waiting for a function are not sandboxes yet). */
   get size(): number {
     return this.#sandboxes.size;
   }
 
+  /** The stem cells' counters. */
+  get stemCells(): StemCellStats {
+    return { pooled: this.#pool?.size ?? 0, hits: this.#hits, misses: this.#misses };
+  }
+
+  /** Stem cells ready to serve a cold start of `spec` now (0 when none could). */
+  stemCellsReadyFor(spec: FunctionVersionSpec): number {
+    const shape = cellShape(spec);
+    return shape === undefined ? 0 : (this.#pool?.readyCount(shape) ?? 0);
+  }
+
   async createSandbox(spec: FunctionVersionSpec): Promise<Sandbox> {
     if (this.#closed) throw new Error(`worker ${this.id} is closed`);
-    const sandbox = new LocalSandbox(spec, this.#ctx);
+    const pool = this.#pool;
+    const shape = pool ? cellShape(spec) : undefined;
+    const cell = shape ? pool?.take(shape) : undefined;
+    if (shape) {
+      if (cell) this.#hits++;
+      else this.#misses++;
+    }
+    const sandbox = new LocalSandbox(spec, this.#ctx, cell);
     this.#sandboxes.add(sandbox);
     void sandbox.exited.then(() => this.#sandboxes.delete(sandbox));
     try {
-      await sandbox.start();
+      await sandbox.start(cell);
     } catch (err) {
       await sandbox.destroy();
       throw err;
+    } finally {
+      // The pool refills (or grows, after a miss) once this cold start has
+      // done its init (or is gone), rather than competing with it for the CPU.
+      if (shape) void Promise.race([sandbox.initSettled, sandbox.exited]).then(() => pool?.refill());
     }
     return sandbox;
   }
 
+  /** Destroys every sandbox and every stem cell of this worker. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#sandboxes].map((s) => s.destroy()));
+    await Promise.all([...[...this.#sandboxes].map((s) => s.destroy()), this.#pool?.close()]);
+  }
+}
+
+/**
+ * A stem cell: a sandbox of the built-in nodejs runtime started for a shape
+ * and no function, its runtime waiting on its Runtime API for an assignment
+ * (ASSIGNMENT_PATH). It waits in the worker's pool until a cold start takes
+ * it; the LocalSandbox that takes it binds the code, answers the runtime,
+ * and from then on owns the process, the Runtime API (this object only
+ * forwards the API's calls to it) and the logs.
+ */
+class StemCell implements PoolCell, RuntimeApiListener {
+  readonly id: string;
+  readonly shape: CellShape;
+  readonly api: RuntimeApi;
+  readonly ready: Promise<void>;
+  readonly exited: Promise<void>;
+  readonly #ctx: SandboxContext;
+  #proc: CellProcess | undefined;
+  #view: SandboxView | undefined;
+  #capture: LogCapture | undefined;
+  #owner: RuntimeApiListener | undefined;
+  #resolveReady!: () => void;
+  #rejectReady!: (err: Error) => void;
+  #resolveExited!: () => void;
+  #exit: SandboxExit | undefined;
+  #destroying: Promise<void> | undefined;
+
+  private constructor(shape: CellShape, ctx: SandboxContext) {
+    this.id = randomBytes(16).toString('hex');
+    this.shape = shape;
+    this.#ctx = ctx;
+    this.api = new RuntimeApi(this, { stemCell: true });
+    this.ready = new Promise<void>((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    // Whoever awaits it does so later; a cell that dies first must not be an unhandled rejection.
+    this.ready.catch(() => undefined);
+    this.exited = new Promise<void>((resolve) => (this.#resolveExited = resolve));
+  }
+
+  /** Starts a cell of `shape`; rejects when the backend could not. */
+  static async start(shape: CellShape, ctx: SandboxContext): Promise<StemCell> {
+    const cell = new StemCell(shape, ctx);
+    try {
+      await cell.#begin();
+    } catch (err) {
+      await cell.destroy();
+      throw err;
+    }
+    return cell;
+  }
+
+  async #begin(): Promise<void> {
+    const ctx = this.#ctx;
+    const backend = ctx.backend;
+    if (backend.startCell === undefined) throw new Error(`the ${backend.name} backend has no stem cells`);
+    await access(ctx.nodeEntry, fsConstants.R_OK);
+    const proc = await backend.startCell({
+      id: this.id,
+      runtimeDir: dirname(ctx.nodeEntry),
+      memorySize: this.shape.memorySize,
+      ephemeralStorage: this.shape.ephemeralStorage,
+      runtimeApi: this.api.server,
+      launch: (view) => {
+        this.#view = view;
+        return cellLaunch(this.shape, view, { nodePath: process.execPath, nodeEntry: basename(ctx.nodeEntry) });
+      },
+    });
+    this.#proc = proc;
+    if (this.#destroying !== undefined) {
+      await proc.dispose();
+      throw new Error(`stem cell ${this.id} was destroyed while starting`);
+    }
+    const onLog = ctx.onLog;
+    this.#capture = new LogCapture(proc.stdout, proc.stderr, onLog && ((text) => onLog(this.id, text)));
+    void proc.exited.then((exit) => {
+      this.#exit = exit;
+      this.#rejectReady(new Error(`stem cell ${this.id} exited before it was ready (${exit.signal ?? `exit ${String(exit.code)}`})`));
+      // Waiting in the pool: gone for good. Taken: its sandbox deals with it.
+      if (this.#owner === undefined) void this.destroy();
+    });
+  }
+
+  /** The backend's process of the cell (set once started). */
+  get proc(): CellProcess {
+    return this.#proc as CellProcess;
+  }
+
+  /** How the sandbox sees its places (final: the code appears at view.taskRoot). */
+  get view(): SandboxView {
+    return this.#view as SandboxView;
+  }
+
+  get capture(): LogCapture {
+    return this.#capture as LogCapture;
+  }
+
+  /** How the cell's process ended, once it has. */
+  get exit(): SandboxExit | undefined {
+    return this.#exit;
+  }
+
+  /** From now on the Runtime API's calls go to `owner`, the sandbox this cell became. */
+  adopt(owner: RuntimeApiListener): void {
+    this.#owner = owner;
+  }
+
+  /** Stops the cell. Idempotent; never rejects. After adoption its sandbox's teardown does this. */
+  destroy(): Promise<void> {
+    this.#destroying ??= (async () => {
+      try {
+        if (this.#proc) await this.#proc.dispose();
+        else this.api.server.close();
+      } catch (err) {
+        console.error(`kindling: stem cell ${this.id} was not cleaned up completely:`, err);
+      } finally {
+        this.#resolveExited();
+      }
+    })();
+    return this.#destroying;
+  }
+
+  // ---- RuntimeApiListener: forwarded to the owner once there is one ----
+
+  onAwaitingAssignment(): void {
+    this.#proc?.ready?.();
+    this.#resolveReady();
+  }
+
+  onNext(): void {
+    this.#owner?.onNext();
+  }
+
+  onResponse(requestId: string, body: Buffer): void {
+    this.#owner?.onResponse(requestId, body);
+  }
+
+  onResponseTooLarge(requestId: string): void {
+    this.#owner?.onResponseTooLarge(requestId);
+  }
+
+  onError(requestId: string, errorType: string | undefined, body: Buffer): void {
+    this.#owner?.onError(requestId, errorType, body);
+  }
+
+  onInitError(errorType: string | undefined, body: Buffer): void {
+    this.#owner?.onInitError(errorType, body);
   }
 }
 
@@ -183,8 +404,9 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
   #destroyed = false;
   #teardown: Promise<void> | undefined;
 
-  constructor(spec: FunctionVersionSpec, ctx: SandboxContext) {
-    this.id = randomBytes(16).toString('hex');
+  /** `cell`: the stem cell this sandbox will be made of (its id becomes the sandbox's). */
+  constructor(spec: FunctionVersionSpec, ctx: SandboxContext, cell?: StemCell) {
+    this.id = cell?.id ?? randomBytes(16).toString('hex');
     this.spec = spec;
     this.#ctx = ctx;
     this.#nodejs = NODEJS_RUNTIMES.has(spec.runtime);
@@ -192,11 +414,18 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     this.#initPromise = new Promise<void>((resolve) => (this.#initSettled = resolve));
   }
 
-  async start(): Promise<void> {
+  /** Resolves once the init phase is over: the runtime is ready, or init failed. */
+  get initSettled(): Promise<void> {
+    return this.#initPromise;
+  }
+
+  /** Starts the sandbox: from `cell` when given (and usable), else a new one from the backend. */
+  async start(cell?: StemCell): Promise<void> {
     const spec = this.spec;
     if (!this.#nodejs && !CUSTOM_RUNTIMES.has(spec.runtime)) {
       throw new Error(`runtime ${spec.runtime} is not supported by this worker`);
     }
+    if (cell !== undefined && (await this.#adopt(cell))) return;
     if (this.#nodejs) {
       // A platform fault, not the function's: the runtime was not built.
       await access(this.#ctx.nodeEntry, fsConstants.R_OK);
@@ -222,6 +451,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
       runtimeDir: this.#nodejs ? dirname(ctx.nodeEntry) : dirname(dirname(ctx.nodeEntry)),
       memorySize: spec.memorySize,
       ephemeralStorage: spec.ephemeralStorage,
+      egress: spec.egress ?? 'none',
       runtimeApi: this.#api.server,
       launch: (view) =>
         sandboxLaunch(spec, view, {
@@ -239,6 +469,56 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     this.#proc = proc;
     const onLog = ctx.onLog;
     this.#capture = new LogCapture(proc.stdout, proc.stderr, onLog && ((text) => onLog(this.id, text)));
+    this.#armInit();
+    void proc.exited.then((exit) => this.#onExit(exit));
+  }
+
+  /**
+   * Makes `cell` this sandbox: binds the code at its task root, then gives
+   * its runtime the function's launch environment (the one a sandbox
+   * started for the function gets, built for the same view). Init Duration
+   * counts from here: binding the code is part of this cold start, so it is
+   * what the caller waits for between the invoke and a ready runtime.
+   * Resolves false when the cell turned out unusable (it is destroyed and
+   * the caller starts a sandbox of its own instead).
+   */
+  async #adopt(cell: StemCell): Promise<boolean> {
+    const spec = this.spec;
+    const ctx = this.#ctx;
+    this.#spawnAt = performance.now();
+    // A destroy() from now on disposes the cell.
+    this.#proc = cell.proc;
+    try {
+      await cell.proc.bind(spec.codeDir);
+      if (cell.exit !== undefined) throw new Error('the stem cell exited');
+    } catch (err) {
+      if (this.#teardown !== undefined) throw new Error(`sandbox ${this.id} was destroyed while starting`);
+      console.error(`kindling: stem cell ${cell.id} could not take ${spec.functionArn}; starting a sandbox for it instead:`, err);
+      this.#proc = undefined;
+      await cell.destroy();
+      return false;
+    }
+    if (this.#teardown !== undefined) throw new Error(`sandbox ${this.id} was destroyed while starting`);
+    cell.adopt(this);
+    const api = cell.api;
+    this.#api = api;
+    this.#capture = cell.capture;
+    const launch = sandboxLaunch(spec, cell.view, {
+      logStreamName: logStreamName(ctx.clock.now(), spec.version, this.id),
+      credentials: ctx.credentials,
+      nodePath: process.execPath,
+      nodeEntry: basename(ctx.nodeEntry),
+    });
+    api.assign(Buffer.from(JSON.stringify(launch.env)));
+    this.#armInit();
+    void cell.proc.exited.then((exit) => this.#onExit(exit));
+    return true;
+  }
+
+  /** The init phase's timers, from now (see below). */
+  #armInit(): void {
+    const ctx = this.#ctx;
+    const spec = this.spec;
     // Lambda limits init to 10 s and then retries it inside the first
     // invoke, under the function's timeout. Kindling does not restart the
     // runtime; it lets the one init run for 10 s + the timeout, which gives
@@ -253,7 +533,6 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     } else {
       this.#endInitPhase();
     }
-    void proc.exited.then((exit) => this.#onExit(exit));
   }
 
   // ---- RuntimeApiListener: called synchronously by the Runtime API ----

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { MAX_RUNTIME_PAYLOAD_SIZE, RuntimeApi } from './runtime-api.js';
+import { ASSIGNMENT_PATH, MAX_RUNTIME_PAYLOAD_SIZE, RuntimeApi } from './runtime-api.js';
 import type { RuntimeApiListener } from './runtime-api.js';
 
 interface Reply {
@@ -43,6 +43,9 @@ class Recorder implements RuntimeApiListener {
   onInitError(errorType: string | undefined, body: Buffer): void {
     this.events.push(`init-error ${errorType}`);
     this.bodies.push(body);
+  }
+  onAwaitingAssignment(): void {
+    this.events.push('awaiting-assignment');
   }
 }
 
@@ -172,6 +175,58 @@ describe('RuntimeApi init', () => {
       const next = await call(port, 'GET', NEXT);
       assert.equal(next.status, 403);
       assert.match(next.body, /State transition from InitError to Ready failed/);
+    } finally {
+      await close(api);
+    }
+  });
+});
+
+describe('RuntimeApi of a stem cell (Kindling\'s assignment)', () => {
+  it('long-polls the assignment until the worker gives it, once; then the path is unknown', async () => {
+    const rec = new Recorder();
+    const api = new RuntimeApi(rec, { stemCell: true });
+    const port = await listen(api);
+    try {
+      const waiting = call(port, 'GET', ASSIGNMENT_PATH);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(rec.events, ['awaiting-assignment']);
+      api.assign(Buffer.from('{"A":"1"}'));
+      const reply = await waiting;
+      assert.equal(reply.status, 200);
+      assert.equal(reply.headers['content-type'], 'application/json');
+      assert.equal(reply.body, '{"A":"1"}');
+      // A function's code (loaded after this) cannot ask again.
+      const again = await call(port, 'GET', ASSIGNMENT_PATH);
+      assert.equal(again.status, 404);
+      api.assign(Buffer.from('{"B":"2"}'));
+      // The Runtime API itself goes on as for any sandbox.
+      const next = call(port, 'GET', NEXT);
+      await new Promise((r) => setTimeout(r, 20));
+      api.deliver(inv('req-1'));
+      assert.equal((await next).status, 200);
+      assert.deepEqual(rec.events, ['awaiting-assignment', 'next']);
+    } finally {
+      await close(api);
+    }
+  });
+
+  it('keeps an assignment given before the runtime asks', async () => {
+    const api = new RuntimeApi(new Recorder(), { stemCell: true });
+    const port = await listen(api);
+    try {
+      api.assign(Buffer.from('{"early":"yes"}'));
+      const reply = await call(port, 'GET', ASSIGNMENT_PATH);
+      assert.equal(reply.body, '{"early":"yes"}');
+    } finally {
+      await close(api);
+    }
+  });
+
+  it('is an unknown path on a sandbox started for its function', async () => {
+    const api = new RuntimeApi(new Recorder());
+    const port = await listen(api);
+    try {
+      assert.equal((await call(port, 'GET', ASSIGNMENT_PATH)).status, 404);
     } finally {
       await close(api);
     }

@@ -32,7 +32,30 @@ export interface RuntimeApiListener {
   onError(requestId: string, errorType: string | undefined, body: Buffer): void;
   /** The runtime posted /runtime/init/error before its first /next. */
   onInitError(errorType: string | undefined, body: Buffer): void;
+  /**
+   * Stem cells only: the runtime asked for its assignment (ASSIGNMENT_PATH)
+   * for the first time, so it has started and waits. Optional.
+   */
+  onAwaitingAssignment?(): void;
 }
+
+/** Options of RuntimeApi. */
+export interface RuntimeApiOptions {
+  /**
+   * The sandbox is a stem cell: its runtime starts without a function and
+   * asks ASSIGNMENT_PATH for one, once; see RuntimeApi.assign. Default false.
+   */
+  readonly stemCell?: boolean;
+}
+
+/**
+ * Kindling's own path on a stem cell's Runtime API: the built-in runtime's
+ * long-poll for its function (src/runtime/nodejs/runtime-api.ts has the same
+ * constant). Not part of Lambda's API. It answers once, before any function
+ * code is loaded; afterwards, and on every sandbox that is not a stem cell,
+ * it is an unknown path (404), so a function never reaches it.
+ */
+export const ASSIGNMENT_PATH = '/kindling/stem-cell/assignment';
 
 const NEXT_PATH = '/2018-06-01/runtime/invocation/next';
 const INVOCATION_PREFIX = '/2018-06-01/runtime/invocation/';
@@ -83,9 +106,20 @@ export class RuntimeApi {
   #queued: RuntimeInvocation | undefined;
   /** A /next waiting for an event. */
   #parked: ServerResponse | undefined;
+  /**
+   * Stem cells: 'waiting' until the runtime has its assignment, then
+   * 'served'; 'none' for every other sandbox.
+   */
+  #cell: 'none' | 'waiting' | 'served';
+  /** The assignment, given before the runtime asked for it. */
+  #assignment: Buffer | undefined;
+  /** The runtime's parked assignment request. */
+  #assignmentWait: ServerResponse | undefined;
+  #awaitingReported = false;
 
-  constructor(listener: RuntimeApiListener) {
+  constructor(listener: RuntimeApiListener, options: RuntimeApiOptions = {}) {
     this.#listener = listener;
+    this.#cell = options.stemCell === true ? 'waiting' : 'none';
     this.server = createServer(
       {
         keepAlive: true,
@@ -116,11 +150,28 @@ export class RuntimeApi {
     }
   }
 
+  /**
+   * Stem cells: hands the runtime its assignment (the body is the
+   * function's complete environment as JSON, see sandboxLaunch), now or
+   * when it asks. Once; later calls are ignored.
+   */
+  assign(body: Buffer): void {
+    if (this.#cell !== 'waiting' || this.#assignment !== undefined) return;
+    const waiting = this.#assignmentWait;
+    this.#assignmentWait = undefined;
+    if (waiting && !waiting.destroyed) this.#sendAssignment(waiting, body);
+    else this.#assignment = body;
+  }
+
   #route(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '';
     if (url === NEXT_PATH) {
       if (req.method !== 'GET') return methodNotAllowed(req, res);
       return this.#next(res);
+    }
+    if (url === ASSIGNMENT_PATH && this.#cell === 'waiting') {
+      if (req.method !== 'GET') return methodNotAllowed(req, res);
+      return this.#awaitAssignment(req, res);
     }
     if (url.startsWith(INVOCATION_PREFIX)) {
       const slash = url.indexOf('/', INVOCATION_PREFIX.length);
@@ -137,6 +188,29 @@ export class RuntimeApi {
     req.resume();
     res.writeHead(404, ['Content-Type', 'text/plain; charset=utf-8', 'X-Content-Type-Options', 'nosniff']);
     res.end('404 page not found\n');
+  }
+
+  #awaitAssignment(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    const ready = this.#assignment;
+    if (ready !== undefined) {
+      this.#assignment = undefined;
+      this.#sendAssignment(res, ready);
+      return;
+    }
+    // A second request while one is parked: a runtime bug; the newest wins.
+    this.#assignmentWait?.destroy();
+    this.#assignmentWait = res;
+    if (!this.#awaitingReported) {
+      this.#awaitingReported = true;
+      this.#listener.onAwaitingAssignment?.();
+    }
+  }
+
+  #sendAssignment(res: ServerResponse, body: Buffer): void {
+    this.#cell = 'served';
+    res.writeHead(200, ['Content-Type', 'application/json', 'Content-Length', String(body.length)]);
+    res.end(body);
   }
 
   #next(res: ServerResponse): void {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../shared/spec.js';
-import { PLACEHOLDER_CREDENTIALS, logStreamName, sandboxLaunch } from './sandbox-env.js';
+import { PLACEHOLDER_CREDENTIALS, STEM_CELL_ENV, cellLaunch, cellShape, logStreamName, sandboxLaunch } from './sandbox-env.js';
 
 const spec: FunctionVersionSpec = {
   key: 'k',
@@ -78,5 +78,44 @@ describe('sandboxLaunch', () => {
 describe('logStreamName', () => {
   it('is YYYY/MM/DD/[VERSION]<hex> in UTC', () => {
     assert.equal(logStreamName(Date.UTC(2026, 2, 5, 23, 59), '$LATEST', 'ab'.repeat(16)), `2026/03/05/[$LATEST]${'ab'.repeat(16)}`);
+  });
+});
+
+describe('cellShape and cellLaunch (stem cells)', () => {
+  const view = { taskRoot: '/var/task', runtimeDir: '/var/runtime/nodejs', optDir: '/opt', runtimeApi: '127.0.0.1:9001' };
+
+  it('groups functions by what is fixed at process start: family, MemorySize, EphemeralStorage', () => {
+    const a = cellShape(spec);
+    assert.deepEqual(a, { key: 'nodejs/1024/512', family: 'nodejs', memorySize: 1024, ephemeralStorage: 512 });
+    assert.deepEqual(cellShape({ ...spec, runtime: 'nodejs20.x', functionName: 'other', environment: { A: 'b' } }), a, 'nodejs20.x and 22.x share cells');
+    assert.equal(cellShape({ ...spec, memorySize: 128 })?.key, 'nodejs/128/512');
+    assert.equal(cellShape({ ...spec, ephemeralStorage: 1024 })?.key, 'nodejs/1024/1024');
+  });
+
+  it('serves no custom runtime and no function that sets a variable read at process start', () => {
+    assert.equal(cellShape({ ...spec, runtime: 'provided.al2023' }), undefined);
+    assert.equal(cellShape({ ...spec, egress: 'internet' }), undefined, 'a cell has no network');
+    assert.ok(cellShape({ ...spec, egress: 'none' }));
+    for (const k of ['NODE_OPTIONS', 'NODE_EXTRA_CA_CERTS', 'LD_PRELOAD', 'LD_LIBRARY_PATH', 'LANG', 'LC_ALL', 'UV_THREADPOOL_SIZE', 'MALLOC_ARENA_MAX', 'GLIBC_TUNABLES']) {
+      assert.equal(cellShape({ ...spec, environment: { [k]: 'x' } }), undefined, k);
+    }
+    assert.ok(cellShape({ ...spec, environment: { TZ: 'Asia/Tokyo', PATH: '/x', NODEJS_MODE: 'y' } }), 'TZ applies at once; PATH is read per exec');
+  });
+
+  it('starts the command of a function of its shape, with a subset of its environment that the assignment replaces', () => {
+    const shape = cellShape(spec);
+    assert.ok(shape);
+    const cell = cellLaunch(shape, view, { nodePath: ctx.nodePath, nodeEntry: ctx.nodeEntry });
+    const fn = sandboxLaunch(spec, view, ctx);
+    assert.equal(cell.command, fn.command);
+    assert.deepEqual(cell.args, fn.args, 'heap limits of the same MemorySize');
+    assert.match(cell.env[STEM_CELL_ENV] ?? '', /^1 +$/);
+    assert.ok((cell.env[STEM_CELL_ENV] ?? '').length > 8192, 'room for the function\'s environment in the process\'s environment block');
+    for (const [k, v] of Object.entries(cell.env)) {
+      if (k === STEM_CELL_ENV) continue;
+      assert.ok(k in fn.env, `${k} is in every function's launch, so the assignment replaces it`);
+      if (k !== 'NODE_PATH') assert.equal(fn.env[k], v, k);
+    }
+    for (const k of ['AWS_LAMBDA_FUNCTION_NAME', 'STAGE', '_HANDLER', 'AWS_ACCESS_KEY_ID', 'AWS_LAMBDA_LOG_STREAM_NAME']) assert.equal(cell.env[k], undefined, `${k} names the function`);
   });
 });

@@ -140,3 +140,102 @@ export function sandboxLaunch(spec: FunctionVersionSpec, view: SandboxView, ctx:
   }
   return { command: join(view.taskRoot, 'bootstrap'), args: [], env };
 }
+
+/**
+ * What a stem cell is started for: everything of a launch that is fixed
+ * once its process has started. A function whose launch differs only in
+ * what the runtime reads after its assignment can take any cell of its shape.
+ */
+export interface CellShape {
+  /** Pool key: `<family>/<memorySize>/<ephemeralStorage>`. */
+  readonly key: string;
+  /** The built-in runtime family: nodejs20.x and nodejs22.x run the same runtime on the same node. */
+  readonly family: 'nodejs';
+  /** MB: node's heap limits are command-line flags, and V8 sizes its heap once (v8.setFlagsFromString cannot move them later). */
+  readonly memorySize: number;
+  /** MB of /tmp: a tmpfs mounted when the sandbox is made. */
+  readonly ephemeralStorage: number;
+}
+
+/**
+ * Variables that the dynamic loader, libc or node read once, when the
+ * process starts (NODE_OPTIONS, NODE_EXTRA_CA_CERTS, NODE_NO_WARNINGS, ...;
+ * LD_PRELOAD, LD_LIBRARY_PATH; malloc tunables; libuv's thread pool size,
+ * read at its first use, which the runtime's own start may already have
+ * made; OpenSSL's configuration; the locale). A function that sets one in
+ * its own environment gets a sandbox started for it. TZ is not here: node
+ * applies a new process.env.TZ at once.
+ */
+const STARTUP_VARIABLES = /^(NODE_|LD_|MALLOC_|UV_|OPENSSL_|SSL_CERT_|LC_)|^(LANG|LANGUAGE|GLIBC_TUNABLES|LOCPATH)$/;
+
+/**
+ * The variables of a nodejs launch that a stem cell starts with (see
+ * cellLaunch). Not TZ: the runtime would have to unset it to give the
+ * function's environment its order, and node answers an unset TZ by
+ * detecting the host's time zone, which reads the zoneinfo tree (~0.7 s
+ * under gVisor). Set only at the assignment, it is parsed, not searched;
+ * nothing before it asks for local time.
+ */
+const CELL_START_VARIABLES = ['PATH', 'LD_LIBRARY_PATH', 'NODE_PATH', 'LANG', 'AWS_LAMBDA_RUNTIME_API', 'LAMBDA_TASK_ROOT', 'LAMBDA_RUNTIME_DIR'] as const;
+
+/** The variable that tells the built-in runtime it is a stem cell (src/runtime/nodejs/index.ts). */
+export const STEM_CELL_ENV = '_KINDLING_STEM_CELL';
+
+/**
+ * Bytes of padding in STEM_CELL_ENV's value: room in the process's
+ * environment block for the function's whole environment, which the
+ * runtime writes there once assigned (src/runtime/nodejs/stem-cell.ts).
+ * A function's own variables are at most 4 KB (Lambda's limit); Lambda's
+ * own, with session credentials, stay under 4 KB more.
+ */
+const ENVIRON_RESERVE = 16 * 1024;
+
+/**
+ * The stem-cell shape that can serve `spec`, or undefined when only a
+ * sandbox started for it can: custom runtimes (their bootstrap is the
+ * function's own code), functions that set a variable read at process
+ * start (STARTUP_VARIABLES) and functions with egress 'internet'.
+ */
+export function cellShape(spec: FunctionVersionSpec): CellShape | undefined {
+  if (!NODEJS_RUNTIMES.has(spec.runtime)) return undefined;
+  // Cells start with no network; an 'internet' sandbox's NAT and rules are
+  // made before its first instruction runs (sandbox/network.ts).
+  if (spec.egress === 'internet') return undefined;
+  for (const k of Object.keys(spec.environment)) if (STARTUP_VARIABLES.test(k)) return undefined;
+  return { key: `nodejs/${spec.memorySize}/${spec.ephemeralStorage}`, family: 'nodejs', memorySize: spec.memorySize, ephemeralStorage: spec.ephemeralStorage };
+}
+
+/**
+ * The command and environment of a stem cell of `shape`: the command of
+ * sandboxLaunch for a function of that shape (node's flags depend on
+ * MemorySize only), and of its environment only the variables that do not
+ * name the function (the paths, the locale, the Runtime API), plus
+ * STEM_CELL_ENV (with its padding). Each of them is also in every function's launch env, with
+ * the same value except NODE_PATH (its /opt entry names the runtime's major
+ * version; the runtime re-reads it) and what the function overrides, so the
+ * runtime's assignment — the function's whole launch env — replaces them all.
+ */
+export function cellLaunch(shape: CellShape, view: SandboxView, ctx: Pick<LaunchContext, 'nodePath' | 'nodeEntry'>): SandboxLaunch {
+  const placeholder: FunctionVersionSpec = {
+    key: shape.key,
+    functionName: 'stem-cell',
+    functionArn: 'arn:aws:lambda:us-east-1:000000000000:function:stem-cell',
+    version: '$LATEST',
+    runtime: 'nodejs20.x',
+    handler: 'index.handler',
+    memorySize: shape.memorySize,
+    timeout: 3,
+    ephemeralStorage: shape.ephemeralStorage,
+    environment: {},
+    codeDir: view.taskRoot,
+    codeSha256: '',
+    region: 'us-east-1',
+  };
+  const full = sandboxLaunch(placeholder, view, { ...ctx, logStreamName: '', credentials: PLACEHOLDER_CREDENTIALS });
+  const env: Record<string, string> = { [STEM_CELL_ENV]: `1${' '.repeat(ENVIRON_RESERVE)}` };
+  for (const k of CELL_START_VARIABLES) {
+    const v = full.env[k];
+    if (v !== undefined) env[k] = v;
+  }
+  return { command: full.command, args: full.args, env };
+}

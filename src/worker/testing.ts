@@ -84,3 +84,35 @@ done
 
 /** A JSON object payload. */
 export const json = (b: Buffer): Record<string, unknown> => JSON.parse(b.toString()) as Record<string, unknown>;
+
+/** Waits until `worker` has a stem cell ready for `spec` (fails after `ms`). */
+export async function stemCellReady(worker: { stemCellsReadyFor(spec: FunctionVersionSpec): number }, spec: FunctionVersionSpec, ms = 15_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (worker.stemCellsReadyFor(spec) === 0) {
+    if (Date.now() > until) throw new Error(`no stem cell became ready for ${spec.functionName} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * A nodejs function (index.js) that reports what a sandbox looks like from
+ * inside: its environment (process.env in order, and the process's own
+ * record of it, /proc/self/environ), working directory, task root listing,
+ * node's flags, module search paths, the globals the runtime left, and a
+ * count of its invokes (a global).
+ */
+export const PROBE_FN: Record<string, string> = {
+  'index.js': `const fs = require('node:fs');
+let invokes = 0;
+exports.handler = async (event, context) => {
+  invokes += 1;
+  let environ = null;
+  try { environ = fs.readFileSync('/proc/self/environ', 'latin1').split('\\0').filter((l) => l !== ''); } catch {}
+  return {
+    invokes, env: Object.entries(process.env), environ, cwd: process.cwd(), task: fs.readdirSync(process.env.LAMBDA_TASK_ROOT).sort(),
+    execArgv: process.execArgv, argv: process.argv, paths: module.paths, globals: Object.keys(globalThis).sort(), title: process.title,
+    uid: process.getuid(), memoryLimitInMB: context.memoryLimitInMB, functionName: context.functionName, event,
+  };
+};
+`,
+};

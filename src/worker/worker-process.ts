@@ -21,6 +21,8 @@ export interface WorkerProcessOptions {
   readonly zone: string;
   readonly capacityMB: number;
   readonly sandbox: SandboxKind;
+  /** Pre-started, code-less nodejs sandboxes this worker keeps (0: none). */
+  readonly stemCells: number;
   readonly gvisorPlatform?: GvisorPlatform;
   /** The worker's own data directory (backend root key, process sandboxes' files). */
   readonly dataDir: string;
@@ -43,7 +45,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   mkdirSync(dataDir, { recursive: true });
   const opened = await openBackend({ kind: options.sandbox, dataDir, slot: options.slot ?? 0, ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}) });
   const id = options.id ?? `${hostname()}-${process.pid}`;
-  const worker = new LocalWorker({ id, backend: opened.backend });
+  const worker = new LocalWorker({ id, backend: opened.backend, stemCells: options.stemCells });
+  if (options.stemCells > 0 && worker.stemCellsOff) console.error(`kindling worker ${id}: stem cells are off: ${worker.stemCellsOff}`);
   let server: WorkerServer;
   try {
     server = await startWorkerServer({

@@ -9,8 +9,10 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { readdirSync, rmSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { InvokeCommand } from '@aws-sdk/client-lambda';
 import { deploy, json, launchKindling, type Kindling } from '../e2e/harness.js';
+import { startFakeInternet } from './fake-internet.js';
 
 /** The probe every hostile function runs: `attempt` is the body of an async function(event) returning a result object. */
 function hostile(attempt: string): Record<string, string> {
@@ -174,6 +176,38 @@ for (const backend of backends) {
       await stillServes();
     });
 
+    // A function's egress is 'none' unless it says otherwise (test/isolation/egress.test.ts tests 'internet').
+    const noFakeInternet = process.getuid?.() === 0 ? false : 'needs root (builds a fake internet with ip netns)';
+    it('with the default egress, reaches no network: not the internet, the host\'s addresses, its subnets or metadata', { skip: noFakeInternet }, async () => {
+      const fake = await startFakeInternet();
+      const hostAll = createServer((c) => c.end('host service\n'));
+      try {
+        await new Promise<void>((r) => hostAll.listen(0, '0.0.0.0', () => r()));
+        const port = (hostAll.address() as { port: number }).port;
+        const hostAddresses = Object.values(networkInterfaces()).flat().filter((a) => a?.family === 'IPv4' && !a.internal).map((a) => a!.address);
+        const targets = [
+          [fake.server, fake.port], [fake.neighbour, fake.port], [fake.linkLocal, fake.port], [fake.privateAddress, fake.port],
+          ['169.254.169.254', 80], ['10.0.2.2', port], ['10.0.2.3', port], ...hostAddresses.map((a) => [a, port]),
+        ];
+        await deploy(k.client, 'egressprobe', hostile(`
+          const tryConnect = ([host, port]) => new Promise((resolve) => {
+            const s = net.connect({ host, port, timeout: 2000 });
+            s.on('connect', () => { s.destroy(); resolve('connected'); });
+            s.on('timeout', () => { s.destroy(); resolve('timeout'); });
+            s.on('error', (e) => resolve(e.code));
+          });
+          const results = await Promise.all(event.targets.map(tryConnect));
+          return Object.fromEntries(event.targets.map((t, i) => [t.join(':'), results[i]]));`), { Timeout: 10 });
+        const { body } = await invoke('egressprobe', { targets });
+        assert.equal(Object.keys(body).length, targets.length);
+        for (const [target, result] of Object.entries(body)) assert.notEqual(result, 'connected', `reached ${target}`);
+        await stillServes();
+      } finally {
+        hostAll.close();
+        await fake.close();
+      }
+    });
+
     it('cannot mount, unshare or ptrace', async () => {
       await deploy(k.client, 'syscalls', hostile(`
         const run = (cmd, args) => { const r = cp.spawnSync(cmd, args, { encoding: 'utf8' }); return { status: r.status, stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') }; };
@@ -197,6 +231,25 @@ for (const backend of backends) {
       for (const leak of ['NODE_EXTRA_CA_CERTS', 'HOME=/root', 'npm_config', 'INIT_CWD', k.dataDir]) {
         assert.ok(!everything.includes(leak), `${leak} visible inside the sandbox`);
       }
+    });
+
+    it('cannot take another function\'s assignment, whether or not its sandbox was a stem cell', async () => {
+      // 128 MB nodejs: the shape kindling up keeps a stem cell of. The
+      // assignment path answers once, before any function code is loaded.
+      await deploy(k.client, 'assignment', hostile(`
+        const http = require('node:http');
+        const get = (path) => new Promise((resolve) => {
+          const req = http.get({ socketPath: '/run/kindling/runtime-api.sock', path }, (res) => { res.resume(); resolve(res.statusCode); });
+          req.on('error', (e) => resolve(e.code));
+        });
+        return { assignment: await get('/kindling/stem-cell/assignment'), environ: fs.readFileSync('/proc/self/environ', 'latin1') };`));
+      const { body } = await invoke('assignment');
+      assert.equal(body.assignment, 404);
+      // The runtime rewrites its environment block through /proc/self/mem;
+      // gVisor offers no /proc/self/mem (EACCES), so there the block keeps
+      // what the sandbox started with (names of Kindling's, no secrets).
+      if (backend !== 'gvisor') assert.ok(!String(body.environ).includes('_KINDLING'), 'no Kindling-internal variable in the process\'s own environment record');
+      await stillServes();
     });
   });
 }

@@ -14,7 +14,18 @@
  *   AWS_LAMBDA_LOG_FORMAT, AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_NODEJS_DISABLE_CALLBACK_WARNING
  *   _KINDLING_RUNTIME_API_SOCKET  optional unix socket of the Runtime API (namespace backend);
  *                            deleted from process.env once read
+ *   _KINDLING_STEM_CELL      "1" (and padding): started as a stem cell, see below; deleted once read
  * and it sets/deletes _X_AMZN_TRACE_ID per invoke.
+ *
+ * Stem cell: Kindling starts some sandboxes before it knows their function,
+ * so that a cold start only binds code and loads the handler. Such a runtime
+ * loads its own modules, then asks the Runtime API for its assignment (a
+ * Kindling-only long-poll on the same channel) and waits. The answer is the
+ * function's complete environment, the one a sandbox started for the
+ * function would have had from the start; the runtime takes it on
+ * (stem-cell.ts) and goes on exactly as a runtime started for the function:
+ * everything above is read only from then on. The worker binds the code at
+ * the task root before it answers.
  *
  * The invoke loop matches the observable behaviour of the RIC (src/Runtime.js,
  * CallbackContext.js, InvokeContext.js, BeforeExitListener.js, index.mjs):
@@ -33,6 +44,7 @@ import { endMarker } from '../marker.js';
 import { NodeJsExit, UnhandledPromiseRejection, logError, patchConsole, setLoggingContext, toRapidResponse } from './errors.js';
 import { RuntimeApiClient } from './runtime-api.js';
 import type { NextInvocation } from './runtime-api.js';
+import { becomeFunction, showEnvironment } from './stem-cell.js';
 import { loadHandler } from './user-function.js';
 import type { Handler } from './user-function.js';
 
@@ -350,7 +362,6 @@ if (endpoint === undefined || endpoint === '') {
   process.exit(1);
 }
 
-patchConsole();
 // Set by Kindling's namespace backend: the Runtime API's unix socket inside
 // the sandbox (without it, a forwarder process relays 127.0.0.1:9001 to it).
 // Kindling's own business: removed before the function's code loads, so
@@ -358,26 +369,56 @@ patchConsole();
 // shows no such variable).
 const runtimeApiSocket = env['_KINDLING_RUNTIME_API_SOCKET'];
 delete env['_KINDLING_RUNTIME_API_SOCKET'];
-const runtime = new Runtime(new RuntimeApiClient(endpoint, runtimeApiSocket), {
-  functionName: env['AWS_LAMBDA_FUNCTION_NAME'],
-  functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'],
-  memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'],
-  logGroupName: env['AWS_LAMBDA_LOG_GROUP_NAME'],
-  logStreamName: env['AWS_LAMBDA_LOG_STREAM_NAME'],
-});
-runtime.install();
+const client = new RuntimeApiClient(endpoint, runtimeApiSocket);
+// "1" and padding: see stem-cell.ts.
+const stemCell = env['_KINDLING_STEM_CELL']?.startsWith('1') === true;
+delete env['_KINDLING_STEM_CELL'];
 
-const taskRoot = env['LAMBDA_TASK_ROOT'] || process.cwd();
-try {
-  // Lambda starts the runtime in /var/task; code that opens './data.json' relies on it.
-  process.chdir(taskRoot);
-} catch {
-  // A missing task root surfaces below as Runtime.ImportModuleError.
+if (stemCell) {
+  client.assignment().then(
+    (assigned) => {
+      becomeFunction(env, assigned);
+      startFunction();
+    },
+    (err: unknown) => {
+      // No function yet: nothing to report it to. The worker sees the exit.
+      process.stderr.write(`kindling stem cell: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+} else {
+  // The variable is gone from process.env; the process's own record of its
+  // environment (/proc/self/environ) is rewritten so it is gone there too.
+  if (runtimeApiSocket !== undefined) showEnvironment(env);
+  startFunction();
 }
-const runtimeDir = env['LAMBDA_RUNTIME_DIR'];
-const requireFrom = runtimeDir ? join(runtimeDir, 'index.mjs') : fileURLToPath(import.meta.url);
 
-loadHandler(taskRoot, env['_HANDLER'] ?? '', requireFrom).then(
-  (handler) => runtime.start(handler),
-  (error: unknown) => runtime.initFailed(error),
-);
+/** Initialises the function (console, listeners, working directory, handler) and starts the invoke loop. */
+function startFunction(): void {
+  patchConsole();
+  const runtime = new Runtime(client, {
+    functionName: env['AWS_LAMBDA_FUNCTION_NAME'],
+    functionVersion: env['AWS_LAMBDA_FUNCTION_VERSION'],
+    memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'],
+    logGroupName: env['AWS_LAMBDA_LOG_GROUP_NAME'],
+    logStreamName: env['AWS_LAMBDA_LOG_STREAM_NAME'],
+  });
+  runtime.install();
+
+  const taskRoot = env['LAMBDA_TASK_ROOT'] || process.cwd();
+  try {
+    // Lambda starts the runtime in /var/task; code that opens './data.json'
+    // relies on it. (A stem cell's working directory is its task root as it
+    // was before the code was bound over it: the path is entered anew here.)
+    process.chdir(taskRoot);
+  } catch {
+    // A missing task root surfaces below as Runtime.ImportModuleError.
+  }
+  const runtimeDir = env['LAMBDA_RUNTIME_DIR'];
+  const requireFrom = runtimeDir ? join(runtimeDir, 'index.mjs') : fileURLToPath(import.meta.url);
+
+  loadHandler(taskRoot, env['_HANDLER'] ?? '', requireFrom).then(
+    (handler) => runtime.start(handler),
+    (error: unknown) => runtime.initFailed(error),
+  );
+}

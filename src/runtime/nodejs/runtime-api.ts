@@ -31,6 +31,11 @@ export interface NextInvocation {
 const NEXT_PATH = '/2018-06-01/runtime/invocation/next';
 const INVOCATION_PATH = '/2018-06-01/runtime/invocation/';
 const INIT_ERROR_PATH = '/2018-06-01/runtime/init/error';
+/**
+ * Kindling's stem-cell assignment (not Lambda's API): the same path as
+ * ASSIGNMENT_PATH in src/worker/runtime-api.ts, which this tree cannot import.
+ */
+const ASSIGNMENT_PATH = '/kindling/stem-cell/assignment';
 
 /**
  * Largest response head (or chunk-size line) accepted: Lambda's nodejs
@@ -325,6 +330,36 @@ export class RuntimeApiClient implements ConnectionOwner {
     }
     this.#hostHeader = endpoint;
     this.#nextBytes = `GET ${NEXT_PATH} HTTP/1.1\r\nHost: ${endpoint}\r\n\r\n`;
+  }
+
+  /**
+   * Kindling stem cells only: GET the assignment, which blocks until the
+   * worker gives this runtime its function. Resolves with the function's
+   * complete environment.
+   */
+  assignment(): Promise<Record<string, string>> {
+    return new Promise((resolve, reject) => {
+      this.#send([
+        {
+          bytes: `GET ${ASSIGNMENT_PATH} HTTP/1.1\r\nHost: ${this.#hostHeader}\r\n\r\n`,
+          onResponse: (status, _headers, body) => {
+            const text = body.toString('utf8');
+            if (status !== 200) return reject(new Error(`Failed to get the stem cell's assignment, HTTP ${status}: ${text}`));
+            try {
+              const env: unknown = JSON.parse(text);
+              if (env === null || typeof env !== 'object' || Array.isArray(env) || !Object.values(env).every((v) => typeof v === 'string')) {
+                throw new Error('not an object of strings');
+              }
+              resolve(env as Record<string, string>);
+            } catch (err) {
+              reject(new Error(`The stem cell's assignment is not an environment: ${String(err)}`));
+            }
+          },
+          onFailure: reject,
+          resent: false,
+        },
+      ]);
+    });
   }
 
   /** GET /runtime/invocation/next: blocks until the worker has an event. */

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Readable } from 'node:stream';
+import type { Egress } from '../../shared/spec.js';
 
 /**
  * How the sandbox sees the places it is given. The worker builds the
@@ -44,6 +45,12 @@ export interface SandboxStartOptions {
   readonly memorySize: number;
   /** MB of private /tmp; backends that can enforce it do. */
   readonly ephemeralStorage: number;
+  /**
+   * The function's network egress (absent: 'none'). The namespace backend
+   * gives 'internet' through a user-mode NAT (network.ts); gvisor refuses
+   * it; the process backend isolates nothing and ignores it.
+   */
+  readonly egress?: Egress;
   /**
    * The sandbox's Runtime API, created by the worker and not yet listening.
    * The backend makes it reachable from inside the sandbox — and only from
@@ -91,6 +98,46 @@ export interface SandboxProcess {
   dispose(): Promise<void>;
 }
 
+/**
+ * What the worker asks a backend to start as a stem cell: a sandbox with the
+ * backend's full isolation and no function code yet. Its task root
+ * (view.taskRoot) is empty until bind(); its runtime starts, connects to its
+ * Runtime API and waits there for its assignment.
+ */
+export interface CellStartOptions {
+  /** Unique id of the sandbox (names its private directories). */
+  readonly id: string;
+  /** Host path of the runtime directory (shown as view.runtimeDir). */
+  readonly runtimeDir: string;
+  /** MB; backends that can enforce it do, from the start (it is part of the cell's shape). */
+  readonly memorySize: number;
+  /** MB of private /tmp. */
+  readonly ephemeralStorage: number;
+  /** As SandboxStartOptions.runtimeApi. */
+  readonly runtimeApi: Server;
+  /**
+   * Builds the command and environment once the backend knows its view.
+   * The view is final: bind() later fills view.taskRoot, it never moves it.
+   */
+  launch(view: SandboxView): SandboxLaunch;
+}
+
+/** A started stem cell: a SandboxProcess whose code is bound later, once. */
+export interface CellProcess extends SandboxProcess {
+  /**
+   * Makes `codeDir` appear, read-only to the sandbox, at the view's task
+   * root. Called once, before the runtime is told its function. Rejects
+   * when the code could not be bound; the cell is then of no use and must
+   * be disposed.
+   */
+  bind(codeDir: string): Promise<void>;
+  /**
+   * Called once the cell's runtime waits for its assignment (the sandbox is
+   * fully set up): a backend may prepare bind() here. Optional.
+   */
+  ready?(): void;
+}
+
 /** Starts sandboxes on this host: process | namespace | gvisor. */
 export interface SandboxBackend {
   readonly name: string;
@@ -100,6 +147,16 @@ export interface SandboxBackend {
    * instead, as a process would.
    */
   start(options: SandboxStartOptions): Promise<SandboxProcess>;
+  /**
+   * Starts a stem cell (see CellStartOptions). Absent on backends that
+   * cannot bind code into a running sandbox; rejects as start() does.
+   */
+  startCell?(options: CellStartOptions): Promise<CellProcess>;
+  /**
+   * Why this backend cannot start stem cells on this host (one line), or
+   * undefined when it can (startCell present). Absent: same as undefined.
+   */
+  readonly stemCellsUnavailable?: string | undefined;
 }
 
 /**

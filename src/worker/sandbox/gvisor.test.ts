@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
 import { LocalWorker } from '../local-worker.js';
-import { WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, testRequest, testSpec } from '../testing.js';
+import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, stemCellReady, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
 import { GvisorBackend, detectGvisorSupport } from './gvisor.js';
 
@@ -48,7 +48,7 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
   before(async () => {
     process.env['KINDLING_HOST_SECRET'] = 'must-not-leak';
     backend = await GvisorBackend.create({ root, cgroupName: `kindling-gvt-${process.pid}`, pidsMax: 256, ...(support.ok ? { support } : {}) });
-    worker = new LocalWorker({ backend });
+    worker = new LocalWorker({ backend, stemCells: 0 });
   });
   after(async () => {
     await worker.close();
@@ -144,7 +144,7 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
     assert.deepEqual(runscProcesses(root), []);
     assert.deepEqual(readdirSync(join(root, 'state')), []);
     assert.deepEqual(readdirSync(join(root, 'sb')), []);
-    worker = new LocalWorker({ backend });
+    worker = new LocalWorker({ backend, stemCells: 0 });
   });
 
   it('removes its root on close', async () => {
@@ -152,5 +152,56 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
     await backend.close();
     assert.equal(existsSync(root), false);
     assert.deepEqual(runscProcesses(root), []);
+  });
+});
+
+describe('GvisorBackend stem cells through LocalWorker', { skip }, () => {
+  const root = join('/run', `kindling-gvc-${process.pid}`);
+  let backend: GvisorBackend;
+  let cells: LocalWorker;
+  let fresh: LocalWorker;
+
+  before(async () => {
+    backend = await GvisorBackend.create({ root, cgroupName: `kindling-gvc-${process.pid}`, pidsMax: 256, ...(support.ok ? { support } : {}) });
+    assert.equal(backend.stemCellsUnavailable, undefined);
+    cells = new LocalWorker({ backend, stemCells: 1 });
+    fresh = new LocalWorker({ backend, stemCells: 0 });
+  });
+  after(async () => {
+    await Promise.all([cells.close(), fresh.close()]);
+    await backend.close();
+  });
+
+  it('gives a function from a cell exactly the sandbox one started for it has, its code read-only', async () => {
+    const dir = await codeDir(PROBE_FN);
+    const s = spec(dir, { memorySize: 128, environment: { MY_VAR: 'mine' } });
+    await stemCellReady(cells, s, 60_000);
+    const viaCell = await cells.createSandbox(s);
+    assert.equal(cells.stemCells.hits, 1);
+    const a = json((await viaCell.invoke(req({ n: 1 }))).payload);
+    const b = json((await (await fresh.createSandbox(s)).invoke(req({ n: 1 }))).payload);
+    const own = (v: string) => v.replace(/\[\$LATEST\][0-9a-f]{32}/g, '<stream>').replace(/Root=1-[^;]+;Parent=[0-9a-f]+/g, '<trace>');
+    // Sorted: runsc passes a sandbox's environment on in an order of its own.
+    const same = (p: Record<string, unknown>) => ({ ...p, env: (p['env'] as [string, string][]).map(([k, v]) => `${k}=${own(v)}`).sort(), environ: undefined });
+    assert.deepEqual(same(a), same(b));
+    assert.equal(a['uid'], 1051);
+    assert.deepEqual(a['task'], ['index.js']);
+    const write = await fresh.createSandbox(spec(await codeDir(nodeFn(`return attempt(() => fs.writeFileSync('/var/task/index.js', 'x')).code ?? 'written';`)), { memorySize: 128 }));
+    assert.notEqual(json((await write.invoke(req())).payload), 'written');
+    // The cell's copy of the code: a write through it would be a write to the code itself.
+    const probe = nodeFn(`return [attempt(() => fs.writeFileSync('/var/task/index.js', 'x')).code ?? 'written', attempt(() => fs.writeFileSync('/var/task/new', 'x')).code ?? 'written'];`);
+    const s2 = spec(await codeDir(probe), { memorySize: 128 });
+    await stemCellReady(cells, s2, 60_000);
+    const out = JSON.parse((await (await cells.createSandbox(s2)).invoke(req())).payload.toString()) as string[];
+    assert.ok(out.every((c) => c === 'EROFS' || c === 'EACCES'), out.join(', '));
+  });
+
+  it('leaves no runsc process and no bundle behind once closed', async () => {
+    await cells.close();
+    await fresh.close();
+    assert.deepEqual(runscProcesses(root), []);
+    assert.deepEqual(readdirSync(join(root, 'sb')), []);
+    await backend.close();
+    assert.equal(existsSync(root), false);
   });
 });

@@ -7,17 +7,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SandboxUnavailableError } from './backend.js';
-import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
+import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
 import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, detectCgroups, limitsFor, mounts, ownCgroupPaths } from './cgroups.js';
 import type { CgroupLayout, CgroupLimits, Mount, SandboxCgroup } from './cgroups.js';
 import { findExecutable } from './detect.js';
+import { EgressUnavailableError, GVISOR_EGRESS_PROBLEM } from './network.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 
 /**
@@ -251,9 +252,28 @@ export class GvisorBackend implements SandboxBackend {
     return this.#flags;
   }
 
-  async start(options: SandboxStartOptions): Promise<SandboxProcess> {
+  start(options: SandboxStartOptions): Promise<SandboxProcess> {
+    return this.#start(options, options.codeDir);
+  }
+
+  /** Why stem cells cannot run here, or undefined when they can. */
+  get stemCellsUnavailable(): string | undefined {
+    return this.#runtimes.speaksSocket ? undefined : "stem cells need a runtime tree that reads the Runtime API socket's variable";
+  }
+
+  /** Starts a stem cell: /var/task shows <bundle>/task, empty until the cell's bind(). */
+  async startCell(options: CellStartOptions): Promise<CellProcess> {
+    const problem = this.stemCellsUnavailable;
+    if (problem !== undefined) throw new Error(problem);
+    return (await this.#start(options, undefined)) as GvisorCell;
+  }
+
+  /** Starts a sandbox showing `codeDir` at /var/task, or a stem cell when it is undefined. */
+  async #start(options: SandboxStartOptions | CellStartOptions, codeDir: string | undefined): Promise<GvisorSandbox> {
     if (this.#closed) throw new Error('the gvisor backend is closed');
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.id)) throw new Error(`invalid sandbox id ${options.id}`);
+    // Sandboxes run with --network=none; see network.ts for why not slirp4netns.
+    if ('egress' in options && options.egress === 'internet') throw new EgressUnavailableError(GVISOR_EGRESS_PROBLEM);
     const bundle = join(this.#root, 'sb', options.id);
     const apiDir = join(bundle, 'api');
     const server = options.runtimeApi;
@@ -272,7 +292,11 @@ export class GvisorBackend implements SandboxBackend {
       const runtime = this.#runtimes.view(options.runtimeDir);
       const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
       const launch = options.launch(view);
-      const direct = launch.env['AWS_EXECUTION_ENV'] !== undefined && this.#runtimes.speaksSocket;
+      // A stem cell runs a built-in runtime, and startCell checked the tree.
+      const direct = codeDir === undefined || (launch.env['AWS_EXECUTION_ENV'] !== undefined && this.#runtimes.speaksSocket);
+      // A stem cell's task root: a directory of its bundle, filled by bind().
+      const taskHost = join(bundle, 'task');
+      if (codeDir === undefined) mkdirSync(taskHost, { mode: 0o755 });
       const env: Record<string, string> = direct ? { ...launch.env, [RUNTIME_API_SOCKET_ENV]: SANDBOX_RUNTIME_API_SOCKET } : { ...launch.env };
       // runsc sets HOME when the environment has none (from /etc/passwd, else
       // "/"); Lambda has no HOME, so the first program removes it again.
@@ -280,7 +304,7 @@ export class GvisorBackend implements SandboxBackend {
       const mounts: OciMount[] = [
         ...this.#mounts,
         { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${options.ephemeralStorage}m`] },
-        roBind(resolve(options.codeDir), '/var/task'),
+        roBind(codeDir !== undefined ? resolve(codeDir) : taskHost, '/var/task'),
         roBind(runtime.host, '/var/runtime'),
         roBind(apiDir, dirname(SANDBOX_RUNTIME_API_SOCKET)),
         ...nodeDirs(launch.command).map((d) => roBind(d, d)),
@@ -307,7 +331,7 @@ export class GvisorBackend implements SandboxBackend {
         // spawn failed (ENOENT, EAGAIN): reported as an exit, like a process that could not start.
         child.once('error', () => resolveExit({ code: 127, signal: null }));
       });
-      const sandbox = new GvisorSandbox(child, exited, {
+      const parts: SandboxParts = {
         id: options.id,
         runsc: this.#support.runsc,
         flags: this.#flags,
@@ -317,7 +341,8 @@ export class GvisorBackend implements SandboxBackend {
         cgroup,
         limits,
         cgroupName: this.#cgroupName,
-      });
+      };
+      const sandbox = codeDir !== undefined ? new GvisorSandbox(child, exited, parts) : new GvisorCell(child, exited, parts, taskHost);
       this.#live.add(sandbox);
       void sandbox.disposed.then(() => this.#live.delete(sandbox));
       return sandbox;
@@ -656,4 +681,46 @@ function removeRunscLeaves(name: string, id: string): void {
       // gone, or not mounted there
     }
   }
+}
+
+/**
+ * A stem cell of the gvisor backend. gVisor's gofer serves each mount from
+ * the host directory it opened when the sandbox started, so a mount made on
+ * the host later would not show inside; the directory's contents do (bind
+ * mounts other than the root are revalidated against the host:
+ * --file-access-mounts=shared, runsc's default). So bind() fills the
+ * cell's own task directory with the code: hard links where the code lies
+ * on the same filesystem (the files themselves, shared read-only, as the
+ * code directory is), else a copy. It costs a link (or a copy) per file,
+ * where the namespace backend's bind costs the same for any code.
+ */
+class GvisorCell extends GvisorSandbox implements CellProcess {
+  readonly #taskHost: string;
+  #bound = false;
+
+  constructor(child: ChildProcess, exited: Promise<SandboxExit>, parts: SandboxParts, taskHost: string) {
+    super(child, exited, parts);
+    this.#taskHost = taskHost;
+  }
+
+  async bind(codeDir: string): Promise<void> {
+    if (this.#bound) throw new Error('a stem cell is bound once');
+    this.#bound = true;
+    const dir = resolve(codeDir);
+    // -l: hard links (only within one filesystem: decided up front, since a
+    // copy over links a failed attempt left would write into the code's own
+    // files); -a: modes, times and the tree as it is (symlinks as symlinks).
+    const link = statSync(dir).dev === statSync(this.#taskHost).dev;
+    const code = await runQuiet('cp', ['-a', ...(link ? ['-l'] : []), '--', `${dir}/.`, this.#taskHost]);
+    if (code !== 0) throw new Error(`the code of ${dir} could not be ${link ? 'linked' : 'copied'} into the stem cell (cp exited ${code})`);
+  }
+}
+
+/** Runs a program to its end with a bare environment; resolves with its exit code (-1: could not run). */
+function runQuiet(command: string, args: readonly string[]): Promise<number> {
+  return new Promise((done) => {
+    const c = spawn(command, args, { cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: 'ignore' });
+    c.once('error', () => done(-1));
+    c.once('close', (code) => done(code ?? -1));
+  });
 }

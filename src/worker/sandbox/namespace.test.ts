@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
 import { LocalWorker } from '../local-worker.js';
-import { WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, testRequest, testSpec } from '../testing.js';
+import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, stemCellReady, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
 import { detectCgroups } from './cgroups.js';
 import { detectNamespaceSupport } from './detect.js';
@@ -80,7 +80,7 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
       hostUids: { base: uidBase, count: 1000 },
       pidsMax: 128,
     });
-    worker = new LocalWorker({ backend });
+    worker = new LocalWorker({ backend, stemCells: 0 });
   });
   after(async () => {
     await worker.close();
@@ -258,7 +258,7 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
       }
       assert.equal(readFileSync(join(d, 'cgroup.procs'), 'utf8'), '');
     }
-    worker = new LocalWorker({ backend });
+    worker = new LocalWorker({ backend, stemCells: 0 });
   });
 
   it('removes its parent cgroup on close', async () => {
@@ -273,5 +273,116 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     await backend.close();
     assert.deepEqual(processesOfUids(uidBase, 1000), []);
     assert.ok(parentCgroupDirs(cgroupName).every((d) => !existsSync(d)));
+  });
+});
+
+describe('NamespaceBackend stem cells through LocalWorker', { skip: skip || (process.getuid?.() !== 0 && 'stem cells of the namespace backend need root') }, () => {
+  const uidBase = 1_950_000_000 + (process.pid % 1000) * 1000;
+  const cgroupName = `kindling-test-sc-${process.pid}`;
+  const root = join('/run', `kindling-test-sc-${process.pid}`);
+  let backend: NamespaceBackend;
+  let cells: LocalWorker;
+  let fresh: LocalWorker;
+
+  before(async () => {
+    backend = await NamespaceBackend.create({ root, cgroupName, hostUids: { base: uidBase, count: 1000 }, ...(support.ok ? { support } : {}) });
+    assert.equal(backend.stemCellsUnavailable, undefined);
+    cells = new LocalWorker({ backend, stemCells: 3 });
+    fresh = new LocalWorker({ backend, stemCells: 0 });
+  });
+  after(async () => {
+    await Promise.all([cells.close(), fresh.close()]);
+    await backend.close();
+  });
+
+  /** A sandbox made from a stem cell (waits for one to be ready first). */
+  async function fromCell(s: FunctionVersionSpec): Promise<Sandbox> {
+    await stemCellReady(cells, s);
+    const hits = cells.stemCells.hits;
+    const sb = await cells.createSandbox(s);
+    assert.equal(cells.stemCells.hits, hits + 1, 'made from a cell');
+    return sb;
+  }
+
+  it('gives a function from a cell exactly the sandbox one started for it has', async () => {
+    const s = spec(await codeDir(PROBE_FN), { memorySize: 128, environment: { MY_VAR: 'mine', TZ: 'Asia/Tokyo' } });
+    const a = json((await (await fromCell(s)).invoke(req({ n: 1 }))).payload);
+    const b = json((await (await fresh.createSandbox(s)).invoke(req({ n: 1 }))).payload);
+    const own = (v: string) => v.replace(/\[\$LATEST\][0-9a-f]{32}/g, '<stream>').replace(/Root=1-[^;]+;Parent=[0-9a-f]+/g, '<trace>');
+    const same = (p: Record<string, unknown>) => ({
+      ...p,
+      env: (p['env'] as [string, string][]).map(([k, v]) => [k, own(v)]),
+      environ: (p['environ'] as string[]).map(own),
+    });
+    assert.deepEqual(same(a), same(b), 'environment (and its order), /proc/self/environ, cwd, /var/task, flags, module paths, globals, uid');
+    const env = a['env'] as [string, string][];
+    assert.deepEqual(a['environ'], env.filter(([k]) => k !== '_X_AMZN_TRACE_ID').map(([k, v]) => `${k}=${v}`), '/proc/self/environ shows the function\'s environment');
+    assert.ok(!a['environ'].some((l) => l.startsWith('_KINDLING')), 'no Kindling-internal variable, not even in /proc/self/environ');
+    assert.equal(a['uid'], 1051);
+    assert.equal(a['cwd'], '/var/task');
+    assert.deepEqual(a['task'], ['index.js']);
+  });
+
+  it('shows the code read-only and nothing of any other function', async () => {
+    const other = await codeDir({ 'secret.js': 'the other function' });
+    await fromCell(spec(other, { memorySize: 128 })).then((sb) => sb.invoke(req()));
+    const s = spec(
+      await codeDir(
+        nodeFn(`
+      const w = (p) => attempt(() => fs.writeFileSync(p, 'x')).code ?? 'written';
+      const mine = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').filter((l) => l.split(' ')[4] === '/var/task');
+      return { task: fs.readdirSync('/var/task').sort(), write: w('/var/task/index.js'), create: w('/var/task/new'),
+        remount: cp.spawnSync('/bin/mount', ['-o', 'remount,rw', '/var/task'], { encoding: 'utf8' }).status,
+        mounts: mine.map((l) => l.split(' ')[5]) };`),
+      ),
+      { memorySize: 128 },
+    );
+    const body = json((await (await fromCell(s)).invoke(req())).payload);
+    assert.deepEqual(body['task'], ['index.js']);
+    assert.ok(['EROFS', 'EACCES'].includes(String(body['write'])), String(body['write']));
+    assert.ok(['EROFS', 'EACCES'].includes(String(body['create'])), String(body['create']));
+    assert.notEqual(body['remount'], 0);
+    for (const options of body['mounts'] as string[]) assert.match(options, /^ro(,|$)/, `every mount at /var/task is read-only: ${options}`);
+  });
+
+  it('enforces MemorySize on a function from a cell (Runtime.ExitError, signal: killed)', async () => {
+    const sb = await fromCell(
+      spec(await codeDir(nodeFn(`const keep = []; for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(8 << 20, i)); return keep.length;`)), { memorySize: 128 }),
+    );
+    const out = await sb.invoke(req());
+    assert.equal(out.errorType, 'Runtime.ExitError', out.payload.toString());
+    assert.match(String(json(out.payload)['errorMessage']), /signal: killed/);
+    const reported = Number(/Max Memory Used: (\d+) MB/.exec(out.logs ?? '')?.[1]);
+    assert.ok(reported >= 120 && reported <= 128, `Max Memory Used: ${reported} MB`);
+  });
+
+  it('throttles invokes of a function from a cell to its MemorySize share, after an unthrottled init', async () => {
+    const spin = `(() => { const t0 = Date.now(), c0 = process.cpuUsage(); while (Date.now() - t0 < 400); const c = process.cpuUsage(c0); return (c.user + c.system) / 1000 / (Date.now() - t0); })()`;
+    const sb = await fromCell(spec(await codeDir({ 'index.js': `const initShare = ${spin};\nexports.handler = async () => ({ initShare, invokeShare: ${spin} });` }), { memorySize: 128 }));
+    const out = await sb.invoke(req());
+    const { initShare, invokeShare } = json(out.payload) as { initShare: number; invokeShare: number };
+    assert.ok(invokeShare < 0.2, `invoke got ${invokeShare} of a CPU; 128 MB is 0.072`);
+    assert.ok(initShare > 3 * invokeShare, `init got ${initShare} of a CPU, the invoke ${invokeShare}`);
+  });
+
+  it('binds code that lies below a directory the sandbox uid cannot search', async () => {
+    const privateRoot = await codeDir({});
+    await chmod(privateRoot, 0o700);
+    const dir = join(privateRoot, 'code');
+    await mkdir(dir, { mode: 0o755 });
+    await writeFile(join(dir, 'index.js'), `exports.handler = async () => require('node:fs').readdirSync('/var/task');`);
+    const out = await (await fromCell(spec(dir, { memorySize: 128 }))).invoke(req());
+    assert.equal(out.payload.toString(), '["index.js"]');
+  });
+
+  it('leaves no process, cgroup or mount behind once closed', async () => {
+    await stemCellReady(cells, spec(await codeDir(PROBE_FN), { memorySize: 128 }));
+    assert.ok(processesOfUids(uidBase, 1000).length > 0, 'cells run as their own host uids');
+    await cells.close();
+    await fresh.close();
+    await backend.close();
+    assert.deepEqual(processesOfUids(uidBase, 1000), []);
+    assert.ok(parentCgroupDirs(cgroupName).every((d) => !existsSync(d)));
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(root), 'the host\'s mount table never held a cell\'s mount');
   });
 });

@@ -1,20 +1,22 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { SandboxUnavailableError } from './backend.js';
-import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
+import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
 import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, limitsFor } from './cgroups.js';
 import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
 import { blockedForOthers, detectNamespaceSupport, findExecutable } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 import { buildSeccompFilter } from './seccomp.js';
+import { BLOCK_FD, INFO_FD, SandboxNetworks } from './network.js';
+import type { NetnsHandshake, SandboxEgress } from './network.js';
 
 /** Options of NamespaceBackend.create. */
 export interface NamespaceBackendOptions {
@@ -90,8 +92,9 @@ export function defaultNamespaceRoot(key = 'default'): string {
  * Runtime API: the worker's server listens on a unix socket in the sandbox's
  * private directory (owned by the sandbox's host uid, mode 0600), bound at
  * /run/kindling/runtime-api.sock and named by _KINDLING_RUNTIME_API_SOCKET.
- * The sandbox has no network but its own loopback, so no host port is ever
- * reachable. AWS_LAMBDA_RUNTIME_API is 127.0.0.1:9001; for runtimes that
+ * The sandbox has no network but its own loopback (egress 'internet' adds
+ * a NAT that refuses every host address: network.ts), so no host port is
+ * ever reachable. AWS_LAMBDA_RUNTIME_API is 127.0.0.1:9001; for runtimes that
  * cannot use the socket a forwarder (socat, started by a /bin/sh wrapper
  * before the runtime is exec'd) listens there. Kindling's managed runtimes
  * (AWS_EXECUTION_ENV set) skip the forwarder once the runtime tree knows the
@@ -120,6 +123,21 @@ export function defaultNamespaceRoot(key = 'default'): string {
  * kill is `signal: killed`, as on Lambda). A runtime that itself exits with
  * such a code is reported as killed by that signal.
  *
+ * Stem cells (startCell; Kindling must be root): the gate also makes
+ * <root>/mnt/cell-task a mount point of its own mount namespace, marked
+ * shared, and bwrap binds it read-only at /var/task. bwrap's namespace
+ * belongs to a less privileged user namespace, so its copy is a slave: it
+ * receives, and only receives, what is later mounted on the gate's side.
+ * bind() enters the gate's mount namespace (nsenter), binds the code
+ * read-only, nosuid, nodev at <root>/mnt/cell-stage (private there), and
+ * moves that mount onto cell-task: the move propagates a copy, read-only
+ * already and locked so (MNT_LOCK_READONLY: the copy crosses into a less
+ * privileged user namespace), onto the sandbox's /var/task. Binding in one
+ * step instead (mount --bind -o ro) would propagate the mount before
+ * util-linux remounts it read-only, and a remount does not propagate. All
+ * of it lives and dies with the sandbox's own mount namespaces; the host's
+ * mount table never changes. Measured: the two mounts take ~3 ms.
+ *
  * The sandbox's environment is exactly launch.env, PWD=/var/task (bwrap
  * sets it) and, for a built-in runtime that reads it (and deletes it before
  * the function's code loads), _KINDLING_RUNTIME_API_SOCKET. It is
@@ -145,6 +163,8 @@ export class NamespaceBackend implements SandboxBackend {
   readonly #fixedArgs: readonly string[];
   /** util-linux programs the root gate uses (Kindling runs as root); undefined otherwise. */
   readonly #tools: RootTools | undefined;
+  /** Each sandbox's network egress (network.ts). */
+  readonly #networks: SandboxNetworks;
   #closed: Promise<void> | undefined;
   /** The gate the next start() uses. */
   #ready: Promise<Gate> | undefined;
@@ -160,6 +180,7 @@ export class NamespaceBackend implements SandboxBackend {
     this.#uids = process.getuid?.() === 0 ? (options.hostUids ?? DEFAULT_HOST_UIDS) : undefined;
     this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
     this.#fixedArgs = this.#buildFixedArgs();
+    this.#networks = new SandboxNetworks({ etcDir: join(root, 'etc') });
   }
 
   /**
@@ -196,16 +217,21 @@ export class NamespaceBackend implements SandboxBackend {
     // Mount points of the directories a sandbox's uid cannot reach (see
     // start()); only ever mounted on inside a gate's own mount namespace.
     for (let i = 0; i < MOUNT_POINTS; i++) mkdirSync(join(root, 'mnt', String(i)), { recursive: true, mode: 0o755 });
+    // Stem cells' task root and staging point (see the class comment):
+    // empty directories on the host, mounted on only inside gates' namespaces.
+    for (const d of [CELL_TASK, CELL_STAGE]) mkdirSync(join(root, 'mnt', d), { mode: 0o755 });
     chmodSync(join(root, 'mnt'), 0o711);
     let tools: RootTools | undefined;
     if (process.getuid?.() === 0) {
       const found = { setpriv: findExecutable('setpriv'), unshare: findExecutable('unshare'), mount: findExecutable('mount') };
       const missing = Object.entries(found).filter(([, v]) => v === undefined).map(([k]) => k);
+      // Stem cells only: without it they are off (stemCellsUnavailable says so).
+      const nsenter = findExecutable('nsenter');
       if (missing.length > 0) {
         await cgroups.close();
         throw new NamespaceUnavailableError(`the namespace sandbox needs ${missing.join(', ')} (util-linux) when Kindling runs as root: apt-get install util-linux mount`);
       }
-      tools = found as RootTools;
+      tools = { ...(found as Omit<RootTools, 'nsenter'>), nsenter };
     }
     return new NamespaceBackend(root, support, cgroups, options, tools);
   }
@@ -215,7 +241,27 @@ export class NamespaceBackend implements SandboxBackend {
     return this.#cgroups.layout.version;
   }
 
-  async start(options: SandboxStartOptions): Promise<SandboxProcess> {
+  start(options: SandboxStartOptions): Promise<SandboxProcess> {
+    return this.#start(options, options.codeDir);
+  }
+
+  /** Why stem cells cannot run here (see the class comment), or undefined when they can. */
+  get stemCellsUnavailable(): string | undefined {
+    if (this.#tools === undefined) return 'stem cells need Kindling to run as root (code is bind-mounted into a running sandbox)';
+    if (this.#tools.nsenter === undefined) return 'stem cells need nsenter (util-linux)';
+    if (!this.#runtimes.speaksSocket) return "stem cells need a runtime tree that reads the Runtime API socket's variable";
+    return undefined;
+  }
+
+  /** Starts a stem cell: /var/task is empty until the cell's bind(). */
+  async startCell(options: CellStartOptions): Promise<CellProcess> {
+    const problem = this.stemCellsUnavailable;
+    if (problem !== undefined) throw new Error(problem);
+    return (await this.#start(options, undefined)) as NamespaceCell;
+  }
+
+  /** Starts a sandbox showing `codeDir` at /var/task, or a stem cell when it is undefined. */
+  async #start(options: SandboxStartOptions | CellStartOptions, codeDir: string | undefined): Promise<NamespaceSandbox> {
     if (this.#closed) throw new Error('the namespace backend is closed');
     // A gate made ahead of time when there is one (its cgroup migration, the
     // slow part, is already done), else a fresh one; then make the next.
@@ -239,11 +285,14 @@ export class NamespaceBackend implements SandboxBackend {
       // Only the sandbox's own host uid (and root) may connect.
       await listenRuntimeApi(server, dir, gate.uid);
 
+      // A stem cell has none: an 'internet' function never takes one (sandbox-env.ts cellShape).
+      const egress = ('egress' in options ? options.egress : undefined) ?? 'none';
       const runtime = this.#runtimes.view(options.runtimeDir);
       const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
       const launch = options.launch(view);
       const managed = launch.env['AWS_EXECUTION_ENV'] !== undefined;
-      const direct = managed && this.#runtimes.speaksSocket;
+      // A stem cell runs a built-in runtime, and startCell checked the tree.
+      const direct = codeDir === undefined || (managed && this.#runtimes.speaksSocket);
       // Only a runtime that uses it is told the socket (and it removes the
       // variable from its environment before the function's code loads);
       // the forwarder has the path built in.
@@ -259,7 +308,7 @@ export class NamespaceBackend implements SandboxBackend {
       // (containers/bubblewrap#569) — so such a directory is first bound,
       // by the root gate in its private mount namespace, onto one of the
       // backend's mount points, which every uid can reach.
-      const outside = [[options.codeDir, '/var/task'] as const, ...nodeDirs(launch.command).map((d) => [d, d] as const)];
+      const outside = [...(codeDir !== undefined ? [[codeDir, '/var/task'] as const] : []), ...nodeDirs(launch.command).map((d) => [d, d] as const)];
       const mounts: string[] = [];
       const outsideArgs = outside.flatMap(([host, inside]) => {
         if (gate.uid === undefined || blockedForOthers(host) === undefined) return ['--ro-bind', host, inside];
@@ -267,6 +316,13 @@ export class NamespaceBackend implements SandboxBackend {
         mounts.push(resolve(host), point);
         return ['--ro-bind', point, inside];
       });
+      if (codeDir === undefined) {
+        // A stem cell: the gate makes cell-task a shared mount point of its
+        // namespace (a pair of equal paths, see GATE_SCRIPT), shown at /var/task.
+        const point = join(this.#root, 'mnt', CELL_TASK);
+        mounts.push(point, point);
+        outsideArgs.push('--ro-bind', point, '/var/task');
+      }
       if (mounts.some((m) => m.includes('\n'))) throw new Error('sandbox directories must not contain a newline');
       // Everything but the command goes through fd 3 (--args): the
       // environment must not show on a command line other host users can read.
@@ -278,6 +334,8 @@ export class NamespaceBackend implements SandboxBackend {
         ...outsideArgs,
         '--ro-bind', runtime.host, '/var/runtime',
         '--ro-bind', dir, dirname(SANDBOX_RUNTIME_API_SOCKET),
+        // Network egress (network.ts): the handshake fds, and 'internet''s resolv.conf.
+        ...this.#networks.bwrapArgs(egress),
         '--chdir', '/var/task',
         '--remount-ro', '/',
         ...(this.#seccomp ? ['--seccomp', '4'] : []),
@@ -288,12 +346,17 @@ export class NamespaceBackend implements SandboxBackend {
       if (args.some((a) => a.includes('\0')) || command.some((c) => c.includes('\0'))) {
         throw new Error('sandbox arguments and environment must not contain a NUL byte');
       }
-      const stdio = gate.child.stdio as unknown as [NodeJS.WritableStream, Readable, Readable, NodeJS.WritableStream, NodeJS.WritableStream | null];
+      const stdio = gate.child.stdio as unknown as [NodeJS.WritableStream, Readable, Readable, NodeJS.WritableStream, NodeJS.WritableStream | null, Readable, NodeJS.WritableStream];
       stdio[0].end(`${mounts.join('\n')}${mounts.length > 0 ? '\n' : ''}\n${command.join('\n')}\n\n`);
       stdio[3].end(Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8'));
       if (this.#seccomp && stdio[4]) stdio[4].end(this.#seccomp);
+      // bwrap's child waits on BLOCK_FD until the sandbox's network is ready.
+      const egressNat = await this.#networks.connect({ info: stdio[INFO_FD], block: stdio[BLOCK_FD] } as NetnsHandshake, egress);
       const exited = gate.exited.then((raw) => toSandboxExit(raw));
-      return new NamespaceSandbox({ gate, stdout: stdio[1], stderr: stdio[2], exited, server, dir, limits, release: () => this.#releaseUid(gate.uid) });
+      const parts: NamespaceSandboxParts = { gate, stdout: stdio[1], stderr: stdio[2], exited, server, dir, limits, egress: egressNat, release: () => this.#releaseUid(gate.uid) };
+      if (codeDir !== undefined) return new NamespaceSandbox(parts);
+      const tools = this.#tools as RootTools;
+      return new NamespaceCell(parts, { nsenter: tools.nsenter as string, mount: tools.mount, stage: join(this.#root, 'mnt', CELL_STAGE), point: join(this.#root, 'mnt', CELL_TASK) });
     } catch (err) {
       server.close();
       await this.#retire(gate.cgroup, gate.uid);
@@ -327,7 +390,8 @@ export class NamespaceBackend implements SandboxBackend {
       cgroup = this.#cgroups.create(id, { ...limitsFor(MAX_MEMORY_MB, this.#pidsMax), cpuQuotaUs: NO_CPU_QUOTA });
       // Never the sandbox's environment: a function's LD_PRELOAD must not reach host-side programs.
       const env: Record<string, string> = { PATH: '/usr/bin:/bin', BWRAP: this.#support.bwrap };
-      const stdio = ['pipe', 'pipe', 'pipe', 'pipe', this.#seccomp ? 'pipe' : 'ignore'] as const;
+      // fds 5 and 6: bwrap's --info-fd and --block-fd (network.ts INFO_FD, BLOCK_FD).
+      const stdio = ['pipe', 'pipe', 'pipe', 'pipe', this.#seccomp ? 'pipe' : 'ignore', 'pipe', 'pipe'] as const;
       const tools = this.#tools;
       if (uid !== undefined && tools !== undefined) {
         // Root: the gate stays root, in a mount namespace of its own, until
@@ -339,7 +403,7 @@ export class NamespaceBackend implements SandboxBackend {
       } else {
         child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'kindling-gate'], { cwd: '/', env, stdio: [...stdio], ...(uid !== undefined ? { uid, gid: uid } : {}) });
       }
-      for (const s of [child.stdin, child.stdio[3], child.stdio[4]]) s?.on('error', () => undefined);
+      for (const s of [child.stdin, ...child.stdio.slice(3)]) s?.on('error', () => undefined);
       const spawned = new Promise<void>((resolveSpawn, reject) => {
         (child as ChildProcess).once('spawn', resolveSpawn);
         (child as ChildProcess).once('error', reject);
@@ -446,13 +510,18 @@ export class NamespaceBackend implements SandboxBackend {
  * once this shell's pid is in the sandbox's cgroup and the sandbox is asked
  * for: pairs of lines "source, mount point" to bind (root only) up to an
  * empty line, then the command, one argument per line up to an empty line.
+ * A pair of equal paths instead makes that path a mount point of its own,
+ * marked shared: a stem cell's task root (see NamespaceBackend).
  * Then it becomes bwrap (through setpriv, as SANDBOX_UID, when root), whose
  * other arguments come from fd 3. EOF before the last empty line (the worker
  * died or dropped the gate) ends it. `ulimit -n 1024` is Lambda's file
  * descriptor quota: the sandbox cannot inherit the platform's far higher one.
  */
 const GATE_SCRIPT = `set --; ended=
-while IFS= read -r src; do [ -z "$src" ] && break; IFS= read -r dst && [ -n "$SANDBOX_UID" ] && "$MOUNT" --bind "$src" "$dst" </dev/null || exit 125; done
+while IFS= read -r src; do [ -z "$src" ] && break; IFS= read -r dst && [ -n "$SANDBOX_UID" ] || exit 125
+  if [ "$src" = "$dst" ]; then "$MOUNT" --bind "$src" "$src" </dev/null && "$MOUNT" --make-shared "$src" </dev/null || exit 125
+  else "$MOUNT" --bind "$src" "$dst" </dev/null || exit 125; fi
+done
 while IFS= read -r a; do [ -z "$a" ] && { ended=1; break; }; set -- "$@" "$a"; done
 [ -n "$ended" ] && [ $# -gt 0 ] || exit 125
 ulimit -n 1024 || exit 125
@@ -461,13 +530,29 @@ exec "$BWRAP" --args 3 -- "$@" </dev/null`;
 
 /** Mount points under <root>/mnt: the code and up to two directories of a node outside /usr. */
 const MOUNT_POINTS = 3;
+/** Under <root>/mnt: a stem cell's task root, and where bind() prepares the code's mount. */
+const CELL_TASK = 'cell-task';
+const CELL_STAGE = 'cell-stage';
 
 /** util-linux programs of the root gate. */
 interface RootTools {
   readonly setpriv: string;
   readonly unshare: string;
   readonly mount: string;
+  /** Stem cells' bind() only; undefined when missing (cells are then off). */
+  readonly nsenter: string | undefined;
 }
+
+/**
+ * A stem cell's bind, run as root in its gate's mount namespace with the
+ * staging point and the cell's task root as $1 $2, and the code directory
+ * as a line on stdin (it may wait for it): a read-only bind at the private
+ * staging point, then moved onto the shared task root, so that the copy
+ * reaching the sandbox is read-only from its first moment (see
+ * NamespaceBackend). EOF instead of a line (the cell was dropped) ends it.
+ */
+const BIND_SCRIPT = `IFS= read -r src && [ -n "$src" ] || exit 125
+"$MOUNT" --bind -o ro,nosuid,nodev "$src" "$1" </dev/null && exec "$MOUNT" --move "$1" "$2" </dev/null`;
 
 /** The Runtime API forwarder (see forwarderScript); bwrap's pid 1 reaps socat. */
 const FORWARDER_SCRIPT = forwarderScript();
@@ -496,6 +581,8 @@ interface NamespaceSandboxParts {
   readonly limits: CgroupLimits;
   /** Gives the gate's host uid back (after the cgroup is removed). */
   readonly release: () => void;
+  /** The sandbox's NAT ('internet' egress), ended with it. */
+  readonly egress: SandboxEgress | undefined;
 }
 
 class NamespaceSandbox implements SandboxProcess {
@@ -591,11 +678,113 @@ class NamespaceSandbox implements SandboxProcess {
         // Ends parked /invocation/next long-polls and idle keep-alive connections.
         this.#p.server.closeAllConnections();
         await rm(this.#p.dir, { recursive: true, force: true });
+        await this.#p.egress?.close();
         // A process that survived a cgroup that would not empty still holds
         // the host uid: it is never given to another sandbox then.
         if (emptied) this.#p.release();
       }
     })();
     return this.#disposed;
+  }
+}
+
+/** What a NamespaceCell's bind() runs, and where. */
+interface CellBinding {
+  readonly nsenter: string;
+  readonly mount: string;
+  /** <root>/mnt/cell-stage */
+  readonly stage: string;
+  /** <root>/mnt/cell-task, the shared mount point shown at /var/task. */
+  readonly point: string;
+}
+
+/** How a bind helper ended. */
+type HelperEnd = { readonly code: number | null; readonly signal: NodeJS.Signals | null; readonly error: Error | undefined; readonly stderr: string };
+
+/**
+ * A stem cell of the namespace backend: a NamespaceSandbox whose /var/task
+ * is filled by bind(). The bind runs BIND_SCRIPT as root in the gate's mount
+ * namespace, through nsenter; starting nsenter and its shell costs ~2 ms,
+ * so ready() starts them ahead, waiting on stdin for the code directory,
+ * and bind() only writes it (the mounts themselves take the rest).
+ */
+class NamespaceCell extends NamespaceSandbox implements CellProcess {
+  readonly #b: CellBinding;
+  #bound = false;
+  #exited = false;
+  #helper: { readonly child: ChildProcess; readonly end: Promise<HelperEnd> } | undefined;
+
+  constructor(parts: NamespaceSandboxParts, binding: CellBinding) {
+    super(parts);
+    this.#b = binding;
+    void this.exited.then(() => {
+      this.#exited = true;
+      this.#stopHelper();
+    });
+  }
+
+  ready(): void {
+    if (this.#helper !== undefined || this.#bound || this.#exited) return;
+    try {
+      this.#helper = this.#spawnHelper();
+    } catch {
+      // bind() tries again and reports what fails.
+    }
+  }
+
+  async bind(codeDir: string): Promise<void> {
+    if (this.#bound) throw new Error('a stem cell is bound once');
+    this.#bound = true;
+    if (this.#exited) throw new Error('the stem cell has exited');
+    const dir = resolve(codeDir);
+    if (dir.includes('\n')) throw new Error('a code directory must not contain a newline');
+    const helper = this.#helper?.child.exitCode === null ? this.#helper : this.#spawnHelper();
+    this.#helper = undefined;
+    helper.child.stdin?.end(`${dir}\n`);
+    const end = await helper.end;
+    if (end.code !== 0) {
+      throw new Error(`binding ${dir} into the stem cell failed (${end.error?.message ?? end.signal ?? `exit ${String(end.code)}`}): ${end.stderr.trim()}`);
+    }
+  }
+
+  override dispose(): Promise<void> {
+    this.#stopHelper();
+    return super.dispose();
+  }
+
+  /**
+   * nsenter into the gate's namespace, entered through its pid (our child,
+   * so the pid is not reused before its exit is seen), running BIND_SCRIPT.
+   * Never the platform's own namespace: there the mounts would show this
+   * code to every later cell.
+   */
+  #spawnHelper(): { child: ChildProcess; end: Promise<HelperEnd> } {
+    const ns = `/proc/${this.pid}/ns/mnt`;
+    if (readlinkSync(ns) === readlinkSync('/proc/self/ns/mnt')) throw new Error('the stem cell has no mount namespace of its own');
+    const b = this.#b;
+    const child = spawn(b.nsenter, [`--mount=${ns}`, '--', '/bin/sh', '-c', BIND_SCRIPT, 'kindling-bind', b.stage, b.point], {
+      cwd: '/',
+      env: { PATH: '/usr/bin:/bin', MOUNT: b.mount },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    child.stdin?.on('error', () => undefined);
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const end = new Promise<HelperEnd>((done) => {
+      let error: Error | undefined;
+      child.once('error', (err) => {
+        error = err;
+        done({ code: null, signal: null, error, stderr });
+      });
+      child.once('close', (code, signal) => done({ code, signal, error, stderr }));
+    });
+    return { child, end };
+  }
+
+  #stopHelper(): void {
+    const helper = this.#helper;
+    this.#helper = undefined;
+    // Ending its stdin is enough (its read fails), but a kill does not wait.
+    if (helper && helper.child.exitCode === null) helper.child.kill('SIGKILL');
   }
 }

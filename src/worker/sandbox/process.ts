@@ -1,12 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, symlink } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions } from './backend.js';
+import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions } from './backend.js';
 
 /** Options of the process backend. */
 export interface ProcessBackendOptions {
@@ -40,6 +40,10 @@ export interface ProcessBackendOptions {
  * - Runtime API: the worker's server listens on 127.0.0.1:<ephemeral port>.
  *   Any local process can reach it; the namespace backend binds a unix socket
  *   into the sandbox instead.
+ * - Stem cells: a cell's task root is <private dir>/task, which bind() makes
+ *   a symlink to the code (there is no mount namespace to bind into); its
+ *   runtime enters it once assigned. So LAMBDA_TASK_ROOT names that link
+ *   where a sandbox started for the function names the code directory itself.
  * - Peak memory: VmHWM of the main process (/proc/<pid>/status), so it does
  *   not count the main process's children (a bootstrap script's curl, say).
  *   On hosts without /proc it is undefined.
@@ -55,7 +59,17 @@ export class ProcessBackend implements SandboxBackend {
     this.#wantPdeathsig = options.parentDeathSignal ?? true;
   }
 
-  async start(options: SandboxStartOptions): Promise<SandboxProcess> {
+  start(options: SandboxStartOptions): Promise<SandboxProcess> {
+    return this.#start(options, options.codeDir);
+  }
+
+  /** Starts a stem cell (see the class comment). */
+  async startCell(options: CellStartOptions): Promise<CellProcess> {
+    return (await this.#start(options, undefined)) as ProcessCell;
+  }
+
+  /** A sandbox in `codeDir`, or a stem cell when it is undefined. */
+  async #start(options: SandboxStartOptions | CellStartOptions, codeDir: string | undefined): Promise<ProcessSandbox> {
     const dir = join(this.#root, options.id);
     const tmp = join(dir, 'tmp');
     await mkdir(tmp, { recursive: true, mode: 0o700 });
@@ -69,8 +83,9 @@ export class ProcessBackend implements SandboxBackend {
         });
       });
       const port = (server.address() as AddressInfo).port;
+      const taskRoot = codeDir ?? join(dir, 'task');
       const launch = options.launch({
-        taskRoot: options.codeDir,
+        taskRoot,
         runtimeDir: options.runtimeDir,
         optDir: undefined,
         runtimeApi: `127.0.0.1:${port}`,
@@ -81,7 +96,7 @@ export class ProcessBackend implements SandboxBackend {
         ? [setpriv, ['--pdeathsig', 'KILL', '--', launch.command, ...launch.args]]
         : [launch.command, [...launch.args]];
       const child = spawn(command, args, {
-        cwd: options.codeDir,
+        cwd: codeDir ?? dir,
         env,
         detached: true,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,7 +113,9 @@ export class ProcessBackend implements SandboxBackend {
       const exited = new Promise<SandboxExit>((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
       });
-      return new ProcessSandbox(pid, child.stdout, child.stderr, exited, server, dir);
+      return codeDir !== undefined
+        ? new ProcessSandbox(pid, child.stdout, child.stderr, exited, server, dir)
+        : new ProcessCell(pid, child.stdout, child.stderr, exited, server, dir, taskRoot);
     } catch (err) {
       server.close();
       await rm(dir, { recursive: true, force: true });
@@ -216,5 +233,22 @@ class ProcessSandbox implements SandboxProcess {
       }
       this.#statusFd = undefined;
     }
+  }
+}
+
+/** A stem cell of the process backend: its task root becomes a symlink to the code. */
+class ProcessCell extends ProcessSandbox implements CellProcess {
+  readonly #taskRoot: string;
+  #bound = false;
+
+  constructor(pid: number, stdout: Readable, stderr: Readable, exited: Promise<SandboxExit>, server: Server, dir: string, taskRoot: string) {
+    super(pid, stdout, stderr, exited, server, dir);
+    this.#taskRoot = taskRoot;
+  }
+
+  async bind(codeDir: string): Promise<void> {
+    if (this.#bound) throw new Error('a stem cell is bound once');
+    this.#bound = true;
+    await symlink(resolve(codeDir), this.#taskRoot);
   }
 }
