@@ -6,10 +6,9 @@
  *   GET  /kindling/v1/code/{sha256 hex}   (cluster token) a deployment package, for workers on other hosts
  *   GET  /kindling/v1/status              the fleet, as `kindling status` prints it
  */
-import { timingSafeEqual } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readCappedBodyAsync } from '../shared/http.js';
+import { hasBearer, readCappedBodyAsync, replyJson as json } from '../shared/http.js';
 import { CODE_PATH, HEARTBEAT_PATH } from '../worker/wire.js';
 import type { Heartbeat, HeartbeatReply } from '../worker/wire.js';
 import type { Placement } from './placement.js';
@@ -49,19 +48,17 @@ export interface FleetApiOptions {
 
 export class FleetApi {
   readonly #o: FleetApiOptions;
-  readonly #expected: Buffer;
   readonly #remotes = new Map<string, { readonly worker: RemoteWorker; readonly url: string; readonly pid: number }>();
 
   constructor(options: FleetApiOptions) {
     this.#o = options;
-    this.#expected = Buffer.from(`Bearer ${options.token}`);
   }
 
   /** True when the request is one of placement's; it is then answered. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
     const path = req.url ?? '';
     if (path === HEARTBEAT_PATH && req.method === 'POST') {
-      if (!this.#authorized(req)) {
+      if (!hasBearer(req, this.#o.token)) {
         json(res, 401, { message: 'bad cluster token' });
         return true;
       }
@@ -74,7 +71,7 @@ export class FleetApi {
       return true;
     }
     if (path.startsWith(`${CODE_PATH}/`) && req.method === 'GET') {
-      if (!this.#authorized(req)) {
+      if (!hasBearer(req, this.#o.token)) {
         json(res, 401, { message: 'bad cluster token' });
         return true;
       }
@@ -132,15 +129,4 @@ export class FleetApi {
       }),
     };
   }
-
-  #authorized(req: IncomingMessage): boolean {
-    const got = Buffer.from(req.headers.authorization ?? '');
-    return got.length === this.#expected.length && timingSafeEqual(got, this.#expected);
-  }
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /**
  * Reads a request body of at most `cap` bytes and calls back with it, or
@@ -53,4 +54,18 @@ export function decodePathSegment(raw: string): string {
   } catch {
     return raw;
   }
+}
+
+/** True when the request carries `Authorization: Bearer <token>` (compared in constant time). */
+export function hasBearer(req: IncomingMessage, token: string): boolean {
+  const expected = Buffer.from(`Bearer ${token}`);
+  const got = Buffer.from(req.headers.authorization ?? '');
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+/** Answers with a JSON body. */
+export function replyJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
 }

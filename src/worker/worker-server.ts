@@ -5,13 +5,12 @@
  *
  * The platform drives; the worker answers (see wire.ts for the protocol).
  */
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { systemClock } from '../shared/clock.js';
 import type { Clock, Timer } from '../shared/clock.js';
-import { decodePathSegment, readCappedBodyAsync } from '../shared/http.js';
+import { decodePathSegment, hasBearer, readCappedBodyAsync, replyJson as json } from '../shared/http.js';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import type { Sandbox, Worker } from './types.js';
 import { CodeCache } from './code-cache.js';
@@ -78,22 +77,10 @@ interface Hosted {
 export async function startWorkerServer(options: WorkerServerOptions): Promise<WorkerServer> {
   const clock = options.clock ?? systemClock;
   const graceMs = options.unknownGraceMs ?? 10_000;
-  const expected = Buffer.from(`Bearer ${options.token}`);
   const hosted = new Map<string, Hosted>();
   const code = options.codeCacheDir === undefined ? undefined : new CodeCache(options.codeCacheDir, (hex) => getBytes(`${options.join}${CODE_PATH}/${hex}`, options.token));
   let seq = 0;
   let closed = false;
-
-  const authorized = (req: IncomingMessage): boolean => {
-    const got = Buffer.from(req.headers.authorization ?? '');
-    return got.length === expected.length && timingSafeEqual(got, expected);
-  };
-
-  const json = (res: ServerResponse, status: number, body: unknown): void => {
-    const text = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-    res.end(text);
-  };
 
   const fail = (res: ServerResponse, status: number, err: unknown): void => {
     if (res.headersSent) {
@@ -148,7 +135,7 @@ export async function startWorkerServer(options: WorkerServerOptions): Promise<W
   // pool (RemoteWorker's agent), so the platform never reuses one that this
   // side is closing.
   const server = createServer({ keepAlive: true, keepAliveTimeout: 65_000 }, (req, res) => {
-    if (!authorized(req)) return fail(res, 401, 'bad cluster token');
+    if (!hasBearer(req, options.token)) return fail(res, 401, 'bad cluster token');
     const path = req.url ?? '';
     let work: Promise<void> | undefined;
     if (path === SANDBOXES_PATH && req.method === 'POST') {
