@@ -28,6 +28,7 @@ import type { LocalFleet } from './placement/local-fleet.js';
 import { Placement } from './placement/placement.js';
 import { concentrateAndPack, roundRobin } from './placement/policy.js';
 import { systemClock } from './shared/clock.js';
+import type { Egress } from './shared/spec.js';
 import { DEFAULT_ACCOUNT_ID } from './shared/arn.js';
 import { FileBlobStore } from './store/file-blobs.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata.js';
@@ -73,6 +74,8 @@ export interface PlatformOptions {
   readonly stemCells?: number;
   /** New sandboxes per function per 10 seconds; beyond it, 429. Default 1000 (Lambda's). */
   readonly scalingRate?: number;
+  /** Network egress of functions without a `kindling:egress` tag. Default 'none'. */
+  readonly defaultEgress?: Egress;
   /** A worker process silent for this long is lost. Default 3000 ms. */
   readonly heartbeatTimeoutMs?: number;
 }
@@ -155,6 +158,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     hostArchitecture: arch() === 'arm64' ? 'arm64' : 'x86_64',
     onFunctionChanged: (name) => workerManager.retireFunction(name),
     onReservationChanged: (name, reserved) => counting.setReservation(name, reserved),
+    ...(options.defaultEgress ? { defaultEgress: options.defaultEgress } : {}),
     logger,
   });
 

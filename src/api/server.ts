@@ -27,6 +27,12 @@ export interface ApiRegistry {
   getConcurrency(fn: string): Promise<object>;
   /** DeleteFunctionConcurrency. */
   deleteConcurrency(fn: string): Promise<void>;
+  /** TagResource: adds or replaces the function's tags. */
+  tagResource(resource: string, body: unknown): Promise<void>;
+  /** UntagResource: removes the named tags. */
+  untagResource(resource: string, keys: readonly string[]): Promise<void>;
+  /** ListTags: {Tags}. */
+  listTags(resource: string): Promise<object>;
   /** The stored zip of a code hash a function references, for GetFunction's Code.Location. */
   codePath(sha256hex: string): string | undefined;
 }
@@ -303,9 +309,7 @@ export class ApiHandler {
         if (sub === undefined && method === 'DELETE') {
           await this.#drain(req);
           await this.#registry.delete(fn, qualifier);
-          res.writeHead(204, { 'x-amzn-RequestId': requestId });
-          res.end();
-          return;
+          return this.#noContent(res, requestId);
         }
         if (sub === 'configuration' && method === 'GET') {
           await this.#drain(req);
@@ -330,13 +334,27 @@ export class ApiHandler {
       if (parts[1] === '2017-10-31' && method === 'DELETE') {
         await this.#drain(req);
         await this.#registry.deleteConcurrency(fn);
-        res.writeHead(204, { 'x-amzn-RequestId': requestId });
-        res.end();
-        return;
+        return this.#noContent(res, requestId);
       }
       if (parts[1] === '2019-09-30' && method === 'GET') {
         await this.#drain(req);
         return this.#json(res, requestId, 200, await this.#registry.getConcurrency(fn));
+      }
+    } else if (parts[1] === '2017-03-31' && parts[2] === 'tags' && parts.length === 4) {
+      const resource = decodePathSegment(parts[3]!);
+      if (method === 'POST') {
+        const body = await this.#controlBody(req, 'TagResource');
+        await this.#registry.tagResource(resource, body);
+        return this.#noContent(res, requestId);
+      }
+      if (method === 'DELETE') {
+        await this.#drain(req);
+        await this.#registry.untagResource(resource, query?.getAll('tagKeys') ?? []);
+        return this.#noContent(res, requestId);
+      }
+      if (method === 'GET') {
+        await this.#drain(req);
+        return this.#json(res, requestId, 200, await this.#registry.listTags(resource));
       }
     } else if (parts[1] === '2016-08-19' && parts[2] === 'account-settings' && parts.length === 3 && method === 'GET') {
       await this.#drain(req);
@@ -433,6 +451,11 @@ export class ApiHandler {
       pipeline(stream, res, () => undefined);
     });
     stream.once('error', (err) => writeError(res, requestId, err, this.#logger));
+  }
+
+  #noContent(res: ServerResponse, requestId: string): void {
+    res.writeHead(204, { 'x-amzn-RequestId': requestId });
+    res.end();
   }
 
   #json(res: ServerResponse, requestId: string, status: number, body: unknown): void {

@@ -11,6 +11,7 @@ import { SandboxUnavailableError } from '../worker/sandbox/backend.js';
 import type { GvisorPlatform } from '../worker/sandbox/gvisor.js';
 import { startWorkerProcess } from '../worker/worker-process.js';
 import type { SandboxKind } from '../worker/backends.js';
+import type { Egress } from '../shared/spec.js';
 import { printStatus } from './status.js';
 
 function integer(min: number, max: number) {
@@ -92,9 +93,10 @@ program
   .option('--stem-cells <n>', 'pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler (0: none)', integer(0, 1000), 4)
   .option('--scaling-rate <n>', 'new sandboxes a function may start per 10 seconds; beyond it invokes get 429', integer(1, 1_000_000), 1000)
   .addOption(new Option('--placement <policy>', 'pack concentrates load on few sandboxes and workers; round-robin spreads it (a baseline for benchmarks)').choices(['pack', 'round-robin']).default('pack'))
+  .addOption(new Option('--egress <egress>', 'network egress of functions without a kindling:egress tag: none (no network) or internet (outbound through NAT, host and private addresses blocked)').choices(['none', 'internet']).default('none'))
   .action(async (flags: {
     port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number;
-    workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells: number;
+    workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells: number; egress: string;
   }) => {
     // commander has checked these against their choices.
     const sandbox = flags.sandbox as PlatformOptions['sandbox'];
@@ -116,6 +118,7 @@ program
       placement: flags.placement as 'pack' | 'round-robin',
       scalingRate: flags.scalingRate,
       stemCells: flags.stemCells,
+      defaultEgress: flags.egress as Egress,
     };
     let platform;
     try {

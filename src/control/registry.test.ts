@@ -555,3 +555,75 @@ describe('FunctionRegistry: reserved concurrency', () => {
     assert.deepEqual(await registry.getConcurrency('ghost'), {});
   });
 });
+
+describe('FunctionRegistry: tags and the kindling:egress tag', () => {
+  it('tags, untags and lists; the egress tag reaches every version\'s spec and retires warm sandboxes', async (t) => {
+    const s = await setup(t);
+    await s.registry.create(await createBody('net', { Publish: true, Tags: { 'kindling:egress': 'internet', team: 'a' } }));
+    s.preparer.complete();
+    await settle(s);
+    assert.equal(s.registry.resolveForInvoke('net', undefined).spec.egress, 'internet');
+    assert.equal(s.registry.resolveForInvoke('net', '1').spec.egress, 'internet', 'a published version runs with the function\'s tags');
+    const keyBefore = s.registry.resolveForInvoke('net', undefined).spec.key;
+
+    s.changed.length = 0;
+    await s.registry.tagResource(ARN('net'), { Tags: { team: 'b' } });
+    assert.deepEqual(await s.registry.listTags(ARN('net')), { Tags: { 'kindling:egress': 'internet', team: 'b' } });
+    assert.deepEqual(s.changed, [], 'a tag that is not the egress changes nothing the sandbox sees');
+    assert.equal(s.registry.resolveForInvoke('net', undefined).spec.key, keyBefore);
+
+    await s.registry.untagResource(ARN('net'), ['kindling:egress', 'absent']);
+    assert.deepEqual(await s.registry.listTags(ARN('net')), { Tags: { team: 'b' } });
+    assert.deepEqual(s.changed, ['net']);
+    assert.equal(s.registry.resolveForInvoke('net', undefined).spec.egress, 'none');
+    assert.equal(s.registry.resolveForInvoke('net', '1').spec.egress, 'none');
+    assert.notEqual(s.registry.resolveForInvoke('net', undefined).spec.key, keyBefore);
+    const got = (await s.registry.get('net', undefined, (h) => h)) as { Tags?: unknown };
+    assert.deepEqual(got.Tags, { team: 'b' });
+  });
+
+  it('uses the platform default for untagged functions', async (t) => {
+    const s = await setup(t, { defaultEgress: 'internet' });
+    await s.registry.create(await createBody('d'));
+    await s.registry.create(await createBody('n', { Tags: { 'kindling:egress': 'none' } }));
+    s.preparer.complete();
+    s.preparer.complete();
+    await settle(s);
+    assert.equal(s.registry.resolveForInvoke('d', undefined).spec.egress, 'internet');
+    assert.equal(s.registry.resolveForInvoke('n', undefined).spec.egress, 'none');
+  });
+
+  it('keeps tags across a restart', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-tags-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const open = async () => {
+      const metadata = new SqliteMetadataStore(dir);
+      const blobs = new FileBlobStore(dir);
+      const registry = await FunctionRegistry.open({ metadata, blobs, preparer: new ZipCodePreparer(blobs), clock: new ManualClock(), partition, logger: { error: () => {} } });
+      return { registry, close: async () => (registry.close(), await metadata.close()) };
+    };
+    const first = await open();
+    await first.registry.create(await createBody('r'));
+    await first.registry.whenIdle();
+    await first.registry.tagResource(ARN('r'), { Tags: { 'kindling:egress': 'internet' } });
+    await first.close();
+    const { registry: reopened, close } = await open();
+    t.after(close);
+    assert.deepEqual(await reopened.listTags(ARN('r')), { Tags: { 'kindling:egress': 'internet' } });
+    assert.equal(reopened.resolveForInvoke('r', undefined).spec.egress, 'internet');
+  });
+
+  it('refuses bad tags, qualified ARNs and unknown functions', async (t) => {
+    const s = await setup(t);
+    await s.registry.create(await createBody('v'));
+    s.preparer.complete();
+    await settle(s);
+    await rejectsWith(s.registry.tagResource(ARN('v'), { Tags: { 'kindling:egress': 'all' } }), 'InvalidParameterValueException', /kindling:egress must be one of none, internet \(got 'all'\)/);
+    await rejectsWith(s.registry.tagResource(ARN('v'), { Tags: { 'aws:x': '1' } }), 'InvalidParameterValueException', /reserved for AWS use/);
+    await rejectsWith(s.registry.tagResource(ARN('v'), {}), 'ValidationException', /Value null at 'tags'/);
+    await rejectsWith(s.registry.untagResource(ARN('v'), []), 'ValidationException', /Value null at 'tagKeys'/);
+    await rejectsWith(s.registry.listTags(ARN('v', '1')), 'InvalidParameterValueException', /not to its versions or aliases/);
+    await rejectsWith(s.registry.listTags(ARN('none')), 'ResourceNotFoundException', `Function not found: ${ARN('none')}`);
+    await rejectsWith(s.registry.create(await createBody('w', { Tags: { 'kindling:egress': 'x' } })), 'InvalidParameterValueException', /kindling:egress/);
+  });
+});

@@ -3,11 +3,13 @@ import { functionArn, parseFunctionRef } from '../shared/arn.js';
 import type { FunctionRef, Partition } from '../shared/arn.js';
 import type { Clock } from '../shared/clock.js';
 import { functionNotFound, LambdaError } from '../shared/errors.js';
-import type { FunctionVersionSpec } from '../shared/spec.js';
+import type { Egress, FunctionVersionSpec } from '../shared/spec.js';
 import type { BlobStore, FunctionRecord, MetadataStore, StoredFunctionConfig } from '../store/types.js';
 import { LATEST } from '../store/types.js';
 import { inspectZip, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
 import type { CodePreparer } from './code.js';
+import { checkTags, checkUntagKeys, egressOf, parseTagResource } from './tags.js';
+import type { Tags } from './tags.js';
 import { MAX_ZIPPED_BYTES } from './validation.js';
 import {
   checkConcurrencyFunctionName,
@@ -72,6 +74,8 @@ export interface RegistryOptions {
    * The counting service enforces what it is told here.
    */
   readonly onReservationChanged?: (functionName: string, reserved: number | undefined) => void;
+  /** Network egress of functions without a `kindling:egress` tag. Default 'none'. */
+  readonly defaultEgress?: Egress;
   readonly logger?: { error(message: string, err?: unknown): void };
 }
 
@@ -159,6 +163,7 @@ export class FunctionRegistry {
   readonly #hostArchitecture: 'x86_64' | 'arm64';
   readonly #onFunctionChanged: ((name: string) => void) | undefined;
   readonly #onReservationChanged: ((name: string, reserved: number | undefined) => void) | undefined;
+  readonly #defaultEgress: Egress;
   readonly #logger: { error(message: string, err?: unknown): void };
 
   /** name → version → entry */
@@ -184,6 +189,7 @@ export class FunctionRegistry {
     this.#hostArchitecture = options.hostArchitecture ?? (process.arch === 'arm64' ? 'arm64' : 'x86_64');
     this.#onFunctionChanged = options.onFunctionChanged;
     this.#onReservationChanged = options.onReservationChanged;
+    this.#defaultEgress = options.defaultEgress ?? 'none';
     this.#logger = options.logger ?? { error: (m, e) => console.error(m, e) };
   }
 
@@ -434,6 +440,57 @@ export class FunctionRegistry {
       await this.#metadata.deleteReservedConcurrency(name);
       this.#setReservation(name, undefined);
     });
+  }
+
+  /**
+   * TagResource: adds or replaces tags of the function (Lambda tags the
+   * function as a whole, so the ARN must be unqualified). A change of
+   * `kindling:egress` reaches new sandboxes only: the function's warm ones
+   * are retired, as after an update.
+   */
+  async tagResource(resource: string, body: unknown): Promise<void> {
+    const add = parseTagResource(body);
+    await this.#changeTags(resource, (tags) => ({ ...tags, ...add }));
+  }
+
+  /** UntagResource: removes the named tags (absent ones are ignored). */
+  async untagResource(resource: string, keys: readonly string[]): Promise<void> {
+    checkUntagKeys(keys);
+    await this.#changeTags(resource, (tags) => Object.fromEntries(Object.entries(tags).filter(([k]) => !keys.includes(k))));
+  }
+
+  /** ListTags: {"Tags": {...}}, empty when the function has none. */
+  async listTags(resource: string): Promise<{ Tags: Record<string, string> }> {
+    const name = this.#refForTags(resource);
+    const latest = this.#functions.get(name)?.get(LATEST)?.record;
+    if (!latest) throw functionNotFound(functionArn(this.#partition, name));
+    return { Tags: { ...(latest.tags ?? {}) } };
+  }
+
+  async #changeTags(resource: string, change: (tags: Tags) => Tags): Promise<void> {
+    const name = this.#refForTags(resource);
+    const egressBefore = this.#functions.get(name)?.get(LATEST)?.spec?.egress;
+    await this.#locked(name, async () => {
+      const latest = this.#functions.get(name)?.get(LATEST)?.record;
+      if (!latest) throw functionNotFound(functionArn(this.#partition, name));
+      const tags = change(latest.tags ?? {});
+      checkTags(tags);
+      const record: FunctionRecord = { ...latest, tags: Object.keys(tags).length > 0 ? tags : undefined };
+      await this.#metadata.putFunctions([record]);
+      this.#setEntry(record);
+      // Every version runs with the function's tags: rebuild their specs.
+      for (const { record: r } of [...this.#functions.get(name)!.values()]) if (r.version !== LATEST) this.#setEntry(r);
+    });
+    if (this.#functions.get(name)?.get(LATEST)?.spec?.egress !== egressBefore) this.#notifyChanged(name);
+  }
+
+  /** Tags belong to the function: a qualified ARN is refused. */
+  #refForTags(resource: string): string {
+    const ref = parseFunctionRef(resource, this.#partition, 'resource');
+    if (ref.qualifier !== undefined) {
+      throw new LambdaError('InvalidParameterValueException', 'Tags apply to a function, not to its versions or aliases: pass the unqualified function ARN.');
+    }
+    return ref.name;
   }
 
   /** GetAccountSettings. */
@@ -693,8 +750,15 @@ export class FunctionRegistry {
     versions.set(record.version, { record, spec: reuse ? prev.spec : this.#buildSpec(record) });
   }
 
+  /** A new key whenever what the sandbox sees changes: a deployment (code or configuration) or the egress. */
   #specKey(record: FunctionRecord): string {
-    return `${record.name}:${record.version}:${record.deployed?.deploymentId ?? ''}`;
+    return `${record.name}:${record.version}:${record.deployed?.deploymentId ?? ''}:${this.#egress(record)}`;
+  }
+
+  /** The function's egress: its $LATEST record holds the function's tags. */
+  #egress(record: FunctionRecord): Egress {
+    const tags = record.version === LATEST ? record.tags : this.#functions.get(record.name)?.get(LATEST)?.record.tags;
+    return egressOf(tags, this.#defaultEgress);
   }
 
   #taskRoot(hex: string): string {
@@ -720,6 +784,7 @@ export class FunctionRegistry {
       codeDir: this.#taskRoot(c.codeSha256Hex),
       codeSha256: hexToBase64(c.codeSha256Hex),
       region: this.#partition.region,
+      egress: this.#egress(record),
     });
   }
 

@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { parseFunctionRef } from '../shared/arn.js';
 import type { Partition } from '../shared/arn.js';
 import { LambdaError } from '../shared/errors.js';
+import { checkTags } from './tags.js';
 
 // ---------------------------------------------------------------- limits
 
@@ -483,6 +484,7 @@ export function parseCreateFunction(body: unknown, ctx: ValidationContext): Crea
   const environment = b.Environment?.Variables ?? (b.Environment ? {} : undefined);
   checkEnvironmentRules(environment);
   checkUnsupported(b, ref.name);
+  if (b.Tags) checkTags(b.Tags);
   if (b.CodeSigningConfigArn) throw new LambdaError('InvalidParameterValueException', 'CodeSigningConfigArn is not supported by Kindling yet.');
 
   return {

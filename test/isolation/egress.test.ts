@@ -15,7 +15,7 @@
  * the 'internet' egress.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server } from 'node:net';
 import { Resolver } from 'node:dns';
 import { networkInterfaces } from 'node:os';
@@ -29,6 +29,8 @@ import { GvisorBackend, detectGvisorSupport } from '../../src/worker/sandbox/gvi
 import { NamespaceBackend } from '../../src/worker/sandbox/namespace.js';
 import { detectEgressSupport } from '../../src/worker/sandbox/network.js';
 import { startFakeInternet, type FakeInternet } from './fake-internet.js';
+import { InvokeCommand, ListTagsCommand, TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-lambda';
+import { deploy, json as sdkJson, launchKindling, type Kindling } from '../e2e/harness.js';
 
 const root = process.getuid?.() === 0;
 const nsSupport = detectNamespaceSupport(root ? 1_051_000_000 : undefined);
@@ -271,5 +273,62 @@ describe('sandbox network egress (gvisor backend)', { skip: gvSkip }, () => {
   it("refuses egress 'internet' at sandbox start, saying why and what to do", async () => {
     const spec: FunctionVersionSpec = testSpec(await codeDir(PROBE), { egress: 'internet' });
     await assert.rejects(worker.createSandbox(spec), /egress 'internet' is not available on the gvisor sandbox backend.*run the function on the namespace backend/);
+  });
+});
+
+/**
+ * The egress setting as users give it: the function's `kindling:egress` tag
+ * (CreateFunction Tags, TagResource, UntagResource) through the real
+ * platform and the real SDK, on the default (namespace) backend.
+ */
+describe('the kindling:egress tag, through the platform', { skip }, () => {
+  let fake: FakeInternet;
+  let kindling: Kindling;
+  before(async () => {
+    fake = await startFakeInternet();
+    kindling = await launchKindling({ args: ['--sandbox', 'namespace', '--stem-cells', '0'] });
+  });
+  after(async () => {
+    kindling?.client.destroy();
+    await kindling?.stop();
+    if (kindling) rmSync(kindling.dataDir, { recursive: true, force: true });
+    await fake?.close();
+  });
+
+  const reach = async (name: string): Promise<string> => {
+    const out = await kindling.client.send(new InvokeCommand({ FunctionName: name, Payload: JSON.stringify({ targets: { internet: { host: fake.server, port: fake.port } } }) }));
+    assert.equal(out.FunctionError, undefined, Buffer.from(out.Payload ?? []).toString());
+    return (sdkJson(out.Payload) as { connections: { internet: string } }).connections.internet;
+  };
+
+  it("a function tagged 'internet' reaches the internet; untagged it is back to none; a bad value is refused", async () => {
+    const { client } = kindling;
+    await deploy(client, 'egress-tagged', PROBE, { Timeout: 20, Tags: { 'kindling:egress': 'internet', team: 'net' } });
+    const arn = 'arn:aws:lambda:us-east-1:000000000000:function:egress-tagged';
+    assert.equal(await reach('egress-tagged'), `connected: internet ${fake.server}`);
+    assert.deepEqual((await client.send(new ListTagsCommand({ Resource: arn }))).Tags, { 'kindling:egress': 'internet', team: 'net' });
+
+    // Untagging retires the warm sandbox: the next invoke has no network.
+    await client.send(new UntagResourceCommand({ Resource: arn, TagKeys: ['kindling:egress'] }));
+    assert.deepEqual((await client.send(new ListTagsCommand({ Resource: arn }))).Tags, { team: 'net' });
+    assert.doesNotMatch(await reach('egress-tagged'), /^connected/);
+
+    // And tagging it again gives it the internet back.
+    await client.send(new TagResourceCommand({ Resource: arn, Tags: { 'kindling:egress': 'internet' } }));
+    assert.equal(await reach('egress-tagged'), `connected: internet ${fake.server}`);
+
+    await assert.rejects(client.send(new TagResourceCommand({ Resource: arn, Tags: { 'kindling:egress': 'everywhere' } })), (err: Error) => {
+      assert.equal(err.name, 'InvalidParameterValueException');
+      assert.match(err.message, /kindling:egress must be one of none, internet \(got 'everywhere'\)/);
+      return true;
+    });
+    await assert.rejects(deploy(client, 'egress-bad', PROBE, { Tags: { 'kindling:egress': 'yes' } }), { name: 'InvalidParameterValueException' });
+    await assert.rejects(client.send(new ListTagsCommand({ Resource: `${arn}:1` })), { name: 'InvalidParameterValueException' });
+    await assert.rejects(client.send(new ListTagsCommand({ Resource: 'arn:aws:lambda:us-east-1:000000000000:function:nope' })), { name: 'ResourceNotFoundException' });
+  });
+
+  it('an untagged function has no network', async () => {
+    await deploy(kindling.client, 'egress-untagged', PROBE, { Timeout: 20 });
+    assert.doesNotMatch(await reach('egress-untagged'), /^connected/);
   });
 });
