@@ -29,7 +29,12 @@ import { Placement } from './placement/placement.js';
 import { concentrateAndPack, roundRobin } from './placement/policy.js';
 import { systemClock } from './shared/clock.js';
 import type { Egress } from './shared/spec.js';
-import { DEFAULT_ACCOUNT_ID } from './shared/arn.js';
+import { DEFAULT_ACCOUNT_ID, functionArn } from './shared/arn.js';
+import { AsyncInvoke, DEFAULT_MAXIMUM_EVENT_AGE_SECONDS, DEFAULT_MAXIMUM_RETRY_ATTEMPTS } from './async/async-invoke.js';
+import type { AsyncSettingsSource } from './async/async-invoke.js';
+import { QueueApi } from './async/queue-api.js';
+import { AsyncMetrics } from './metrics/async-metrics.js';
+import { SqliteEventQueue } from './store/sqlite-event-queue.js';
 import { FileBlobStore } from './store/file-blobs.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata.js';
 import { openBackend } from './worker/backends.js';
@@ -76,6 +81,10 @@ export interface PlatformOptions {
   readonly scalingRate?: number;
   /** Network egress of functions without a `kindling:egress` tag. Default 'none'. */
   readonly defaultEgress?: Egress;
+  /** Pollers delivering Event invokes. Default 2. */
+  readonly asyncPollers?: number;
+  /** Multiplies the async path's delays and ages (retries, backoff, MaximumEventAgeInSeconds). Default 1. */
+  readonly asyncTimeScale?: number;
   /** A worker process silent for this long is lost. Default 3000 ms. */
   readonly heartbeatTimeoutMs?: number;
 }
@@ -162,7 +171,26 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     logger,
   });
 
-  const frontend = new FrontEndInvoke({ functions: registry, counting, sandboxes: workerManager });
+  // fleetApi is made below: the metrics read it only when scraped.
+  const metrics = new PlatformMetrics({ concurrency: () => counting.inUseByFunction(), workers: () => fleetApi.status().workers });
+
+  // The async path: a durable queue of Event invokes, and pollers that run
+  // them through the synchronous path (the front end) with Lambda's retries.
+  const eventQueue = new SqliteEventQueue(dataDir, { now: clock.now() });
+  const asyncMetrics = new AsyncMetrics(metrics.registry, { queue: eventQueue, queues: eventQueue, clock });
+  const asyncInvoke: AsyncInvoke = new AsyncInvoke({
+    queue: eventQueue,
+    runner: { invoke: (command): Promise<InvokeResponse> => frontend.invoke(command) },
+    settings: defaultAsyncSettings(registry),
+    reservations: counting,
+    clock,
+    functionArn: (name, version) => functionArn(partition, name, version),
+    ...(options.asyncPollers !== undefined ? { pollers: options.asyncPollers } : {}),
+    ...(options.asyncTimeScale !== undefined ? { timeScale: options.asyncTimeScale } : {}),
+    events: asyncMetrics,
+    logger,
+  });
+  const frontend = new FrontEndInvoke({ functions: registry, counting, sandboxes: workerManager, events: asyncInvoke, now: () => clock.now() });
 
   const token = clusterToken(dataDir);
   const fleetApi = new FleetApi({
@@ -172,9 +200,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     sandboxStates: () => workerManager.sandboxStates(),
     codeZip: (hex) => (existsSync(blobs.path(hex)) ? blobs.path(hex) : undefined),
   });
-  const metrics = new PlatformMetrics({ concurrency: () => counting.inUseByFunction(), workers: () => fleetApi.status().workers });
+  const queueApi = new QueueApi({ queues: eventQueue, clock, partition, onRedrive: () => asyncInvoke.start(), logger });
   const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
-    metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && fleetApi.handle(req, res));
+    metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && (queueApi.handle(req, res) || fleetApi.handle(req, res)));
   const server = createApiServer({ registry, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -208,6 +236,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     if (placement.workers().length < workerCount) logger.error(`only ${placement.workers().length} of ${workerCount} workers joined within ${FLEET_JOIN_LIMIT_MS / 1000} s; serving with those`);
   }
 
+  asyncInvoke.start();
+
   let closing: Promise<void> | undefined;
   return {
     url,
@@ -219,13 +249,18 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         const serverClosed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
         registry.close();
+        // No more claims; attempts in flight end with their sandboxes (below)
+        // and are settled for a retry: their events stay in the queue.
+        const asyncClosed = asyncInvoke.close();
         await workerManager.close();
+        await asyncClosed;
         await placement.close();
         await fleet?.close();
         server.closeAllConnections();
         await serverClosed;
         await registry.whenIdle();
         await metadata.close();
+        await eventQueue.close();
         // Every sandbox is gone: the parent cgroup and the backend's files go too.
         await inProcess?.close();
       })();
@@ -271,3 +306,18 @@ function clusterToken(dataDir: string): string {
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   return token;
 }
+
+/** Lambda's defaults for every function that exists (until EventInvokeConfig is stored). */
+function defaultAsyncSettings(registry: FunctionRegistry): AsyncSettingsSource {
+  return {
+    asyncSettings(functionName, qualifier) {
+      try {
+        registry.resolveForInvoke(functionName, qualifier);
+      } catch (err) {
+        if (err instanceof LambdaError && err.code === 'ResourceNotFoundException') return undefined;
+      }
+      return { maximumRetryAttempts: DEFAULT_MAXIMUM_RETRY_ATTEMPTS, maximumEventAgeInSeconds: DEFAULT_MAXIMUM_EVENT_AGE_SECONDS, onSuccess: undefined, onFailure: undefined, deadLetterTarget: undefined };
+    },
+  };
+}
+

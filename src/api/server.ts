@@ -57,6 +57,12 @@ export const MAX_INVOKE_PAYLOAD = 6_291_456;
  * than 70167211 bytes for the CreateFunction operation").
  */
 export const MAX_CONTROL_REQUEST = 70_167_211;
+/**
+ * Asynchronous invoke payload quota: 1 MB (Lambda raised it from 256 KB in
+ * 2025). Lambda's wording, real quotes: "264496 byte payload is too large
+ * for the Event invocation type (limit 262144 bytes)".
+ */
+export const MAX_EVENT_PAYLOAD = 1_048_576;
 /** X-Amz-Client-Context: "Up to 3,583 bytes of base64-encoded data" (botocore Invoke ClientContext). */
 export const MAX_CLIENT_CONTEXT = 3583;
 
@@ -393,6 +399,9 @@ export class ApiHandler {
         'ValidationException',
         `1 validation error detected: Value '${invocationType}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]`,
       );
+    }
+    if (invocationType === 'Event' && raw.length > MAX_EVENT_PAYLOAD) {
+      throw new LambdaError('RequestEntityTooLargeException', `${raw.length} byte payload is too large for the Event invocation type (limit ${MAX_EVENT_PAYLOAD} bytes)`);
     }
     const logType = header(req, 'x-amz-log-type') ?? 'None';
     if (logType !== 'None' && logType !== 'Tail') {

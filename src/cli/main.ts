@@ -12,6 +12,7 @@ import type { GvisorPlatform } from '../worker/sandbox/gvisor.js';
 import { startWorkerProcess } from '../worker/worker-process.js';
 import type { SandboxKind } from '../worker/backends.js';
 import type { Egress } from '../shared/spec.js';
+import { listQueues, receiveMessages, redrive } from './queue.js';
 import { printStatus } from './status.js';
 
 function integer(min: number, max: number) {
@@ -34,6 +35,12 @@ const gvisorPlatformOption = () =>
   new Option('--gvisor-platform <platform>', 'with --sandbox gvisor: how gVisor intercepts system calls (ptrace works wherever ptrace is allowed; systrap and kvm are faster where the host allows them)')
     .choices(['ptrace', 'systrap', 'kvm'])
     .default('ptrace');
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a number above 0');
+  return n;
+}
 
 function zoneList(value: string): string[] {
   const zones = value.split(',').map((z) => z.trim());
@@ -93,10 +100,13 @@ program
   .option('--stem-cells <n>', 'pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler (0: none)', integer(0, 1000), 4)
   .option('--scaling-rate <n>', 'new sandboxes a function may start per 10 seconds; beyond it invokes get 429', integer(1, 1_000_000), 1000)
   .addOption(new Option('--placement <policy>', 'pack concentrates load on few sandboxes and workers; round-robin spreads it (a baseline for benchmarks)').choices(['pack', 'round-robin']).default('pack'))
+  .option('--async-pollers <n>', 'pollers delivering Event invokes, each running up to 32 at once', integer(1, 64), 2)
+  .addOption(new Option('--async-time-scale <factor>', "multiplies the async path's retry delays, backoff and event ages (tests and demos: 0.01 runs Lambda's one-minute retry in 0.6 s)").argParser(positiveNumber).default(1))
   .addOption(new Option('--egress <egress>', 'network egress of functions without a kindling:egress tag: none (no network) or internet (outbound through NAT, host and private addresses blocked)').choices(['none', 'internet']).default('none'))
   .action(async (flags: {
     port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number;
     workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells: number; egress: string;
+    asyncPollers: number; asyncTimeScale: number;
   }) => {
     // commander has checked these against their choices.
     const sandbox = flags.sandbox as PlatformOptions['sandbox'];
@@ -119,6 +129,8 @@ program
       scalingRate: flags.scalingRate,
       stemCells: flags.stemCells,
       defaultEgress: flags.egress as Egress,
+      asyncPollers: flags.asyncPollers,
+      asyncTimeScale: flags.asyncTimeScale,
     };
     let platform;
     try {
@@ -190,6 +202,32 @@ program
   .action(async (flags: { endpoint: string; json?: boolean }) => {
     await printStatus(flags.endpoint.replace(/\/+$/, ''), flags.json === true);
   });
+
+const endpointOption = () => new Option('--endpoint <url>', 'URL of the platform (default: $KINDLING_ENDPOINT or http://127.0.0.1:9000)').default(process.env['KINDLING_ENDPOINT'] ?? 'http://127.0.0.1:9000');
+const trimmed = (url: string) => url.replace(/\/+$/, '');
+const queue = program.command('queue').description("Kindling's named queues: records of asynchronous invokes sent to queue destinations and dead-letter queues");
+queue
+  .command('ls')
+  .description('list the queues that hold messages')
+  .addOption(endpointOption())
+  .option('--json', 'print the raw JSON')
+  .action(async (flags: { endpoint: string; json?: boolean }) => listQueues(trimmed(flags.endpoint), flags.json === true));
+queue
+  .command('receive <name>')
+  .description("print a queue's oldest messages (they stay in the queue unless --delete)")
+  .addOption(endpointOption())
+  .option('--max <n>', 'how many messages', integer(1, 100), 10)
+  .option('--visibility <seconds>', 'hide the received messages from other receivers for this long', integer(0, 43_200), 0)
+  .option('--delete', 'delete the messages received')
+  .option('--json', 'print the raw JSON')
+  .action(async (name: string, flags: { endpoint: string; max: number; visibility: number; delete?: boolean; json?: boolean }) =>
+    receiveMessages(trimmed(flags.endpoint), name, { max: flags.max, visibility: flags.visibility, delete: flags.delete === true, json: flags.json === true }),
+  );
+queue
+  .command('redrive <name>')
+  .description('send every message of the queue back to the function it came from, as a new Event invoke of its original event')
+  .addOption(endpointOption())
+  .action(async (name: string, flags: { endpoint: string }) => redrive(trimmed(flags.endpoint), name));
 
 function readToken(platformDataDir: string): string {
   const file = join(platformDataDir, 'cluster-token');

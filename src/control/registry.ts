@@ -517,7 +517,7 @@ export class FunctionRegistry {
   resolveForInvoke(
     functionName: string,
     qualifier: string | undefined,
-  ): { spec: FunctionVersionSpec; executedVersion: string; invokedFunctionArn: string } {
+  ): { spec: FunctionVersionSpec; executedVersion: string; invokedFunctionArn: string; qualifier: string | undefined } {
     const ref = this.#ref(functionName, qualifier);
     const version = ref.qualifier ?? LATEST;
     const entry = this.#functions.get(ref.name)?.get(version);
@@ -526,7 +526,7 @@ export class FunctionRegistry {
     if (entry.spec === undefined) throw pendingConflict(entry.record.state);
     // The ARN the caller used: qualified only when the caller gave a qualifier (context.invokedFunctionArn).
     const invokedFunctionArn = ref.qualifier === undefined ? entry.spec.functionArn : functionArn(this.#partition, ref.name, ref.qualifier);
-    return { spec: entry.spec, executedVersion: version, invokedFunctionArn };
+    return { spec: entry.spec, executedVersion: version, invokedFunctionArn, qualifier: ref.qualifier };
   }
 
   /** The stored zip for a code hash still referenced by a function (GetFunction's Code.Location), else undefined. */

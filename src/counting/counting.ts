@@ -117,6 +117,11 @@ export class CountingService {
     return out;
   }
 
+  /** A function's reserved concurrency; undefined when it draws on the unreserved pool. */
+  reservedConcurrency(functionName: string): number | undefined {
+    return this.#functions.get(functionName)?.reserved;
+  }
+
   /**
    * Sets (a number >= 0) or removes (undefined) a function's reserved
    * concurrency. The registry calls this for every reservation when it

@@ -11,9 +11,9 @@ import { SandboxUnreachableError } from '../worker/types.js';
 
 const spec = fakeSpec();
 const resolver: FunctionResolver = {
-  resolveForInvoke(name) {
+  resolveForInvoke(name, qualifier) {
     if (name !== 'f') throw new LambdaError('ResourceNotFoundException', `Function not found: ${name}`);
-    return { spec, executedVersion: '$LATEST', invokedFunctionArn: spec.functionArn };
+    return { spec, executedVersion: qualifier ?? '$LATEST', invokedFunctionArn: spec.functionArn, qualifier };
   },
 };
 

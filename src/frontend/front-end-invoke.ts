@@ -6,13 +6,20 @@ import type { Claim } from '../worker-manager/worker-manager.js';
 import { LambdaError } from '../shared/errors.js';
 import { SandboxUnreachableError } from '../worker/types.js';
 import type { SandboxInvokeOutcome } from '../worker/types.js';
+import type { NewEvent } from '../store/event-queue.js';
 
 /** What the front end needs from the control plane: the deployed version to run. */
 export interface FunctionResolver {
   resolveForInvoke(
     functionName: string,
     qualifier: string | undefined,
-  ): { readonly spec: FunctionVersionSpec; readonly executedVersion: string; readonly invokedFunctionArn: string };
+  ): {
+    readonly spec: FunctionVersionSpec;
+    readonly executedVersion: string;
+    readonly invokedFunctionArn: string;
+    /** The qualifier the caller gave (in the name or as ?Qualifier=), undefined for unqualified. */
+    readonly qualifier: string | undefined;
+  };
 }
 
 /** What the front end needs from counting: a concurrency slot or a throttle. */
@@ -25,10 +32,20 @@ export interface SandboxClaimer {
   claim(spec: FunctionVersionSpec): Promise<Claim>;
 }
 
+/** What the front end needs from the async path: durable acceptance of an Event invoke. */
+export interface EventAcceptor {
+  /** Resolves once the event is durable: the 202 may then be sent. */
+  accept(event: NewEvent): Promise<void>;
+}
+
 export interface FrontEndInvokeOptions {
   readonly functions: FunctionResolver;
   readonly counting: ConcurrencyLimiter;
   readonly sandboxes: SandboxClaimer;
+  /** Event invokes go here; without it they are refused. */
+  readonly events?: EventAcceptor;
+  /** Epoch ms now (an event's age counts from its acceptance). Default Date.now. */
+  readonly now?: () => number;
 }
 
 /** Lambda's X-Amz-Log-Result carries the last 4 KB of the invoke's log. */
@@ -48,25 +65,38 @@ export class FrontEndInvoke {
   readonly #functions: FunctionResolver;
   readonly #counting: ConcurrencyLimiter;
   readonly #sandboxes: SandboxClaimer;
+  readonly #events: EventAcceptor | undefined;
+  readonly #now: () => number;
 
   constructor(options: FrontEndInvokeOptions) {
     this.#functions = options.functions;
     this.#counting = options.counting;
     this.#sandboxes = options.sandboxes;
+    this.#events = options.events;
+    this.#now = options.now ?? Date.now;
   }
 
   async invoke(command: InvokeCommand): Promise<InvokeResponse> {
-    const { spec, executedVersion, invokedFunctionArn } = this.#functions.resolveForInvoke(command.functionName, command.qualifier);
+    const { spec, executedVersion, invokedFunctionArn, qualifier } = this.#functions.resolveForInvoke(command.functionName, command.qualifier);
 
     if (command.invocationType === 'DryRun') {
       // DryRun: "Validate parameter values and verify that the user or role has permission to invoke the function."
       return { statusCode: 204, executedVersion: undefined, functionError: undefined, logResult: undefined, payload: Buffer.alloc(0) };
     }
     if (command.invocationType === 'Event') {
-      throw new LambdaError(
-        'InvalidParameterValueException',
-        'Asynchronous invocation (InvocationType Event) is not supported by this Kindling version yet; use RequestResponse.',
-      );
+      if (!this.#events) throw new LambdaError('ServiceException', 'Asynchronous invocation is not configured on this Kindling platform.');
+      // Durable before the 202: the async path delivers it later, with the
+      // same request id. It is resolved again at delivery (an update in
+      // between runs the new code, as on Lambda).
+      await this.#events.accept({
+        id: command.requestId,
+        functionName: spec.functionName,
+        qualifier,
+        payload: command.payload,
+        clientContext: command.clientContext,
+        acceptedAt: this.#now(),
+      });
+      return { statusCode: 202, executedVersion: undefined, functionError: undefined, logResult: undefined, payload: Buffer.alloc(0) };
     }
 
     const acquired = this.#counting.acquire(spec.functionName, spec.timeout * 1000 + LEASE_MARGIN_MS);
