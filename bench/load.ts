@@ -8,7 +8,11 @@ import http from 'node:http';
 
 export interface Target {
   readonly url: URL;
-  readonly body: Buffer;
+  /** The request body, or a function making each one. */
+  readonly body: Buffer | (() => Buffer);
+  readonly headers?: Readonly<Record<string, string>>;
+  /** The status that counts as success. Default 200. */
+  readonly expectStatus?: number;
 }
 
 export interface LoadResult {
@@ -27,9 +31,10 @@ export function percentile(sorted: Float64Array, p: number): number {
 /** Sends one request; resolves with the status and body. */
 export function request(agent: http.Agent, target: Target): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
+    const body = typeof target.body === 'function' ? target.body() : target.body;
     const req = http.request(
       target.url,
-      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': target.body.length } },
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, ...target.headers } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -38,7 +43,7 @@ export function request(agent: http.Agent, target: Target): Promise<{ status: nu
       },
     );
     req.on('error', reject);
-    req.end(target.body);
+    req.end(body);
   });
 }
 
@@ -57,7 +62,7 @@ export async function load(target: Target, concurrency: number, limits: { count?
       const t0 = performance.now();
       try {
         const res = await request(agent, target);
-        if (res.status !== 200) errors++;
+        if (res.status !== (target.expectStatus ?? 200)) errors++;
       } catch {
         errors++;
       }
