@@ -205,6 +205,10 @@ export class AsyncInvoke {
       failure = classify(err);
     }
     const after = this.#o.clock.now();
+    // Shutting down stops the sandboxes under attempts in flight: their
+    // failure says nothing of the event. It is left under its lease, which
+    // the next start ends, so it is delivered again (at least once).
+    if (this.#closed && (failure !== undefined || response?.functionError !== undefined)) return undefined;
 
     if (failure?.kind === 'gone') return this.#finish(event, 'FunctionDeleted', undefined, undefined);
     if (failure) {
