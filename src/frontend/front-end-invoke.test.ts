@@ -7,6 +7,7 @@ import { ManualClock } from '../shared/clock.js';
 import { LambdaError } from '../shared/errors.js';
 import { FakeProvider, fakeSpec } from '../shared/testing.js';
 import type { InvokeCommand } from './types.js';
+import type { NewEvent } from '../store/event-queue.js';
 import { SandboxUnreachableError } from '../worker/types.js';
 
 const spec = fakeSpec();
@@ -163,5 +164,27 @@ test('any other platform failure is not retried: the function may have run', asy
   provider.configure = (s) => (s.fail = new Error('connection reset mid-invoke'));
   await assert.rejects(frontend.invoke(command()), /connection reset mid-invoke/);
   assert.equal(provider.created.length, 1);
+  await sandboxes.close();
+});
+
+test('an Event invoke is handed to the async path (durable, then 202) and runs nothing now', async () => {
+  const clock = new ManualClock(5000);
+  const counting = new CountingService({ accountLimit: 10, clock });
+  const provider = new FakeProvider();
+  const sandboxes = new WorkerManager({ provider, clock, keepAliveMs: 60_000 });
+  const accepted: NewEvent[] = [];
+  const frontend = new FrontEndInvoke({ functions: resolver, counting, sandboxes, events: { accept: (e) => (accepted.push(e), Promise.resolve()) }, now: () => clock.now() });
+  const out = await frontend.invoke(command({ invocationType: 'Event', qualifier: '2', clientContext: '{"c":1}' }));
+  assert.equal(out.statusCode, 202);
+  assert.equal(out.payload.length, 0);
+  assert.equal(out.executedVersion, undefined);
+  assert.deepEqual(accepted, [{ id: 'req-1', functionName: spec.functionName, qualifier: '2', payload: Buffer.from('{"a":1}'), clientContext: '{"c":1}', acceptedAt: 5000 }]);
+  assert.equal(provider.created.length, 0, 'no sandbox now');
+  assert.equal(counting.inUse, 0, 'no slot now');
+  await assert.rejects(frontend.invoke(command({ invocationType: 'Event', functionName: 'nope' })), { code: 'ResourceNotFoundException' });
+  assert.equal(accepted.length, 1, 'an unknown function is refused before anything is accepted');
+
+  const { frontend: withoutAsync } = setup();
+  await assert.rejects(withoutAsync.invoke(command({ invocationType: 'Event' })), { code: 'ServiceException' });
   await sandboxes.close();
 });
