@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createApiServer } from './api/server.js';
 import { ZipCodePreparer } from './control/code.js';
+import { EventInvokeConfigs } from './control/event-invoke-config.js';
 import { FunctionRegistry } from './control/registry.js';
 import { CountingService } from './counting/counting.js';
 import { LAMBDA_SCALING_RATE, ScalingRateLimiter } from './counting/scaling-rate.js';
@@ -162,6 +163,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     logger,
   });
 
+  // Asynchronous invocation settings (EventInvokeConfig, DeadLetterConfig): the API's and async/'s.
+  const eventInvokeConfigs = await EventInvokeConfigs.open({ metadata, functions: registry, partition, clock, logger });
+
   const frontend = new FrontEndInvoke({ functions: registry, counting, sandboxes: workerManager });
 
   const token = clusterToken(dataDir);
@@ -175,7 +179,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const metrics = new PlatformMetrics({ concurrency: () => counting.inUseByFunction(), workers: () => fleetApi.status().workers });
   const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
     metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && fleetApi.handle(req, res));
-  const server = createApiServer({ registry, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
+  const server = createApiServer({ registry, eventInvokeConfigs, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

@@ -8,6 +8,7 @@ import type { BlobStore, FunctionRecord, MetadataStore, StoredFunctionConfig } f
 import { LATEST } from '../store/types.js';
 import { inspectZip, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
 import type { CodePreparer } from './code.js';
+import type { FunctionCatalog } from './event-invoke-config.js';
 import { checkTags, checkUntagKeys, egressOf, parseTagResource } from './tags.js';
 import type { Tags } from './tags.js';
 import { MAX_ZIPPED_BYTES } from './validation.js';
@@ -153,7 +154,7 @@ interface Operation {
  * updates answer LastUpdateStatus InProgress, and a completion moves the
  * record on; invokes keep running the previous deployment meanwhile.
  */
-export class FunctionRegistry {
+export class FunctionRegistry implements FunctionCatalog {
   readonly #metadata: MetadataStore;
   readonly #blobs: BlobStore;
   readonly #preparer: CodePreparer;
@@ -178,6 +179,7 @@ export class FunctionRegistry {
   readonly #reservations = new Map<string, number>();
   #reservedTotal = 0;
   #closed = false;
+  readonly #deleteListeners: ((name: string, version: string | undefined) => void)[] = [];
 
   private constructor(options: RegistryOptions) {
     this.#metadata = options.metadata;
@@ -376,15 +378,17 @@ export class FunctionRegistry {
       }
       if (ref.qualifier !== undefined) {
         if (!versions.has(ref.qualifier)) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+        // The store drops the version's EventInvokeConfig in the same transaction.
         await this.#metadata.deleteFunction(ref.name, ref.qualifier);
         versions.delete(ref.qualifier);
       } else {
-        // The store drops the reservation in the same transaction.
+        // The store drops the reservation and the EventInvokeConfigs in the same transaction.
         await this.#metadata.deleteFunction(ref.name, undefined);
         this.#functions.delete(ref.name);
         this.#operations.delete(ref.name);
         if (this.#reservations.has(ref.name)) this.#setReservation(ref.name, undefined);
       }
+      this.#notifyDeleted(ref.name, ref.qualifier);
     });
     this.#notifyChanged(ref.name);
   }
@@ -527,6 +531,29 @@ export class FunctionRegistry {
     // The ARN the caller used: qualified only when the caller gave a qualifier (context.invokedFunctionArn).
     const invokedFunctionArn = ref.qualifier === undefined ? entry.spec.functionArn : functionArn(this.#partition, ref.name, ref.qualifier);
     return { spec: entry.spec, executedVersion: version, invokedFunctionArn };
+  }
+
+  // ------------------------------------------------------------------ FunctionCatalog (control/event-invoke-config.ts)
+
+  /**
+   * A version that exists, with its dead-letter target: the one of the
+   * deployment that runs (during an update, the previous one, as invokes
+   * keep running it), else the one configured (never deployed yet).
+   */
+  lookupVersion(name: string, version: string): { readonly deadLetterTargetArn: string | undefined } | undefined {
+    const record = this.#functions.get(name)?.get(version)?.record;
+    if (!record) return undefined;
+    return { deadLetterTargetArn: (record.deployed?.config ?? record.config).deadLetterTargetArn };
+  }
+
+  /** Runs `fn` under the function's lock: no create, update or delete of it runs meanwhile. */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.#locked(name, fn);
+  }
+
+  /** Registers a listener for deletions of functions (version undefined) and of versions, called under the function's lock. */
+  onDeleted(listener: (name: string, version: string | undefined) => void): void {
+    this.#deleteListeners.push(listener);
   }
 
   /** The stored zip for a code hash still referenced by a function (GetFunction's Code.Location), else undefined. */
@@ -827,6 +854,16 @@ export class FunctionRegistry {
     }
     out['LoggingConfig'] = { LogFormat: 'Text', LogGroup: `/aws/lambda/${r.name}` };
     return out;
+  }
+
+  #notifyDeleted(name: string, version: string | undefined): void {
+    for (const listener of this.#deleteListeners) {
+      try {
+        listener(name, version);
+      } catch (err) {
+        this.#logger.error('kindling: onDeleted listener failed', err);
+      }
+    }
   }
 
   #notifyChanged(name: string): void {

@@ -183,7 +183,7 @@ function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
  * scalar, "Unexpected value type in payload"). The exact Coral text for each
  * mismatch is not published; the exception type is what clients act on.
  */
-function parseShape<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+export function parseShape<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new LambdaError('SerializationException', Array.isArray(body) ? 'Start of list found where not expected' : 'Unexpected value type in payload');
   }
@@ -209,7 +209,7 @@ function parseShape<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
 // ---------------------------------------------------------------- constraints (stage 2)
 
 /** Collects model violations, then throws one ValidationException naming them all. */
-class Violations {
+export class Violations {
   readonly #list: string[] = [];
 
   add(value: string | null, field: string, constraint: string): void {
@@ -235,13 +235,13 @@ export function validationError(value: string | null, field: string, constraint:
   return new LambdaError('ValidationException', `1 validation error detected: ${shown} at '${field}' failed to satisfy constraint: ${constraint}`);
 }
 
-function checkInt(v: Violations, value: number | null | undefined, field: string, min: number, max: number): void {
+export function checkInt(v: Violations, value: number | null | undefined, field: string, min: number, max: number): void {
   if (value === null || value === undefined) return;
   if (value < min) v.add(String(value), field, `Member must have value greater than or equal to ${min}`);
   else if (value > max) v.add(String(value), field, `Member must have value less than or equal to ${max}`);
 }
 
-function checkPattern(v: Violations, value: string | null | undefined, field: string, pattern: string, maxLen?: number): void {
+export function checkPattern(v: Violations, value: string | null | undefined, field: string, pattern: string, maxLen?: number): void {
   if (value === null || value === undefined) return;
   if (maxLen !== undefined && value.length > maxLen) {
     v.add(value, field, `Member must have length less than or equal to ${maxLen}`);

@@ -27,6 +27,13 @@ export interface StoredFunctionConfig {
   readonly codeSha256Hex: string;
   /** Size of the zip in bytes (Lambda's CodeSize). */
   readonly codeSize: number;
+  /**
+   * DeadLetterConfig.TargetArn: where the asynchronous invokes of this
+   * version go when every attempt failed. Absent when none is set (also in
+   * every record written before Kindling had dead-letter targets: the
+   * configuration is stored as a JSON document, so they read as "none").
+   */
+  readonly deadLetterTargetArn?: string;
 }
 
 export type FunctionState = 'Pending' | 'Active' | 'Failed';
