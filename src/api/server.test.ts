@@ -321,6 +321,21 @@ describe('API with the AWS SDK: EventInvokeConfig', () => {
       `The function ${ARN('fn', '$LATEST')} doesn't have an EventInvokeConfig`);
   });
 
+  it('round-trips DeadLetterConfig through CreateFunction, UpdateFunctionConfiguration and GetFunction', async (t) => {
+    const env = await start(t);
+    const queue = 'arn:aws:sqs:us-east-1:000000000000:dlq';
+    const created = await env.client.send(new CreateFunctionCommand(await createInput('fn', { DeadLetterConfig: { TargetArn: queue } })));
+    assert.deepEqual(created.DeadLetterConfig, { TargetArn: queue });
+    await env.registry.whenIdle();
+    assert.deepEqual((await env.client.send(new GetFunctionCommand({ FunctionName: 'fn' }))).Configuration?.DeadLetterConfig, { TargetArn: queue });
+    const cleared = await env.client.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'fn', DeadLetterConfig: { TargetArn: '' } }));
+    assert.equal(cleared.DeadLetterConfig, undefined);
+    await env.registry.whenIdle();
+    assert.equal((await env.client.send(new GetFunctionConfigurationCommand({ FunctionName: 'fn' }))).DeadLetterConfig, undefined);
+    await sdkRejects(env.client.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'fn', DeadLetterConfig: { TargetArn: 'arn:aws:sns:us-east-1:000000000000:t' } })),
+      'InvalidParameterValueException', 400, /^Kindling does not support Amazon SNS topics as dead-letter targets yet/);
+  });
+
   it('answers EventInvokeConfig errors in Lambda words', async (t) => {
     const env = await start(t);
     await active(env, 'fn');

@@ -386,6 +386,22 @@ describe('EventInvokeConfigs: the data plane\'s asyncSettings', () => {
     assert.deepEqual(s.configs.asyncSettings('fn', undefined), defaults);
   });
 
+  it('gives the dead-letter target of the version invoked: versions snapshot it, $LATEST follows updates', async (t) => {
+    const s = await setup(t);
+    await create(s, 'fn', 1, { DeadLetterConfig: { TargetArn: QUEUE('v1-dlq') } });
+    await s.registry.updateConfiguration('fn', { DeadLetterConfig: { TargetArn: QUEUE('latest-dlq') } });
+    await s.registry.whenIdle();
+    await s.configs.put('fn', '1', { MaximumRetryAttempts: 0 });
+    assert.equal(s.configs.asyncSettings('fn', undefined)?.deadLetterTarget, QUEUE('latest-dlq'));
+    assert.deepEqual(s.configs.asyncSettings('fn', '1'), {
+      maximumRetryAttempts: 0, maximumEventAgeInSeconds: 21600, onSuccess: undefined, onFailure: undefined, deadLetterTarget: QUEUE('v1-dlq'),
+    });
+    await s.registry.updateConfiguration('fn', { DeadLetterConfig: { TargetArn: '' } });
+    await s.registry.whenIdle();
+    assert.equal(s.configs.asyncSettings('fn', undefined)?.deadLetterTarget, undefined);
+    assert.equal(s.configs.asyncSettings('fn', '1')?.deadLetterTarget, QUEUE('v1-dlq'));
+  });
+
   it('is undefined for a function or qualifier that does not exist, and never throws', async (t) => {
     const s = await setup(t);
     await create(s, 'fn');

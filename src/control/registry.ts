@@ -273,6 +273,7 @@ export class FunctionRegistry implements FunctionCatalog {
         environment: input.environment,
         codeSha256Hex: hex,
         codeSize: input.zip.length,
+        ...(input.deadLetterTargetArn !== undefined ? { deadLetterTargetArn: input.deadLetterTargetArn } : {}),
       };
       const latest = this.#pendingRecord(input.functionName, LATEST, config, input.publish ? 1 : 0, input.tags);
       const records = [latest];
@@ -347,12 +348,14 @@ export class FunctionRegistry implements FunctionCatalog {
   /** UpdateFunctionConfiguration: only the members given change; Environment replaces the whole map. */
   async updateConfiguration(fn: string, body: unknown): Promise<FunctionConfiguration> {
     const ref = this.#refForUpdate(fn);
-    const input = parseUpdateConfiguration(body, ref.name);
+    const input = parseUpdateConfiguration(body, ref.name, this.#partition);
     return this.#locked(ref.name, async () => {
       const current = this.#latestForUpdate(ref.name, input.revisionId);
-      const c = current.config;
+      const { deadLetterTargetArn, ...c } = current.config;
+      const target = input.deadLetter ? input.deadLetter.targetArn : deadLetterTargetArn;
       const config: StoredFunctionConfig = {
         ...c,
+        ...(target !== undefined ? { deadLetterTargetArn: target } : {}),
         role: input.role ?? c.role,
         handler: input.handler ?? c.handler,
         description: input.description ?? c.description,
@@ -832,6 +835,8 @@ export class FunctionRegistry implements FunctionCatalog {
       CodeSha256: hexToBase64(c.codeSha256Hex),
       Version: r.version,
     };
+    // Only when set, as Lambda answers (LS-A test_lambda_destinations: DeadLetterConfig {TargetArn}).
+    if (c.deadLetterTargetArn !== undefined) out['DeadLetterConfig'] = { TargetArn: c.deadLetterTargetArn };
     if (c.environment !== undefined) out['Environment'] = { Variables: { ...c.environment } };
     out['TracingConfig'] = { Mode: 'PassThrough' };
     out['RevisionId'] = r.revisionId;
