@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createApiServer } from './api/server.js';
 import { ZipCodePreparer } from './control/code.js';
+import { EventInvokeConfigs } from './control/event-invoke-config.js';
 import { FunctionRegistry } from './control/registry.js';
 import { CountingService } from './counting/counting.js';
 import { LAMBDA_SCALING_RATE, ScalingRateLimiter } from './counting/scaling-rate.js';
@@ -30,8 +31,7 @@ import { concentrateAndPack, roundRobin } from './placement/policy.js';
 import { systemClock } from './shared/clock.js';
 import type { Egress } from './shared/spec.js';
 import { DEFAULT_ACCOUNT_ID, functionArn } from './shared/arn.js';
-import { AsyncInvoke, DEFAULT_MAXIMUM_EVENT_AGE_SECONDS, DEFAULT_MAXIMUM_RETRY_ATTEMPTS } from './async/async-invoke.js';
-import type { AsyncSettingsSource } from './async/async-invoke.js';
+import { AsyncInvoke } from './async/async-invoke.js';
 import { QueueApi } from './async/queue-api.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
 import { SqliteEventQueue } from './store/sqlite-event-queue.js';
@@ -174,6 +174,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   // fleetApi is made below: the metrics read it only when scraped.
   const metrics = new PlatformMetrics({ concurrency: () => counting.inUseByFunction(), workers: () => fleetApi.status().workers });
 
+  // Asynchronous invocation settings (EventInvokeConfig, DeadLetterConfig): the API's and async/'s.
+  const eventInvokeConfigs = await EventInvokeConfigs.open({ metadata, functions: registry, partition, clock, logger });
+
   // The async path: a durable queue of Event invokes, and pollers that run
   // them through the synchronous path (the front end) with Lambda's retries.
   const eventQueue = new SqliteEventQueue(dataDir, { now: clock.now() });
@@ -181,7 +184,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const asyncInvoke: AsyncInvoke = new AsyncInvoke({
     queue: eventQueue,
     runner: { invoke: (command): Promise<InvokeResponse> => frontend.invoke(command) },
-    settings: defaultAsyncSettings(registry),
+    settings: eventInvokeConfigs,
     reservations: counting,
     clock,
     functionArn: (name, version) => functionArn(partition, name, version),
@@ -203,7 +206,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const queueApi = new QueueApi({ queues: eventQueue, clock, partition, onRedrive: () => asyncInvoke.start(), logger });
   const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
     metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && (queueApi.handle(req, res) || fleetApi.handle(req, res)));
-  const server = createApiServer({ registry, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
+  const server = createApiServer({ registry, eventInvokeConfigs, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {
@@ -305,19 +308,5 @@ function clusterToken(dataDir: string): string {
   const token = randomBytes(24).toString('base64url');
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   return token;
-}
-
-/** Lambda's defaults for every function that exists (until EventInvokeConfig is stored). */
-function defaultAsyncSettings(registry: FunctionRegistry): AsyncSettingsSource {
-  return {
-    asyncSettings(functionName, qualifier) {
-      try {
-        registry.resolveForInvoke(functionName, qualifier);
-      } catch (err) {
-        if (err instanceof LambdaError && err.code === 'ResourceNotFoundException') return undefined;
-      }
-      return { maximumRetryAttempts: DEFAULT_MAXIMUM_RETRY_ATTEMPTS, maximumEventAgeInSeconds: DEFAULT_MAXIMUM_EVENT_AGE_SECONDS, onSuccess: undefined, onFailure: undefined, deadLetterTarget: undefined };
-    },
-  };
 }
 

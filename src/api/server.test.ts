@@ -9,20 +9,26 @@ import {
   CreateFunctionCommand,
   DeleteFunctionCommand,
   DeleteFunctionConcurrencyCommand,
+  DeleteFunctionEventInvokeConfigCommand,
   GetAccountSettingsCommand,
   GetFunctionCommand,
   GetFunctionConcurrencyCommand,
   GetFunctionConfigurationCommand,
+  GetFunctionEventInvokeConfigCommand,
   InvokeCommand as SdkInvokeCommand,
   LambdaClient,
+  ListFunctionEventInvokeConfigsCommand,
   ListFunctionsCommand,
   PutFunctionConcurrencyCommand,
+  PutFunctionEventInvokeConfigCommand,
   UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
+  UpdateFunctionEventInvokeConfigCommand,
 } from '@aws-sdk/client-lambda';
 import type { CreateFunctionCommandInput } from '@aws-sdk/client-lambda';
 import { ZipCodePreparer } from '../control/code.js';
 import type { CodePreparer } from '../control/code.js';
+import { EventInvokeConfigs } from '../control/event-invoke-config.js';
 import { FunctionRegistry } from '../control/registry.js';
 import { handlerZip, ManualPreparer } from '../control/testing.js';
 import type { InvokeCommand, InvokeResponse } from '../frontend/types.js';
@@ -34,6 +40,8 @@ import { createApiServer } from './server.js';
 const partition = { region: 'us-east-1', accountId: '000000000000' };
 const ROLE = 'arn:aws:iam::000000000000:role/lambda-role';
 const ARN = (name: string, q?: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}${q ? `:${q}` : ''}`;
+/** The clock of EventInvokeConfig changes (LastModified). */
+const CONFIG_TIME = Date.UTC(2026, 10, 23, 7, 30, 0, 123);
 
 /** A fake invoker that resolves through the real registry (as frontend/ does) and echoes the payload. */
 class FakeInvoker {
@@ -74,7 +82,9 @@ async function start(t: { after(fn: () => unknown): void }, manual = false, conc
     metadata, blobs, preparer, clock: new ManualClock(), partition, hostArchitecture: 'x86_64', concurrentExecutions, logger: { error: () => {} },
   });
   const invoker = new FakeInvoker(registry);
-  const server = createApiServer({ registry, invoker, partition, logger: { error: () => {} } });
+  const clock = new ManualClock(CONFIG_TIME);
+  const eventInvokeConfigs = await EventInvokeConfigs.open({ metadata, functions: registry, partition, clock, logger: { error: () => {} } });
+  const server = createApiServer({ registry, eventInvokeConfigs, invoker, partition, logger: { error: () => {} } });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
   const client = new LambdaClient({
@@ -266,6 +276,89 @@ describe('API with the AWS SDK: reserved concurrency', () => {
   });
 });
 
+describe('API with the AWS SDK: EventInvokeConfig', () => {
+  it('puts, updates, gets, lists and deletes on Lambda\'s paths, and the SDK reads every field', async (t) => {
+    const env = await start(t);
+    await active(env, 'fn', { Publish: true });
+    await active(env, 'other');
+    const put = await env.client.send(new PutFunctionEventInvokeConfigCommand({
+      FunctionName: 'fn', MaximumRetryAttempts: 1, MaximumEventAgeInSeconds: 3600,
+      DestinationConfig: { OnFailure: { Destination: 'arn:aws:sqs:us-east-1:000000000000:failures' } },
+    }));
+    assert.equal(put.$metadata.httpStatusCode, 200);
+    assert.equal(put.FunctionArn, ARN('fn', '$LATEST'));
+    assert.ok(put.LastModified instanceof Date);
+    assert.equal(put.LastModified.getTime(), CONFIG_TIME);
+    assert.deepEqual(put.DestinationConfig, { OnFailure: { Destination: 'arn:aws:sqs:us-east-1:000000000000:failures' }, OnSuccess: {} });
+
+    const updated = await env.client.send(new UpdateFunctionEventInvokeConfigCommand({ FunctionName: 'fn', MaximumRetryAttempts: 0 }));
+    assert.equal(updated.MaximumRetryAttempts, 0);
+    assert.equal(updated.MaximumEventAgeInSeconds, 3600);
+    assert.equal(updated.DestinationConfig?.OnFailure?.Destination, 'arn:aws:sqs:us-east-1:000000000000:failures');
+
+    await env.client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: 'fn', Qualifier: '1', DestinationConfig: { OnSuccess: { Destination: ARN('other') } } }));
+    const got = await env.client.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: 'fn:1' }));
+    assert.equal(got.FunctionArn, ARN('fn', '1'));
+    assert.equal(got.MaximumRetryAttempts, undefined);
+    assert.equal(got.DestinationConfig?.OnSuccess?.Destination, ARN('other'));
+
+    const listed = await env.client.send(new ListFunctionEventInvokeConfigsCommand({ FunctionName: 'fn' }));
+    assert.deepEqual(listed.FunctionEventInvokeConfigs?.map((c) => c.FunctionArn), [ARN('fn', '$LATEST'), ARN('fn', '1')]);
+    const page = await env.client.send(new ListFunctionEventInvokeConfigsCommand({ FunctionName: 'fn', MaxItems: 1 }));
+    assert.equal(page.FunctionEventInvokeConfigs?.length, 1);
+    const next = await env.client.send(new ListFunctionEventInvokeConfigsCommand({ FunctionName: 'fn', MaxItems: 1, Marker: page.NextMarker }));
+    assert.deepEqual(next.FunctionEventInvokeConfigs?.map((c) => c.FunctionArn), [ARN('fn', '1')]);
+    assert.equal(next.NextMarker, undefined);
+
+    const del = await env.client.send(new DeleteFunctionEventInvokeConfigCommand({ FunctionName: 'fn', Qualifier: '1' }));
+    assert.equal(del.$metadata.httpStatusCode, 204);
+    assert.deepEqual((await env.client.send(new ListFunctionEventInvokeConfigsCommand({ FunctionName: 'fn' }))).FunctionEventInvokeConfigs?.map((c) => c.FunctionArn),
+      [ARN('fn', '$LATEST')]);
+
+    await env.client.send(new DeleteFunctionCommand({ FunctionName: 'fn' }));
+    await active(env, 'fn');
+    await sdkRejects(env.client.send(new GetFunctionEventInvokeConfigCommand({ FunctionName: 'fn' })), 'ResourceNotFoundException', 404,
+      `The function ${ARN('fn', '$LATEST')} doesn't have an EventInvokeConfig`);
+  });
+
+  it('round-trips DeadLetterConfig through CreateFunction, UpdateFunctionConfiguration and GetFunction', async (t) => {
+    const env = await start(t);
+    const queue = 'arn:aws:sqs:us-east-1:000000000000:dlq';
+    const created = await env.client.send(new CreateFunctionCommand(await createInput('fn', { DeadLetterConfig: { TargetArn: queue } })));
+    assert.deepEqual(created.DeadLetterConfig, { TargetArn: queue });
+    await env.registry.whenIdle();
+    assert.deepEqual((await env.client.send(new GetFunctionCommand({ FunctionName: 'fn' }))).Configuration?.DeadLetterConfig, { TargetArn: queue });
+    const cleared = await env.client.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'fn', DeadLetterConfig: { TargetArn: '' } }));
+    assert.equal(cleared.DeadLetterConfig, undefined);
+    await env.registry.whenIdle();
+    assert.equal((await env.client.send(new GetFunctionConfigurationCommand({ FunctionName: 'fn' }))).DeadLetterConfig, undefined);
+    await sdkRejects(env.client.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'fn', DeadLetterConfig: { TargetArn: 'arn:aws:sns:us-east-1:000000000000:t' } })),
+      'InvalidParameterValueException', 400, /^Kindling does not support Amazon SNS topics as dead-letter targets yet/);
+  });
+
+  it('answers EventInvokeConfig errors in Lambda words', async (t) => {
+    const env = await start(t);
+    await active(env, 'fn');
+    await sdkRejects(env.client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: 'fn' })), 'InvalidParameterValueException', 400,
+      'You must specify at least one of error handling or destination setting.');
+    await sdkRejects(env.client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: 'nope', MaximumRetryAttempts: 1 })), 'ResourceNotFoundException', 404,
+      "The function doesn't exist.");
+    await sdkRejects(env.client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: 'fn', MaximumRetryAttempts: 3 })), 'ValidationException', 400,
+      "1 validation error detected: Value '3' at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value less than or equal to 2");
+    await sdkRejects(env.client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: 'fn', DestinationConfig: { OnSuccess: { Destination: ARN('fn') } } })),
+      'InvalidParameterValueException', 400, "You can't specify the function as a destination for itself.");
+    await sdkRejects(env.client.send(new PutFunctionEventInvokeConfigCommand({ FunctionName: 'fn', DestinationConfig: { OnFailure: { Destination: 'arn:aws:sns:us-east-1:000000000000:t' } } })),
+      'InvalidParameterValueException', 400, /^Kindling does not support Amazon SNS topic destinations yet/);
+    await sdkRejects(env.client.send(new UpdateFunctionEventInvokeConfigCommand({ FunctionName: 'fn', MaximumRetryAttempts: 1 })), 'ResourceNotFoundException', 404,
+      `The function ${ARN('fn', '$LATEST')} doesn't have an EventInvokeConfig`);
+    await sdkRejects(env.client.send(new DeleteFunctionEventInvokeConfigCommand({ FunctionName: 'nope' })), 'ResourceNotFoundException', 404,
+      `The function ${ARN('nope', '$LATEST')} doesn't have an EventInvokeConfig`);
+    await sdkRejects(env.client.send(new ListFunctionEventInvokeConfigsCommand({ FunctionName: 'nope' })), 'ResourceNotFoundException', 404, "The function doesn't exist.");
+    await sdkRejects(env.client.send(new ListFunctionEventInvokeConfigsCommand({ FunctionName: 'fn', MaxItems: 51 })), 'ValidationException', 400,
+      "1 validation error detected: Value '51' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 50");
+  });
+});
+
 describe('API with the AWS SDK: Invoke', () => {
   it('invokes and writes status, headers and the payload unchanged', async (t) => {
     const env = await start(t);
@@ -398,6 +491,47 @@ describe('API on the wire (raw HTTP)', () => {
     assert.equal(del.status, 204);
     assert.equal(del.body, '');
     assert.deepEqual(JSON.parse((await raw(env.base, agent, 'GET', '/2019-09-30/functions/fn/concurrency')).body), {});
+  });
+
+  it('serves EventInvokeConfig only on Lambda\'s paths and methods, with Lambda\'s bodies', async (t) => {
+    const env = await start(t);
+    await active(env, 'fn');
+    const agent = new Agent({ keepAlive: true });
+    t.after(() => agent.destroy());
+    const path = '/2019-09-25/functions/fn/event-invoke-config';
+    const put = await raw(env.base, agent, 'PUT', path, '{"MaximumRetryAttempts":0}');
+    assert.equal(put.status, 200);
+    // LastModified in Unix time seconds (milliseconds as the fraction); both destinations present, empty.
+    assert.deepEqual(JSON.parse(put.body), {
+      FunctionArn: ARN('fn', '$LATEST'), LastModified: CONFIG_TIME / 1000, DestinationConfig: { OnSuccess: {}, OnFailure: {} }, MaximumRetryAttempts: 0,
+    });
+    assert.match(put.body, /"LastModified":1795419000\.123[,}]/);
+    const viaQuery = await raw(env.base, agent, 'GET', `/2019-09-25/functions/${encodeURIComponent(ARN('fn'))}/event-invoke-config?Qualifier=%24LATEST`);
+    assert.equal(viaQuery.body, put.body);
+    const post = await raw(env.base, agent, 'POST', path, '{"MaximumEventAgeInSeconds":60}');
+    assert.equal((JSON.parse(post.body) as { MaximumEventAgeInSeconds: number }).MaximumEventAgeInSeconds, 60);
+    const list = await raw(env.base, agent, 'GET', `${path}/list?MaxItems=1`);
+    assert.equal(list.status, 200);
+    assert.equal((JSON.parse(list.body) as { FunctionEventInvokeConfigs: unknown[] }).FunctionEventInvokeConfigs.length, 1);
+    const notFound = await raw(env.base, agent, 'GET', '/2019-09-25/functions/fn/event-invoke-config?Qualifier=3');
+    assert.equal(notFound.headers['x-amzn-errortype'], 'ResourceNotFoundException');
+    assert.deepEqual(JSON.parse(notFound.body), { Type: 'User', Message: `The function ${ARN('fn', '3')} doesn't have an EventInvokeConfig` });
+    const invalid = await raw(env.base, agent, 'PUT', path, '{}');
+    assert.deepEqual(JSON.parse(invalid.body), { Type: 'User', message: 'You must specify at least one of error handling or destination setting.' });
+    const badJson = await raw(env.base, agent, 'PUT', path, '{"MaximumRetryAttempts":');
+    assert.equal(badJson.headers['x-amzn-errortype'], 'InvalidRequestContentException');
+    for (const [method, p] of [
+      ['PATCH', path],
+      ['POST', `${path}/list`],
+      ['GET', '/2015-03-31/functions/fn/event-invoke-config'],
+      ['GET', `${path}/other`],
+    ] as const) {
+      const r = await raw(env.base, agent, method, p);
+      assert.equal(r.headers['x-amzn-errortype'], 'UnknownOperationException', `${method} ${p}`);
+    }
+    const del = await raw(env.base, agent, 'DELETE', path);
+    assert.equal(del.status, 204);
+    assert.equal(del.body, '');
   });
 
   it('refuses malformed control-plane JSON and wrong JSON types', async (t) => {

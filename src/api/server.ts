@@ -37,6 +37,17 @@ export interface ApiRegistry {
   codePath(sha256hex: string): string | undefined;
 }
 
+/** What the API uses of the asynchronous invocation settings (control/event-invoke-config.ts implements it). */
+export interface ApiEventInvokeConfigs {
+  /** PutFunctionEventInvokeConfig: validates the body, replaces the config. */
+  put(fn: string, qualifier: string | undefined, body: unknown): Promise<object>;
+  /** UpdateFunctionEventInvokeConfig: merges the members given into the existing config. */
+  update(fn: string, qualifier: string | undefined, body: unknown): Promise<object>;
+  get(fn: string, qualifier: string | undefined): Promise<object>;
+  delete(fn: string, qualifier: string | undefined): Promise<void>;
+  list(fn: string, marker: string | undefined, maxItems: string | undefined): Promise<object>;
+}
+
 /** What the API uses of the invoke path (frontend/). */
 export interface ApiInvoker {
   invoke(cmd: InvokeCommand): Promise<InvokeResponse>;
@@ -44,6 +55,7 @@ export interface ApiInvoker {
 
 export interface ApiDeps {
   readonly registry: ApiRegistry;
+  readonly eventInvokeConfigs: ApiEventInvokeConfigs;
   readonly invoker: ApiInvoker;
   readonly partition: Partition;
   readonly logger?: ApiLogger;
@@ -260,11 +272,13 @@ const EMPTY = Buffer.alloc(0);
  */
 export class ApiHandler {
   readonly #registry: ApiRegistry;
+  readonly #eventInvokeConfigs: ApiEventInvokeConfigs;
   readonly #invoker: ApiInvoker;
   readonly #logger: ApiLogger | undefined;
 
   constructor(deps: ApiDeps) {
     this.#registry = deps.registry;
+    this.#eventInvokeConfigs = deps.eventInvokeConfigs;
     this.#invoker = deps.invoker;
     this.#logger = deps.logger;
   }
@@ -345,6 +359,29 @@ export class ApiHandler {
       if (parts[1] === '2019-09-30' && method === 'GET') {
         await this.#drain(req);
         return this.#json(res, requestId, 200, await this.#registry.getConcurrency(fn));
+      }
+    } else if (parts[1] === '2019-09-25' && parts[2] === 'functions' && parts[4] === 'event-invoke-config' && parts.length >= 5 && parts.length <= 6) {
+      const fn = decodePathSegment(parts[3]!);
+      const qualifier = query?.get('Qualifier') ?? undefined;
+      const configs = this.#eventInvokeConfigs;
+      if (parts.length === 6) {
+        if (parts[5] === 'list' && method === 'GET') {
+          await this.#drain(req);
+          return this.#json(res, requestId, 200, await configs.list(fn, query?.get('Marker') ?? undefined, query?.get('MaxItems') ?? undefined));
+        }
+      } else if (method === 'PUT') {
+        const body = await this.#controlBody(req, 'PutFunctionEventInvokeConfig');
+        return this.#json(res, requestId, 200, await configs.put(fn, qualifier, body));
+      } else if (method === 'POST') {
+        const body = await this.#controlBody(req, 'UpdateFunctionEventInvokeConfig');
+        return this.#json(res, requestId, 200, await configs.update(fn, qualifier, body));
+      } else if (method === 'GET') {
+        await this.#drain(req);
+        return this.#json(res, requestId, 200, await configs.get(fn, qualifier));
+      } else if (method === 'DELETE') {
+        await this.#drain(req);
+        await configs.delete(fn, qualifier);
+        return this.#noContent(res, requestId);
       }
     } else if (parts[1] === '2017-03-31' && parts[2] === 'tags' && parts.length === 4) {
       const resource = decodePathSegment(parts[3]!);

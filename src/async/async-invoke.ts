@@ -34,9 +34,6 @@ import type { EventQueue, NewEvent, QueuedEvent, Settlement } from '../store/eve
 import { followUps } from './destinations.js';
 import type { AttemptResult, Condition, DeliveryKind, Outcome } from './destinations.js';
 
-/** Lambda's defaults (EventInvokeConfig). */
-export const DEFAULT_MAXIMUM_RETRY_ATTEMPTS = 2;
-export const DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 21_600;
 /** Delay before retry n (1-based) of a function error: one minute, then two. */
 const RETRY_DELAY_MS = 60_000;
 /** Backoff of throttles and platform errors: from 1 s, doubling, at most 5 minutes. */
@@ -48,7 +45,10 @@ const LEASE_RENEW_MS = 20_000;
 /** How often an idle poller looks at the queue even without being woken. */
 const IDLE_POLL_MS = 1000;
 
-/** The settings an event is delivered with (the version's EventInvokeConfig and DeadLetterConfig). */
+/**
+ * The settings an event is delivered with: the version's EventInvokeConfig
+ * (Lambda's defaults filled in) and DeadLetterConfig (control/event-invoke-config.ts).
+ */
 export interface AsyncSettings {
   readonly maximumRetryAttempts: number;
   readonly maximumEventAgeInSeconds: number;

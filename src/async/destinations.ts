@@ -17,28 +17,12 @@
  * and ErrorMessage.
  */
 import { randomUUID } from 'node:crypto';
+import { parseDestinationArn } from '../control/destination-arn.js';
 import type { Partition } from '../shared/arn.js';
 import type { FollowUps, NewEvent, NewMessage, QueuedEvent } from '../store/event-queue.js';
 
 /** Why an event ends (Lambda's requestContext.condition). */
 export type Condition = 'Success' | 'RetriesExhausted' | 'EventAgeExceeded' | 'ZeroReservedConcurrency';
-
-/** A destination ARN Kindling delivers to. */
-export type Destination =
-  | { readonly kind: 'function'; readonly name: string; readonly qualifier: string | undefined }
-  | { readonly kind: 'queue'; readonly name: string };
-
-const FUNCTION_DESTINATION = /^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:([a-zA-Z0-9_-]{1,64})(?::(\$LATEST|[a-zA-Z0-9_-]+))?$/;
-const QUEUE_DESTINATION = /^arn:aws[a-zA-Z-]*:sqs:[a-z0-9-]+:\d{12}:([a-zA-Z0-9_-]{1,80})$/;
-
-/** The destination an ARN names, or undefined when Kindling cannot deliver to it. */
-export function parseDestination(arn: string): Destination | undefined {
-  const f = FUNCTION_DESTINATION.exec(arn);
-  if (f) return { kind: 'function', name: f[1]!, qualifier: f[2] };
-  const q = QUEUE_DESTINATION.exec(arn);
-  if (q) return { kind: 'queue', name: q[1]! };
-  return undefined;
-}
 
 /** The queue ARN of a Kindling queue name (what `kindling queue` prints). */
 export function queueArn(partition: Partition, name: string): string {
@@ -114,7 +98,7 @@ export function followUps(o: Outcome, targets: Targets, skip: (arn: string) => v
   const delivered: DeliveryKind[] = [];
   const source = { sourceFunction: o.event.functionName, sourceQualifier: o.event.qualifier, redrivePayload: o.event.payload.toString('utf8') };
   if (targets.destination !== undefined) {
-    const d = parseDestination(targets.destination);
+    const d = parseDestinationArn(targets.destination);
     const body = JSON.stringify(destinationRecord(o));
     if (d?.kind === 'function') {
       events.push({ id: randomUUID(), functionName: d.name, qualifier: d.qualifier, payload: Buffer.from(body), clientContext: undefined, acceptedAt: o.now });
@@ -125,7 +109,7 @@ export function followUps(o: Outcome, targets: Targets, skip: (arn: string) => v
     } else skip(targets.destination);
   }
   if (targets.deadLetter !== undefined && o.condition !== 'Success') {
-    const d = parseDestination(targets.deadLetter);
+    const d = parseDestinationArn(targets.deadLetter);
     if (d?.kind === 'queue') {
       messages.push({
         queue: d.name,

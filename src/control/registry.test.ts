@@ -627,3 +627,108 @@ describe('FunctionRegistry: tags and the kindling:egress tag', () => {
     await rejectsWith(s.registry.create(await createBody('w', { Tags: { 'kindling:egress': 'x' } })), 'InvalidParameterValueException', /kindling:egress/);
   });
 });
+
+describe('FunctionRegistry: DeadLetterConfig', () => {
+  const QUEUE = 'arn:aws:sqs:us-east-1:000000000000:dead-letters';
+  const OTHER_QUEUE = 'arn:aws:sqs:us-east-1:000000000000:other_dlq';
+
+  async function deployed(s: Setup): Promise<void> {
+    s.preparer.complete();
+    await settle(s);
+  }
+
+  it('takes a Kindling queue on create, answers DeadLetterConfig only when set, and versions snapshot it', async (t) => {
+    const s = await setup(t);
+    const created = await s.registry.create(await createBody('fn', { DeadLetterConfig: { TargetArn: QUEUE }, Publish: true }));
+    assert.deepEqual(created['DeadLetterConfig'], { TargetArn: QUEUE });
+    await deployed(s);
+    assert.deepEqual((await s.registry.getConfiguration('fn', undefined))['DeadLetterConfig'], { TargetArn: QUEUE });
+    assert.deepEqual((await s.registry.getConfiguration('fn', '1'))['DeadLetterConfig'], { TargetArn: QUEUE });
+    assert.deepEqual(s.registry.lookupVersion('fn', '1'), { deadLetterTargetArn: QUEUE });
+    const listed = await s.registry.list(undefined, undefined, 'ALL');
+    assert.deepEqual(listed.Functions.map((f) => f['DeadLetterConfig']), [{ TargetArn: QUEUE }, { TargetArn: QUEUE }]);
+
+    // Changing $LATEST's target leaves the published version's.
+    await s.registry.updateConfiguration('fn', { DeadLetterConfig: { TargetArn: OTHER_QUEUE } });
+    await deployed(s);
+    assert.deepEqual((await s.registry.getConfiguration('fn', undefined))['DeadLetterConfig'], { TargetArn: OTHER_QUEUE });
+    assert.deepEqual((await s.registry.getConfiguration('fn', '1'))['DeadLetterConfig'], { TargetArn: QUEUE });
+
+    await s.registry.create(await createBody('plain', { DeadLetterConfig: {} }));
+    await deployed(s);
+    assert.equal('DeadLetterConfig' in (await s.registry.getConfiguration('plain', undefined)), false);
+    assert.deepEqual(s.registry.lookupVersion('plain', '$LATEST'), { deadLetterTargetArn: undefined });
+    assert.equal(s.registry.lookupVersion('plain', '1'), undefined);
+  });
+
+  it('UpdateFunctionConfiguration sets it, keeps it when not given (or given as {}), and TargetArn "" removes it', async (t) => {
+    const s = await setup(t);
+    await s.registry.create(await createBody('fn'));
+    await deployed(s);
+    const set = await s.registry.updateConfiguration('fn', { DeadLetterConfig: { TargetArn: QUEUE } });
+    assert.deepEqual(set['DeadLetterConfig'], { TargetArn: QUEUE });
+    assert.equal(set['LastUpdateStatus'], 'InProgress');
+    // The running deployment's target serves async deliveries until the update is done.
+    assert.deepEqual(s.registry.lookupVersion('fn', '$LATEST'), { deadLetterTargetArn: undefined });
+    await deployed(s);
+    assert.deepEqual(s.registry.lookupVersion('fn', '$LATEST'), { deadLetterTargetArn: QUEUE });
+
+    await s.registry.updateConfiguration('fn', { Timeout: 9 });
+    await deployed(s);
+    assert.deepEqual((await s.registry.getConfiguration('fn', undefined))['DeadLetterConfig'], { TargetArn: QUEUE });
+    await s.registry.updateConfiguration('fn', { DeadLetterConfig: {} });
+    await deployed(s);
+    assert.deepEqual((await s.registry.getConfiguration('fn', undefined))['DeadLetterConfig'], { TargetArn: QUEUE });
+
+    const cleared = await s.registry.updateConfiguration('fn', { DeadLetterConfig: { TargetArn: '' } });
+    assert.equal('DeadLetterConfig' in cleared, false);
+    await deployed(s);
+    assert.equal('DeadLetterConfig' in (await s.registry.getConfiguration('fn', undefined)), false);
+    assert.deepEqual(s.registry.lookupVersion('fn', '$LATEST'), { deadLetterTargetArn: undefined });
+    assert.equal((await s.registry.getConfiguration('fn', undefined))['Timeout'], 9, 'the other settings stay');
+  });
+
+  it('refuses SNS topics (not supported yet), other services, names that are no Kindling queue and the empty ARN on create', async (t) => {
+    const s = await setup(t);
+    const form = 'arn:aws:sqs:us-east-1:000000000000:NAME (NAME: 1 to 80 letters, digits, hyphens or underscores)';
+    const create = async (arn: string) => s.registry.create(await createBody('d', { DeadLetterConfig: { TargetArn: arn } }));
+    await rejectsWith(create('arn:aws:sns:us-east-1:000000000000:alerts'), 'InvalidParameterValueException',
+      `Kindling does not support Amazon SNS topics as dead-letter targets yet (arn:aws:sns:us-east-1:000000000000:alerts). Use a Kindling queue: ${form}.`);
+    await rejectsWith(create('arn:aws:s3:::bucket'), 'InvalidParameterValueException',
+      `Invalid dead letter queue ARN: arn:aws:s3:::bucket is neither an Amazon SQS queue nor an Amazon SNS topic. Use a Kindling queue: ${form}.`);
+    for (const arn of ['arn:aws:sqs:us-east-1:000000000000:bad.name', 'arn:aws:sqs:eu-west-1:000000000000:q', 'arn:aws:sqs:us-east-1:123456789012:q']) {
+      await rejectsWith(create(arn), 'InvalidParameterValueException', `Invalid dead letter queue ARN: ${arn}. Kindling queues are named ${form}.`);
+    }
+    await rejectsWith(create(''), 'InvalidParameterValueException', "Invalid dead letter queue ARN: ARNs must start with 'arn:'");
+    await rejectsWith(create('sqs-queue'), 'ValidationException',
+      "1 validation error detected: Value 'sqs-queue' at 'deadLetterConfig.targetArn' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)|()");
+    await rejectsWith(s.registry.create(await createBody('d', { DeadLetterConfig: { TargetArn: 5 } })), 'SerializationException', 'NUMBER_VALUE can not be converted to a String');
+    await rejectsWith(s.registry.getConfiguration('d', undefined), 'ResourceNotFoundException', `Function not found: ${ARN('d')}`);
+
+    await s.registry.create(await createBody('fn'));
+    await deployed(s);
+    await rejectsWith(s.registry.updateConfiguration('fn', { DeadLetterConfig: { TargetArn: 'arn:aws:sns:us-east-1:000000000000:alerts' } }),
+      'InvalidParameterValueException', /^Kindling does not support Amazon SNS topics as dead-letter targets yet/);
+    await rejectsWith(s.registry.updateConfiguration('fn', { DeadLetterConfig: { TargetArn: 'nope' } }), 'ValidationException', /at 'deadLetterConfig\.targetArn'/);
+    assert.equal((await s.registry.getConfiguration('fn', undefined))['LastUpdateStatus'], 'Successful', 'a refused update changes nothing');
+  });
+
+  it('keeps the dead-letter target across a restart', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-dlq-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const open = async () => {
+      const metadata = new SqliteMetadataStore(dir);
+      const blobs = new FileBlobStore(dir);
+      const registry = await FunctionRegistry.open({ metadata, blobs, preparer: new ZipCodePreparer(blobs), clock: new ManualClock(), partition, logger: { error: () => {} } });
+      return { registry, close: async () => (registry.close(), await metadata.close()) };
+    };
+    const first = await open();
+    await first.registry.create(await createBody('r', { DeadLetterConfig: { TargetArn: QUEUE }, Publish: true }));
+    await first.registry.whenIdle();
+    await first.close();
+    const { registry: reopened, close } = await open();
+    t.after(close);
+    assert.deepEqual((await reopened.getConfiguration('r', undefined))['DeadLetterConfig'], { TargetArn: QUEUE });
+    assert.deepEqual(reopened.lookupVersion('r', '1'), { deadLetterTargetArn: QUEUE });
+  });
+});

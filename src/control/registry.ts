@@ -8,6 +8,7 @@ import type { BlobStore, FunctionRecord, MetadataStore, StoredFunctionConfig } f
 import { LATEST } from '../store/types.js';
 import { inspectZip, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
 import type { CodePreparer } from './code.js';
+import type { FunctionCatalog } from './event-invoke-config.js';
 import { checkTags, checkUntagKeys, egressOf, parseTagResource } from './tags.js';
 import type { Tags } from './tags.js';
 import { MAX_ZIPPED_BYTES } from './validation.js';
@@ -153,7 +154,7 @@ interface Operation {
  * updates answer LastUpdateStatus InProgress, and a completion moves the
  * record on; invokes keep running the previous deployment meanwhile.
  */
-export class FunctionRegistry {
+export class FunctionRegistry implements FunctionCatalog {
   readonly #metadata: MetadataStore;
   readonly #blobs: BlobStore;
   readonly #preparer: CodePreparer;
@@ -178,6 +179,7 @@ export class FunctionRegistry {
   readonly #reservations = new Map<string, number>();
   #reservedTotal = 0;
   #closed = false;
+  readonly #deleteListeners: ((name: string, version: string | undefined) => void)[] = [];
 
   private constructor(options: RegistryOptions) {
     this.#metadata = options.metadata;
@@ -271,6 +273,7 @@ export class FunctionRegistry {
         environment: input.environment,
         codeSha256Hex: hex,
         codeSize: input.zip.length,
+        ...(input.deadLetterTargetArn !== undefined ? { deadLetterTargetArn: input.deadLetterTargetArn } : {}),
       };
       const latest = this.#pendingRecord(input.functionName, LATEST, config, input.publish ? 1 : 0, input.tags);
       const records = [latest];
@@ -345,12 +348,14 @@ export class FunctionRegistry {
   /** UpdateFunctionConfiguration: only the members given change; Environment replaces the whole map. */
   async updateConfiguration(fn: string, body: unknown): Promise<FunctionConfiguration> {
     const ref = this.#refForUpdate(fn);
-    const input = parseUpdateConfiguration(body, ref.name);
+    const input = parseUpdateConfiguration(body, ref.name, this.#partition);
     return this.#locked(ref.name, async () => {
       const current = this.#latestForUpdate(ref.name, input.revisionId);
-      const c = current.config;
+      const { deadLetterTargetArn, ...c } = current.config;
+      const target = input.deadLetter ? input.deadLetter.targetArn : deadLetterTargetArn;
       const config: StoredFunctionConfig = {
         ...c,
+        ...(target !== undefined ? { deadLetterTargetArn: target } : {}),
         role: input.role ?? c.role,
         handler: input.handler ?? c.handler,
         description: input.description ?? c.description,
@@ -376,15 +381,17 @@ export class FunctionRegistry {
       }
       if (ref.qualifier !== undefined) {
         if (!versions.has(ref.qualifier)) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+        // The store drops the version's EventInvokeConfig in the same transaction.
         await this.#metadata.deleteFunction(ref.name, ref.qualifier);
         versions.delete(ref.qualifier);
       } else {
-        // The store drops the reservation in the same transaction.
+        // The store drops the reservation and the EventInvokeConfigs in the same transaction.
         await this.#metadata.deleteFunction(ref.name, undefined);
         this.#functions.delete(ref.name);
         this.#operations.delete(ref.name);
         if (this.#reservations.has(ref.name)) this.#setReservation(ref.name, undefined);
       }
+      this.#notifyDeleted(ref.name, ref.qualifier);
     });
     this.#notifyChanged(ref.name);
   }
@@ -527,6 +534,29 @@ export class FunctionRegistry {
     // The ARN the caller used: qualified only when the caller gave a qualifier (context.invokedFunctionArn).
     const invokedFunctionArn = ref.qualifier === undefined ? entry.spec.functionArn : functionArn(this.#partition, ref.name, ref.qualifier);
     return { spec: entry.spec, executedVersion: version, invokedFunctionArn, qualifier: ref.qualifier };
+  }
+
+  // ------------------------------------------------------------------ FunctionCatalog (control/event-invoke-config.ts)
+
+  /**
+   * A version that exists, with its dead-letter target: the one of the
+   * deployment that runs (during an update, the previous one, as invokes
+   * keep running it), else the one configured (never deployed yet).
+   */
+  lookupVersion(name: string, version: string): { readonly deadLetterTargetArn: string | undefined } | undefined {
+    const record = this.#functions.get(name)?.get(version)?.record;
+    if (!record) return undefined;
+    return { deadLetterTargetArn: (record.deployed?.config ?? record.config).deadLetterTargetArn };
+  }
+
+  /** Runs `fn` under the function's lock: no create, update or delete of it runs meanwhile. */
+  exclusive<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    return this.#locked(name, fn);
+  }
+
+  /** Registers a listener for deletions of functions (version undefined) and of versions, called under the function's lock. */
+  onDeleted(listener: (name: string, version: string | undefined) => void): void {
+    this.#deleteListeners.push(listener);
   }
 
   /** The stored zip for a code hash still referenced by a function (GetFunction's Code.Location), else undefined. */
@@ -805,6 +835,8 @@ export class FunctionRegistry {
       CodeSha256: hexToBase64(c.codeSha256Hex),
       Version: r.version,
     };
+    // Only when set, as Lambda answers (LS-A test_lambda_destinations: DeadLetterConfig {TargetArn}).
+    if (c.deadLetterTargetArn !== undefined) out['DeadLetterConfig'] = { TargetArn: c.deadLetterTargetArn };
     if (c.environment !== undefined) out['Environment'] = { Variables: { ...c.environment } };
     out['TracingConfig'] = { Mode: 'PassThrough' };
     out['RevisionId'] = r.revisionId;
@@ -827,6 +859,16 @@ export class FunctionRegistry {
     }
     out['LoggingConfig'] = { LogFormat: 'Text', LogGroup: `/aws/lambda/${r.name}` };
     return out;
+  }
+
+  #notifyDeleted(name: string, version: string | undefined): void {
+    for (const listener of this.#deleteListeners) {
+      try {
+        listener(name, version);
+      } catch (err) {
+        this.#logger.error('kindling: onDeleted listener failed', err);
+      }
+    }
   }
 
   #notifyChanged(name: string): void {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { METADATA_SCHEMA_VERSION, SqliteMetadataStore } from './sqlite-metadata.js';
-import type { FunctionRecord, MetadataStore } from './types.js';
+import type { EventInvokeConfigRecord, FunctionRecord, MetadataStore } from './types.js';
 
 /**
  * Contract suite for MetadataStore. Every implementation is listed here and
@@ -59,6 +59,19 @@ function record(name: string, version: string, extra: Partial<FunctionRecord> = 
     lastModified: 1_700_000_000_000,
     lastPublishedVersion: 0,
     tags: undefined,
+    ...extra,
+  };
+}
+
+function invokeConfig(name: string, qualifier: string, extra: Partial<EventInvokeConfigRecord> = {}): EventInvokeConfigRecord {
+  return {
+    functionName: name,
+    qualifier,
+    maximumRetryAttempts: undefined,
+    maximumEventAgeInSeconds: undefined,
+    onSuccess: undefined,
+    onFailure: undefined,
+    lastModified: 1_700_000_000_123,
     ...extra,
   };
 }
@@ -192,6 +205,65 @@ for (const impl of implementations) {
       assert.deepEqual(await store.listReservedConcurrency(), new Map([['g', 4]]));
     });
 
+    it('keeps EventInvokeConfigs per (function, qualifier): put replaces, unset members stay unset, delete removes', async (t) => {
+      const { store, cleanup } = await impl.open();
+      t.after(async () => {
+        await store.close();
+        await cleanup();
+      });
+      assert.deepEqual(await store.listEventInvokeConfigs(), []);
+      const full = invokeConfig('f', '$LATEST', {
+        maximumRetryAttempts: 0,
+        maximumEventAgeInSeconds: 60,
+        onSuccess: 'arn:aws:sqs:us-east-1:000000000000:ok',
+        onFailure: 'arn:aws:lambda:us-east-1:000000000000:function:g:1',
+      });
+      await store.putEventInvokeConfig(full);
+      await store.putEventInvokeConfig(invokeConfig('f', '1', { maximumEventAgeInSeconds: 21600 }));
+      await store.putEventInvokeConfig(invokeConfig('e', '$LATEST', { maximumRetryAttempts: 2 }));
+      assert.deepEqual(await store.listEventInvokeConfigs(), [
+        invokeConfig('e', '$LATEST', { maximumRetryAttempts: 2 }),
+        full,
+        invokeConfig('f', '1', { maximumEventAgeInSeconds: 21600 }),
+      ]);
+      // Put replaces every member: the ones not given become unset again.
+      await store.putEventInvokeConfig(invokeConfig('f', '$LATEST', { maximumRetryAttempts: 1, lastModified: 5 }));
+      assert.deepEqual((await store.listEventInvokeConfigs()).find((c) => c.functionName === 'f' && c.qualifier === '$LATEST'),
+        invokeConfig('f', '$LATEST', { maximumRetryAttempts: 1, lastModified: 5 }));
+      await store.deleteEventInvokeConfig('f', '$LATEST');
+      await store.deleteEventInvokeConfig('f', 'never-set');
+      assert.deepEqual((await store.listEventInvokeConfigs()).map((c) => `${c.functionName}:${c.qualifier}`), ['e:$LATEST', 'f:1']);
+    });
+
+    it('drops a version\'s EventInvokeConfig with the version, and every one of them with the function', async (t) => {
+      const { store, cleanup } = await impl.open();
+      t.after(async () => {
+        await store.close();
+        await cleanup();
+      });
+      await store.putFunctions([record('f', '$LATEST'), record('f', '1'), record('f', '2'), record('g', '$LATEST')]);
+      for (const q of ['$LATEST', '1', '2']) await store.putEventInvokeConfig(invokeConfig('f', q, { maximumRetryAttempts: 1 }));
+      await store.putEventInvokeConfig(invokeConfig('g', '$LATEST', { maximumRetryAttempts: 0 }));
+      await store.deleteFunction('f', '1');
+      assert.deepEqual((await store.listEventInvokeConfigs()).map((c) => `${c.functionName}:${c.qualifier}`), ['f:$LATEST', 'f:2', 'g:$LATEST']);
+      await store.deleteFunction('f', undefined);
+      assert.deepEqual((await store.listEventInvokeConfigs()).map((c) => `${c.functionName}:${c.qualifier}`), ['g:$LATEST']);
+    });
+
+    it('keeps EventInvokeConfigs across a restart', async (t) => {
+      const { store, reopen, cleanup } = await impl.open();
+      const config = invokeConfig('f', '$LATEST', { maximumEventAgeInSeconds: 120, onFailure: 'arn:aws:sqs:us-east-1:000000000000:dlq' });
+      await store.putFunction(record('f', '$LATEST'));
+      await store.putEventInvokeConfig(config);
+      await store.close();
+      const again = await reopen();
+      t.after(async () => {
+        await again.close();
+        await cleanup();
+      });
+      assert.deepEqual(await again.listEventInvokeConfigs(), [config]);
+    });
+
     it('keeps records across a restart', async (t) => {
       const { store, reopen, cleanup } = await impl.open();
       await store.putFunctions([record('f', '$LATEST'), record('f', '1')]);
@@ -255,6 +327,58 @@ describe('SqliteMetadataStore: schema migrations', () => {
     const again = new SqliteMetadataStore(dir);
     assert.deepEqual(await again.listReservedConcurrency(), new Map([['f', 2]]));
     await again.close();
+  });
+
+  it('migrates a data directory of schema 2 (functions and reservations, no EventInvokeConfigs), keeping its data', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-meta-v2-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    // Schema 2 exactly as the previous Kindling release left it.
+    const old = new Database(join(dir, 'kindling.db'));
+    old.pragma('journal_mode = WAL');
+    old.exec(`
+      CREATE TABLE IF NOT EXISTS functions (
+        name          TEXT    NOT NULL,
+        version       TEXT    NOT NULL,
+        version_order INTEGER NOT NULL,
+        record        TEXT    NOT NULL,
+        PRIMARY KEY (name, version)
+      );
+      CREATE UNIQUE INDEX IF NOT EXISTS functions_list_order ON functions (name, version_order);
+      CREATE TABLE function_concurrency (
+        name     TEXT    NOT NULL PRIMARY KEY,
+        reserved INTEGER NOT NULL CHECK (reserved >= 0)
+      );
+    `);
+    old.prepare('INSERT INTO functions (name, version, version_order, record) VALUES (?, ?, ?, ?)').run('f', '$LATEST', 0, JSON.stringify(record('f', '$LATEST')));
+    old.prepare('INSERT INTO function_concurrency (name, reserved) VALUES (?, ?)').run('f', 3);
+    old.pragma('user_version = 2');
+    old.close();
+
+    const store = new SqliteMetadataStore(dir);
+    assert.deepEqual(withoutUndefined(await store.getFunction('f', '$LATEST')), withoutUndefined(record('f', '$LATEST')));
+    assert.deepEqual(await store.listReservedConcurrency(), new Map([['f', 3]]));
+    assert.deepEqual(await store.listEventInvokeConfigs(), []);
+    await store.putEventInvokeConfig(invokeConfig('f', '$LATEST', { maximumRetryAttempts: 0 }));
+    await store.close();
+
+    const check = new Database(join(dir, 'kindling.db'), { readonly: true });
+    assert.equal(check.pragma('user_version', { simple: true }), METADATA_SCHEMA_VERSION);
+    check.close();
+    const again = new SqliteMetadataStore(dir);
+    t.after(() => again.close());
+    assert.deepEqual(await again.listEventInvokeConfigs(), [invokeConfig('f', '$LATEST', { maximumRetryAttempts: 0 })]);
+  });
+
+  it('refuses EventInvokeConfig values outside the API model\'s ranges at the storage level too', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-meta-range-'));
+    const store = new SqliteMetadataStore(dir);
+    t.after(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await assert.rejects(store.putEventInvokeConfig(invokeConfig('f', '$LATEST', { maximumRetryAttempts: 3 })), /CHECK constraint/);
+    await assert.rejects(store.putEventInvokeConfig(invokeConfig('f', '$LATEST', { maximumEventAgeInSeconds: 59 })), /CHECK constraint/);
+    assert.deepEqual(await store.listEventInvokeConfigs(), []);
   });
 
   it('refuses a data directory written by a newer Kindling instead of misreading it', (t) => {

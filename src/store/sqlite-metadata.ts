@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FunctionRecord, FunctionVersionName, ListFunctionsQuery, MetadataStore } from './types.js';
+import type { EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, ListFunctionsQuery, MetadataStore } from './types.js';
 import { LATEST } from './types.js';
 
 /**
@@ -22,6 +22,16 @@ interface Row {
 interface ReservationRow {
   name: string;
   reserved: number;
+}
+
+interface EventInvokeConfigRow {
+  name: string;
+  qualifier: string;
+  maximum_retry_attempts: number | null;
+  maximum_event_age_in_seconds: number | null;
+  on_success: string | null;
+  on_failure: string | null;
+  last_modified: number;
 }
 
 /**
@@ -50,6 +60,19 @@ const MIGRATIONS: readonly string[] = [
   `CREATE TABLE function_concurrency (
      name     TEXT    NOT NULL PRIMARY KEY,
      reserved INTEGER NOT NULL CHECK (reserved >= 0)
+   );`,
+  // 2 → 3: EventInvokeConfig per (function, qualifier) (PutFunctionEventInvokeConfig).
+  // NULL: the member is not set (Lambda answers without it). The ranges are
+  // the API model's (botocore MaximumRetryAttempts 0..2, MaximumEventAgeInSeconds 60..21600).
+  `CREATE TABLE event_invoke_configs (
+     name                         TEXT    NOT NULL,
+     qualifier                    TEXT    NOT NULL,
+     maximum_retry_attempts       INTEGER CHECK (maximum_retry_attempts BETWEEN 0 AND 2),
+     maximum_event_age_in_seconds INTEGER CHECK (maximum_event_age_in_seconds BETWEEN 60 AND 21600),
+     on_success                   TEXT,
+     on_failure                   TEXT,
+     last_modified                INTEGER NOT NULL,
+     PRIMARY KEY (name, qualifier)
    );`,
 ];
 
@@ -93,6 +116,10 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #putReservation: Database.Statement<[string, number]>;
   readonly #deleteReservation: Database.Statement<[string]>;
   readonly #listReservations: Database.Statement<[], ReservationRow>;
+  readonly #putInvokeConfig: Database.Statement<[string, string, number | null, number | null, string | null, string | null, number]>;
+  readonly #deleteInvokeConfig: Database.Statement<[string, string]>;
+  readonly #listInvokeConfigs: Database.Statement<[], EventInvokeConfigRow>;
+  readonly #deleteVersion: (name: string, version: string) => void;
 
   /** Opens (creating if needed) `<dataDir>/kindling.db`; pass ':memory:' as file for a private in-memory DB. */
   constructor(dataDir: string, file = 'kindling.db') {
@@ -125,9 +152,28 @@ export class SqliteMetadataStore implements MetadataStore {
     );
     this.#deleteReservation = this.#db.prepare('DELETE FROM function_concurrency WHERE name = ?');
     this.#listReservations = this.#db.prepare('SELECT name, reserved FROM function_concurrency ORDER BY name');
+    this.#putInvokeConfig = this.#db.prepare(
+      `INSERT INTO event_invoke_configs
+         (name, qualifier, maximum_retry_attempts, maximum_event_age_in_seconds, on_success, on_failure, last_modified)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name, qualifier) DO UPDATE SET
+         maximum_retry_attempts = excluded.maximum_retry_attempts,
+         maximum_event_age_in_seconds = excluded.maximum_event_age_in_seconds,
+         on_success = excluded.on_success,
+         on_failure = excluded.on_failure,
+         last_modified = excluded.last_modified`,
+    );
+    this.#deleteInvokeConfig = this.#db.prepare('DELETE FROM event_invoke_configs WHERE name = ? AND qualifier = ?');
+    this.#listInvokeConfigs = this.#db.prepare('SELECT * FROM event_invoke_configs ORDER BY name, qualifier');
+    const deleteInvokeConfigs = this.#db.prepare<[string]>('DELETE FROM event_invoke_configs WHERE name = ?');
     this.#deleteAll = this.#db.transaction((name: string) => {
       deleteVersions.run(name);
       this.#deleteReservation.run(name);
+      deleteInvokeConfigs.run(name);
+    });
+    this.#deleteVersion = this.#db.transaction((name: string, version: string) => {
+      this.#deleteOne.run(name, version);
+      this.#deleteInvokeConfig.run(name, version);
     });
     this.#putMany = this.#db.transaction((records: readonly FunctionRecord[]) => {
       for (const r of records) this.#put.run(r.name, r.version, versionOrder(r.version), JSON.stringify(r));
@@ -149,7 +195,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteFunction(name: string, version: FunctionVersionName | undefined): Promise<void> {
     if (version === undefined) this.#deleteAll(name);
-    else this.#deleteOne.run(name, version);
+    else this.#deleteVersion(name, version);
   }
 
   async listFunctions(query: ListFunctionsQuery): Promise<FunctionRecord[]> {
@@ -179,6 +225,34 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async listReservedConcurrency(): Promise<Map<string, number>> {
     return new Map(this.#listReservations.all().map((r) => [r.name, r.reserved]));
+  }
+
+  async putEventInvokeConfig(r: EventInvokeConfigRecord): Promise<void> {
+    this.#putInvokeConfig.run(
+      r.functionName,
+      r.qualifier,
+      r.maximumRetryAttempts ?? null,
+      r.maximumEventAgeInSeconds ?? null,
+      r.onSuccess ?? null,
+      r.onFailure ?? null,
+      r.lastModified,
+    );
+  }
+
+  async deleteEventInvokeConfig(name: string, qualifier: string): Promise<void> {
+    this.#deleteInvokeConfig.run(name, qualifier);
+  }
+
+  async listEventInvokeConfigs(): Promise<EventInvokeConfigRecord[]> {
+    return this.#listInvokeConfigs.all().map((row) => ({
+      functionName: row.name,
+      qualifier: row.qualifier,
+      maximumRetryAttempts: row.maximum_retry_attempts ?? undefined,
+      maximumEventAgeInSeconds: row.maximum_event_age_in_seconds ?? undefined,
+      onSuccess: row.on_success ?? undefined,
+      onFailure: row.on_failure ?? undefined,
+      lastModified: row.last_modified,
+    }));
   }
 
   async close(): Promise<void> {

@@ -27,6 +27,13 @@ export interface StoredFunctionConfig {
   readonly codeSha256Hex: string;
   /** Size of the zip in bytes (Lambda's CodeSize). */
   readonly codeSize: number;
+  /**
+   * DeadLetterConfig.TargetArn: where the asynchronous invokes of this
+   * version go when every attempt failed. Absent when none is set (also in
+   * every record written before Kindling had dead-letter targets: the
+   * configuration is stored as a JSON document, so they read as "none").
+   */
+  readonly deadLetterTargetArn?: string;
 }
 
 export type FunctionState = 'Pending' | 'Active' | 'Failed';
@@ -64,6 +71,29 @@ export interface FunctionRecord {
   readonly tags: Readonly<Record<string, string>> | undefined;
 }
 
+/**
+ * A function's (or one version's) EventInvokeConfig: how Lambda retries its
+ * asynchronous invokes and where their outcome goes
+ * (PutFunctionEventInvokeConfig). Kept apart from the version records, keyed
+ * by (function name, qualifier): it never changes a version's RevisionId, and
+ * a published version does not snapshot it (each qualifier has its own).
+ */
+export interface EventInvokeConfigRecord {
+  readonly functionName: string;
+  /** '$LATEST' or a published version number (an alias name once Kindling has aliases). */
+  readonly qualifier: string;
+  /** 0..2; undefined when not set (the data plane then uses Lambda's default, 2). */
+  readonly maximumRetryAttempts: number | undefined;
+  /** 60..21600; undefined when not set (Lambda's default: 21600). */
+  readonly maximumEventAgeInSeconds: number | undefined;
+  /** DestinationConfig.OnSuccess.Destination (an ARN), undefined when none. */
+  readonly onSuccess: string | undefined;
+  /** DestinationConfig.OnFailure.Destination (an ARN), undefined when none. */
+  readonly onFailure: string | undefined;
+  /** Epoch ms of the last Put/Update. */
+  readonly lastModified: number;
+}
+
 export interface FunctionKey {
   readonly name: string;
   readonly version: FunctionVersionName;
@@ -88,10 +118,11 @@ export interface MetadataStore {
   /** Writes several records atomically (all or none). */
   putFunctions(records: readonly FunctionRecord[]): Promise<void>;
   /**
-   * Deletes one version; with version undefined, every version of the
-   * function and, in the same transaction, the function-level settings kept
-   * beside its records (its reserved concurrency): a function created again
-   * under the same name starts clean, as on Lambda.
+   * Deletes one version and, in the same transaction, that version's
+   * EventInvokeConfig; with version undefined, every version of the function
+   * and, in the same transaction, the settings kept beside its records (its
+   * reserved concurrency, every EventInvokeConfig of it): a function created
+   * again under the same name starts clean, as on Lambda.
    */
   deleteFunction(name: string, version: FunctionVersionName | undefined): Promise<void>;
   listFunctions(query: ListFunctionsQuery): Promise<FunctionRecord[]>;
@@ -105,6 +136,12 @@ export interface MetadataStore {
   deleteReservedConcurrency(name: string): Promise<void>;
   /** Every reserved concurrency, by function name (read once at startup). */
   listReservedConcurrency(): Promise<Map<string, number>>;
+  /** Inserts or replaces the EventInvokeConfig of (functionName, qualifier). */
+  putEventInvokeConfig(record: EventInvokeConfigRecord): Promise<void>;
+  /** Removes the EventInvokeConfig of (name, qualifier); no-op when there is none. */
+  deleteEventInvokeConfig(name: string, qualifier: string): Promise<void>;
+  /** Every EventInvokeConfig, by function name then qualifier (read once at startup). */
+  listEventInvokeConfigs(): Promise<EventInvokeConfigRecord[]>;
   close(): Promise<void>;
 }
 
