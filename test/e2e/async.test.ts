@@ -111,7 +111,7 @@ describe('asynchronous invocation', () => {
   it('refuses what Lambda refuses: a payload over 1 MB (413), an unknown function (404), invalid JSON (400)', async () => {
     await assert.rejects(k.client.send(new InvokeCommand({ FunctionName: 'async-ok', InvocationType: 'Event', Payload: JSON.stringify({ big: 'x'.repeat(1_048_576) }) })), (err: Error) => {
       assert.equal(err.name, 'RequestEntityTooLargeException');
-      assert.match(err.message, /^1048588 byte payload is too large for the Event invocation type \(limit 1048576 bytes\)$/);
+      assert.match(err.message, /^1048586 byte payload is too large for the Event invocation type \(limit 1048576 bytes\)$/);
       return true;
     });
     await assert.rejects(k.client.send(new InvokeCommand({ FunctionName: 'no-such-function', InvocationType: 'Event', Payload: '{}' })), { name: 'ResourceNotFoundException' });
