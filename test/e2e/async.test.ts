@@ -173,6 +173,28 @@ describe('asynchronous invocation', () => {
     assert.ok(done.every((r) => r.requestContext.approximateInvokeCount === 1), 'throttles are not attempts');
   });
 
+  it('an event throttled past MaximumEventAgeInSeconds goes to OnFailure as EventAgeExceeded, never having run', async () => {
+    await deploy(k.client, 'async-age', ECHO);
+    await k.client.send(new PutFunctionEventInvokeConfigCommand({
+      FunctionName: 'async-age',
+      MaximumEventAgeInSeconds: 60, // × 0.01: 0.6 s here
+      DestinationConfig: { OnFailure: { Destination: queueArn('async-age-failure') } },
+    }));
+    await k.client.send(new PutFunctionConcurrencyCommand({ FunctionName: 'async-age', ReservedConcurrentExecutions: 1 }));
+    // A synchronous invoke holds the only slot for 3 s: the event is throttled until it is too old.
+    const busy = k.client.send(new InvokeCommand({ FunctionName: 'async-age', Payload: JSON.stringify({ tag: 'busy', sleepMs: 3000 }) }));
+    await new Promise((r) => setTimeout(r, 300));
+    const requestId = await event(k.client, 'async-age', { tag: 'late' });
+    const [record] = records(await waitFor(k.url, 'async-age-failure', (m) => m.length === 1));
+    assert.deepEqual(record?.requestContext, { requestId, functionArn: fnArn('async-age'), condition: 'EventAgeExceeded', approximateInvokeCount: 0 });
+    assert.deepEqual(record?.requestPayload, { tag: 'late' });
+    assert.equal(record?.responseContext, undefined, 'the function never ran');
+    await busy;
+    const metrics = await (await fetch(`${k.url}/metrics`)).text();
+    assert.match(metrics, /kindling_async_attempts_total\{function="async-age",outcome="throttled"\} [1-9]/);
+    assert.match(metrics, /kindling_async_events_total\{function="async-age",condition="EventAgeExceeded"\} 1/);
+  });
+
   it('a function destination is invoked asynchronously with the record as its event', async () => {
     await deploy(k.client, 'async-source', ECHO);
     await deploy(k.client, 'async-handler', { 'index.mjs': 'export const handler = async (record) => ({ got: record.requestContext.condition, payload: record.requestPayload });' });
