@@ -290,9 +290,9 @@ class LeaseRenewal {
 
 /**
  * One poller: claims ready events under its own lease owner, going round
- * the functions that have some (one event per function per round), so a
- * flooded function does not starve the others, and runs up to
- * `concurrency` of them at once.
+ * the functions that have some (an equal share of its free slots per
+ * function per round), so a flooded function does not starve the others,
+ * and runs up to `concurrency` of them at once.
  */
 export class Poller {
   readonly #service: AsyncInvoke;
@@ -340,19 +340,21 @@ export class Poller {
         const start = this.#cursor % functions.length;
         const round = [...functions.slice(start), ...functions.slice(0, start)];
         const drained = new Set<string>();
+        // An equal share of the free slots per function and round (at least one).
+        const share = Math.max(1, Math.floor((this.#concurrency - this.#inFlight.size) / round.length));
         for (const fn of round) {
-          if (this.#inFlight.size >= this.#concurrency || this.#service.closed) break;
-          const [event] = await queue.claim(fn, this.owner, 1, clock.now(), EVENT_LEASE_MS);
+          const free = this.#concurrency - this.#inFlight.size;
+          if (free <= 0 || this.#service.closed) break;
+          const events = await queue.claim(fn, this.owner, Math.min(share, free), clock.now(), EVENT_LEASE_MS);
           this.#cursor++;
-          if (!event) {
-            drained.add(fn);
-            continue;
+          if (events.length === 0) drained.add(fn);
+          for (const event of events) {
+            const task: Promise<void> = this.#service.deliver(event, this.owner).finally(() => {
+              this.#inFlight.delete(task);
+              this.wake();
+            });
+            this.#inFlight.add(task);
           }
-          const task: Promise<void> = this.#service.deliver(event, this.owner).finally(() => {
-            this.#inFlight.delete(task);
-            this.wake();
-          });
-          this.#inFlight.add(task);
         }
         functions = functions.filter((f) => !drained.has(f));
       }
