@@ -622,7 +622,9 @@ describe('FunctionRegistry: tags and the kindling:egress tag', () => {
     await rejectsWith(s.registry.tagResource(ARN('v'), { Tags: { 'aws:x': '1' } }), 'InvalidParameterValueException', /reserved for AWS use/);
     await rejectsWith(s.registry.tagResource(ARN('v'), {}), 'ValidationException', /Value null at 'tags'/);
     await rejectsWith(s.registry.untagResource(ARN('v'), []), 'ValidationException', /Value null at 'tagKeys'/);
-    await rejectsWith(s.registry.listTags(ARN('v', '1')), 'InvalidParameterValueException', /not to its versions or aliases/);
+    await rejectsWith(s.registry.listTags(ARN('v', '1')), 'InvalidParameterValueException', 'Tags on function aliases and versions are not supported. Please specify a function ARN.');
+    await rejectsWith(s.registry.tagResource(ARN('v'), { Tags: {} }), 'InvalidParameterValueException', 'An error occurred and the request cannot be processed.');
+    await rejectsWith(s.registry.tagResource(ARN('v'), { Tags: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])) }), 'InvalidParameterValueException', 'Number of tags exceeds resource tag limit.');
     await rejectsWith(s.registry.listTags(ARN('none')), 'ResourceNotFoundException', `Function not found: ${ARN('none')}`);
     await rejectsWith(s.registry.create(await createBody('w', { Tags: { 'kindling:egress': 'x' } })), 'InvalidParameterValueException', /kindling:egress/);
   });

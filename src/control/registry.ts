@@ -495,7 +495,8 @@ export class FunctionRegistry implements FunctionCatalog {
   #refForTags(resource: string): string {
     const ref = parseFunctionRef(resource, this.#partition, 'resource');
     if (ref.qualifier !== undefined) {
-      throw new LambdaError('InvalidParameterValueException', 'Tags apply to a function, not to its versions or aliases: pass the unqualified function ARN.');
+      // LS-A recorded (TestLambdaTags), for versions, aliases and $LATEST alike.
+      throw new LambdaError('InvalidParameterValueException', 'Tags on function aliases and versions are not supported. Please specify a function ARN.');
     }
     return ref.name;
   }
