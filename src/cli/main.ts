@@ -14,6 +14,7 @@ import type { SandboxKind } from '../worker/backends.js';
 import type { Egress } from '../shared/spec.js';
 import { listQueues, receiveMessages, redrive } from './queue.js';
 import { printStatus } from './status.js';
+import { closeInheritedFds } from '../shared/inherited-fds.js';
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -237,6 +238,9 @@ function readToken(platformDataDir: string): string {
     throw new Error(`no cluster token: pass --token, set KINDLING_CLUSTER_TOKEN, or point --platform-data-dir at the platform's data directory (${file} is not readable)`);
   }
 }
+
+// Before anything starts a child: sandboxes must get no descriptor of ours.
+closeInheritedFds();
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(`kindling: ${err instanceof Error ? err.message : String(err)}`);
