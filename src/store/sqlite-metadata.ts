@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, ListFunctionsQuery, MetadataStore } from './types.js';
 import { LATEST } from './types.js';
+import { migrateSchema } from './sqlite-schema.js';
 
 /**
  * Sort key of a version inside one function: $LATEST first, then published
@@ -35,12 +36,10 @@ interface EventInvokeConfigRow {
 }
 
 /**
- * The schema, as the steps that build it. Step i takes a database from
- * `PRAGMA user_version` i to i + 1; a database is brought up to date when it
- * is opened, each step in its own transaction, so a data directory written
- * by an earlier Kindling keeps working (its records are left as they are).
- * Steps are only ever appended, never edited: a released step may already
- * have run on someone's data directory.
+ * The schema, as the steps that build it (sqlite-schema.ts runs them): a
+ * database is brought up to date when it is opened, so a data directory
+ * written by an earlier Kindling keeps working (its records are left as they
+ * are). Steps are only ever appended, never edited.
  *
  * Version 0 is both a fresh file and a data directory of the first Kindling
  * releases, which created the functions table without recording a version:
@@ -79,27 +78,6 @@ const MIGRATIONS: readonly string[] = [
 /** The schema version this code writes (and the newest it can read). */
 export const METADATA_SCHEMA_VERSION = MIGRATIONS.length;
 
-function migrate(db: Database.Database, location: string): void {
-  const version = (): number => db.pragma('user_version', { simple: true }) as number;
-  // IMMEDIATE: the write lock is taken before user_version is read, so two
-  // processes opening one data directory at once run each step once.
-  const step = db.transaction(() => {
-    const current = version();
-    if (current >= MIGRATIONS.length) return false;
-    db.exec(MIGRATIONS[current]!);
-    db.pragma(`user_version = ${current + 1}`);
-    return true;
-  });
-  const found = version();
-  if (found > MIGRATIONS.length) {
-    throw new Error(
-      `${location} was written by a newer Kindling (metadata schema ${found}; this version reads up to ${MIGRATIONS.length}): upgrade Kindling, or use another --data-dir`,
-    );
-  }
-  while (step.immediate()) {
-    // one step per transaction
-  }
-}
 
 /**
  * MetadataStore on SQLite (better-sqlite3), one file in the data directory.
@@ -135,7 +113,7 @@ export class SqliteMetadataStore implements MetadataStore {
       // crash / power loss can lose the last transactions.
       this.#db.pragma('synchronous = NORMAL');
       this.#db.pragma('busy_timeout = 5000');
-      migrate(this.#db, location);
+      migrateSchema(this.#db, location, 'metadata', MIGRATIONS);
     } catch (err) {
       this.#db.close();
       throw err;
