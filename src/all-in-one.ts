@@ -253,7 +253,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         server.closeIdleConnections();
         registry.close();
         // No more claims; attempts in flight end with their sandboxes (below)
-        // and are settled for a retry: their events stay in the queue.
+        // and are left under their leases: the next start delivers them again.
         const asyncClosed = asyncInvoke.close();
         await workerManager.close();
         await asyncClosed;
