@@ -12,14 +12,17 @@ export interface ZipEntrySpec {
   readonly store?: boolean;
 }
 
-/** Builds a real zip with yazl (what users upload). Test helper. */
+/** A fixed modification time: the same entries always make the same bytes (a zip stores mtimes to 2 s). */
+const ZIP_MTIME = new Date(Date.UTC(2026, 0, 1));
+
+/** Builds a real zip with yazl (what users upload), byte for byte the same each time. Test helper. */
 export async function makeZip(entries: readonly ZipEntrySpec[]): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   for (const e of entries) {
     if (e.data === undefined) {
-      zip.addEmptyDirectory(e.name, e.mode !== undefined ? { mode: e.mode } : {});
+      zip.addEmptyDirectory(e.name, { mtime: ZIP_MTIME, ...(e.mode !== undefined ? { mode: e.mode } : {}) });
     } else {
-      const opts: Partial<yazl.Options> = { compress: !e.store };
+      const opts: Partial<yazl.Options> = { compress: !e.store, mtime: ZIP_MTIME };
       if (e.mode !== undefined) opts.mode = e.mode;
       zip.addBuffer(Buffer.isBuffer(e.data) ? e.data : Buffer.from(e.data), e.name, opts);
     }
