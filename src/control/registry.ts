@@ -368,7 +368,11 @@ export class FunctionRegistry implements FunctionCatalog {
       if (!latest) throw functionNotFound(functionArn(this.#partition, name));
       // LS-A recorded publish_wrong_revisionid_exc.
       if (input.revisionId !== undefined && input.revisionId !== latest.revisionId) throw new LambdaError('PreconditionFailedException', REVISION_MISMATCH);
-      const sha = hexToBase64(latest.config.codeSha256Hex);
+      // What runs: after a failed update $LATEST still runs its previous
+      // deployment, and that is what a version of it can hold (otherwise
+      // equal to the configuration shown).
+      const source = latest.deployed?.config ?? latest.config;
+      const sha = hexToBase64(source.codeSha256Hex);
       if (input.codeSha256 !== undefined && input.codeSha256 !== sha) {
         // LS-A recorded publish_wrong_sha256_exc.
         throw new LambdaError(
@@ -380,13 +384,13 @@ export class FunctionRegistry implements FunctionCatalog {
       // updated (real quote of PublishVersion during an update, aws/aws-cli#6718).
       if (latest.state !== 'Active' || latest.deployed === undefined) throw pendingConflict(latest.state);
       if (latest.lastUpdateStatus === 'InProgress') throw updateInProgress(functionArn(this.#partition, name));
-      const basis = canonicalJson(latest.config);
+      const basis = canonicalJson(source);
       const last = this.#functions.get(name)?.get(String(latest.lastPublishedVersion))?.record;
       if (last && (last.publishedFrom ?? canonicalJson(last.config)) === basis) {
         return this.#configuration(last, functionArn(this.#partition, name, last.version), false);
       }
       const number = String(latest.lastPublishedVersion + 1);
-      const config: StoredFunctionConfig = input.description === undefined ? latest.config : { ...latest.config, description: input.description };
+      const config: StoredFunctionConfig = input.description === undefined ? source : { ...source, description: input.description };
       const version: FunctionRecord = {
         name,
         version: number,

@@ -177,6 +177,23 @@ describe('PublishVersion', () => {
   });
 });
 
+describe('PublishVersion after a failed update', () => {
+  it('publishes the deployment that still runs, not the code that failed to unpack', async (t) => {
+    const s = await setup(t);
+    await createActive(s, 'fn');
+    const running = (await s.registry.getConfiguration('fn', undefined))['CodeSha256'];
+    await s.registry.updateCode('fn', { ZipFile: (await handlerZip('export const handler = async () => "broken";')).toString('base64') });
+    s.preparer.fail(new Error('disk full'));
+    await s.registry.whenIdle();
+    const latest = await s.registry.getConfiguration('fn', undefined);
+    assert.equal(latest['LastUpdateStatus'], 'Failed');
+    assert.notEqual(latest['CodeSha256'], running);
+    const v1 = await s.registry.publishVersion('fn', {});
+    assert.equal(v1['CodeSha256'], running);
+    assert.equal(s.registry.resolveForInvoke('fn', '1').spec.codeSha256, running);
+  });
+});
+
 describe('ListVersionsByFunction', () => {
   it('lists $LATEST first, then versions numerically, every ARN qualified, without State, paging with Marker', async (t) => {
     const s = await setup(t);
