@@ -612,3 +612,41 @@ describe('API on the wire (raw HTTP)', () => {
     assert.equal(res.status, 200);
   });
 });
+
+describe('API: versions and aliases on the wire', () => {
+  it('routes PublishVersion, ListVersionsByFunction and the alias operations with Lambda\'s statuses', async (t) => {
+    const env = await start(t);
+    await active(env, 'fn');
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${env.base}${path}`, { method, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      const text = await res.text();
+      return { status: res.status, type: res.headers.get('x-amzn-errortype'), body: text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>) };
+    };
+    const published = await call('POST', '/2015-03-31/functions/fn/versions', {});
+    assert.equal(published.status, 201);
+    assert.equal(published.body?.['FunctionArn'], ARN('fn', '1'));
+    const listed = await call('GET', '/2015-03-31/functions/fn/versions?MaxItems=1');
+    assert.equal(listed.status, 200);
+    assert.deepEqual((listed.body?.['Versions'] as { Version: string }[]).map((v) => v.Version), ['$LATEST']);
+    assert.equal(typeof listed.body?.['NextMarker'], 'string');
+
+    const created = await call('POST', `/2015-03-31/functions/${encodeURIComponent(ARN('fn'))}/aliases`, { Name: 'live', FunctionVersion: '1' });
+    assert.equal(created.status, 201);
+    assert.equal(created.body?.['AliasArn'], ARN('fn', 'live'));
+    assert.equal((await call('GET', '/2015-03-31/functions/fn/aliases/live')).status, 200);
+    const updated = await call('PUT', '/2015-03-31/functions/fn/aliases/live', { Description: 'd' });
+    assert.deepEqual([updated.status, updated.body?.['Description']], [200, 'd']);
+    assert.deepEqual((await call('GET', '/2015-03-31/functions/fn/aliases?FunctionVersion=1')).body?.['Aliases'], [updated.body]);
+    const conflict = await call('POST', '/2015-03-31/functions/fn/aliases', { Name: 'live', FunctionVersion: '1' });
+    assert.deepEqual([conflict.status, conflict.type, conflict.body], [409, 'ResourceConflictException', { Type: 'User', message: `Alias already exists: ${ARN('fn', 'live')}` }]);
+    const missing = await call('GET', '/2015-03-31/functions/fn/aliases/gone');
+    assert.deepEqual([missing.status, missing.type, missing.body], [404, 'ResourceNotFoundException', { Type: 'User', Message: `Cannot find alias arn: ${ARN('fn', 'gone')}` }]);
+    const invoked = await fetch(`${env.base}/2015-03-31/functions/fn:live/invocations`, { method: 'POST', body: '{}' });
+    assert.equal(invoked.headers.get('x-amz-executed-version'), '1');
+    await invoked.arrayBuffer();
+    assert.equal((await call('DELETE', '/2015-03-31/functions/fn/aliases/live')).status, 204);
+    assert.equal((await call('DELETE', '/2015-03-31/functions/fn/aliases/live')).status, 204);
+    assert.equal((await call('PATCH', '/2015-03-31/functions/fn/aliases/live')).type, 'UnknownOperationException');
+    assert.equal((await call('PUT', '/2015-03-31/functions/fn/versions')).type, 'UnknownOperationException');
+  });
+});

@@ -33,6 +33,16 @@ export interface ApiRegistry {
   untagResource(resource: string, keys: readonly string[]): Promise<void>;
   /** ListTags: {Tags}. */
   listTags(resource: string): Promise<object>;
+  /** PublishVersion: 201 with the version's configuration. */
+  publishVersion(fn: string, body: unknown): Promise<object>;
+  /** ListVersionsByFunction. */
+  listVersions(fn: string, marker: string | undefined, maxItems: string | undefined): Promise<object>;
+  /** CreateAlias: 201 with the AliasConfiguration. */
+  createAlias(fn: string, body: unknown): Promise<object>;
+  getAlias(fn: string, name: string): Promise<object>;
+  updateAlias(fn: string, name: string, body: unknown): Promise<object>;
+  deleteAlias(fn: string, name: string): Promise<void>;
+  listAliases(fn: string, functionVersion: string | undefined, marker: string | undefined, maxItems: string | undefined): Promise<object>;
   /** The stored zip of a code hash a function references, for GetFunction's Code.Location. */
   codePath(sha256hex: string): string | undefined;
 }
@@ -342,6 +352,45 @@ export class ApiHandler {
         if (sub === 'code' && method === 'PUT') {
           const body = await this.#controlBody(req, 'UpdateFunctionCode');
           return this.#json(res, requestId, 200, await this.#registry.updateCode(fn, body));
+        }
+        if (sub === 'versions' && method === 'POST') {
+          const body = await this.#controlBody(req, 'PublishVersion');
+          return this.#json(res, requestId, 201, await this.#registry.publishVersion(fn, body));
+        }
+        if (sub === 'versions' && method === 'GET') {
+          await this.#drain(req);
+          return this.#json(res, requestId, 200, await this.#registry.listVersions(fn, query?.get('Marker') ?? undefined, query?.get('MaxItems') ?? undefined));
+        }
+        if (sub === 'aliases' && method === 'POST') {
+          const body = await this.#controlBody(req, 'CreateAlias');
+          return this.#json(res, requestId, 201, await this.#registry.createAlias(fn, body));
+        }
+        if (sub === 'aliases' && method === 'GET') {
+          await this.#drain(req);
+          const out = await this.#registry.listAliases(
+            fn,
+            query?.get('FunctionVersion') ?? undefined,
+            query?.get('Marker') ?? undefined,
+            query?.get('MaxItems') ?? undefined,
+          );
+          return this.#json(res, requestId, 200, out);
+        }
+      } else if (parts.length === 6 && parts[4] === 'aliases') {
+        // GetAlias, UpdateAlias, DeleteAlias: /2015-03-31/functions/{fn}/aliases/{Name}
+        const fn = decodePathSegment(parts[3]!);
+        const name = decodePathSegment(parts[5]!);
+        if (method === 'GET') {
+          await this.#drain(req);
+          return this.#json(res, requestId, 200, await this.#registry.getAlias(fn, name));
+        }
+        if (method === 'PUT') {
+          const body = await this.#controlBody(req, 'UpdateAlias');
+          return this.#json(res, requestId, 200, await this.#registry.updateAlias(fn, name, body));
+        }
+        if (method === 'DELETE') {
+          await this.#drain(req);
+          await this.#registry.deleteAlias(fn, name);
+          return this.#noContent(res, requestId);
         }
       }
     } else if (parts[2] === 'functions' && parts[4] === 'concurrency' && parts.length === 5) {

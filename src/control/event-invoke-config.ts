@@ -4,7 +4,7 @@
  * /2019-09-25/functions/{fn}/event-invoke-config), and the settings the
  * async data plane (src/async/) reads for every delivery attempt.
  *
- * An EventInvokeConfig belongs to one qualifier ($LATEST, a version, later an
+ * An EventInvokeConfig belongs to one qualifier ($LATEST, a version, an
  * alias): a published version does not inherit $LATEST's, and invoking a
  * version uses that version's config, or Lambda's defaults when it has none
  * (retry twice, keep events for 6 hours; "Configuring error handling for
@@ -73,7 +73,7 @@ export interface AsyncInvokeSettings {
 
 /** What EventInvokeConfigs needs of the function registry (control/registry.ts implements it). */
 export interface FunctionCatalog {
-  /** The version of the function (qualifier '$LATEST' or a number), or undefined when it does not exist. */
+  /** The version of the function (qualifier '$LATEST', a number, or an alias: its version), or undefined when it does not exist. */
   lookupVersion(name: string, version: string): { readonly deadLetterTargetArn: string | undefined } | undefined;
   /** Runs `fn` while no create, update or delete of that function runs (the registry's per-function lock). */
   exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;

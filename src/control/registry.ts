@@ -6,6 +6,8 @@ import { functionNotFound, LambdaError } from '../shared/errors.js';
 import type { Egress, FunctionVersionSpec } from '../shared/spec.js';
 import type { BlobStore, FunctionRecord, MetadataStore, StoredFunctionConfig } from '../store/types.js';
 import { LATEST } from '../store/types.js';
+import { Aliases, isAliasName, REVISION_MISMATCH } from './aliases.js';
+import type { AliasConfiguration, ListAliasesResponse } from './aliases.js';
 import { inspectZip, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
 import type { CodePreparer } from './code.js';
 import type { FunctionCatalog } from './event-invoke-config.js';
@@ -21,6 +23,7 @@ import {
   parseUpdateCode,
   parseUpdateConfiguration,
 } from './validation.js';
+import { canonicalJson, parsePublishVersion } from './versions.js';
 
 export type { CodePreparer } from './code.js';
 
@@ -42,6 +45,11 @@ export interface FunctionConcurrency {
 
 export interface ListFunctionsResponse {
   Functions: FunctionConfiguration[];
+  NextMarker?: string;
+}
+
+export interface ListVersionsByFunctionResponse {
+  Versions: FunctionConfiguration[];
   NextMarker?: string;
 }
 
@@ -78,6 +86,8 @@ export interface RegistryOptions {
   /** Network egress of functions without a `kindling:egress` tag. Default 'none'. */
   readonly defaultEgress?: Egress;
   readonly logger?: { error(message: string, err?: unknown): void };
+  /** Uniform in [0, 1): the version of each invoke through a weighted alias. Default Math.random. */
+  readonly random?: () => number;
 }
 
 /** Lambda's total code storage quota (GetAccountSettings AccountLimit.TotalCodeSize). */
@@ -180,6 +190,7 @@ export class FunctionRegistry implements FunctionCatalog {
   #reservedTotal = 0;
   #closed = false;
   readonly #deleteListeners: ((name: string, version: string | undefined) => void)[] = [];
+  readonly #aliases: Aliases;
 
   private constructor(options: RegistryOptions) {
     this.#metadata = options.metadata;
@@ -193,6 +204,17 @@ export class FunctionRegistry implements FunctionCatalog {
     this.#onReservationChanged = options.onReservationChanged;
     this.#defaultEgress = options.defaultEgress ?? 'none';
     this.#logger = options.logger ?? { error: (m, e) => console.error(m, e) };
+    this.#aliases = new Aliases({
+      metadata: this.#metadata,
+      partition: this.#partition,
+      logger: this.#logger,
+      ...(options.random ? { random: options.random } : {}),
+      functions: {
+        hasVersion: (name, version) => this.#functions.get(name)?.has(version) ?? false,
+        exclusive: (name, fn) => this.#locked(name, fn),
+        aliasDeleted: (name, alias) => this.#notifyDeleted(name, alias),
+      },
+    });
   }
 
   /**
@@ -247,6 +269,7 @@ export class FunctionRegistry implements FunctionCatalog {
         await this.#metadata.deleteReservedConcurrency(name);
       }
     }
+    await this.#aliases.load();
   }
 
   // ------------------------------------------------------------------ operations
@@ -327,6 +350,120 @@ export class FunctionRegistry implements FunctionCatalog {
     return out;
   }
 
+  /**
+   * PublishVersion: a snapshot of $LATEST as the next version number (never
+   * one used before, even after the highest was deleted). The code is
+   * $LATEST's, already unpacked, so the version is Active at once (LS-A
+   * test_version_lifecycle first_publish_response: State Active,
+   * LastUpdateStatus Successful). An unchanged $LATEST answers the last
+   * version; publishing changes $LATEST's RevisionId (LS-A
+   * test_function_revisions_version_and_alias).
+   */
+  async publishVersion(fn: string, body: unknown): Promise<FunctionConfiguration> {
+    // The function is named; a qualifier in the name is not used (LS provider publish_version, get_function_name).
+    const name = parseFunctionRef(fn, this.#partition).name;
+    const input = parsePublishVersion(body);
+    return this.#locked(name, async () => {
+      const latest = this.#functions.get(name)?.get(LATEST)?.record;
+      if (!latest) throw functionNotFound(functionArn(this.#partition, name));
+      // LS-A recorded publish_wrong_revisionid_exc.
+      if (input.revisionId !== undefined && input.revisionId !== latest.revisionId) throw new LambdaError('PreconditionFailedException', REVISION_MISMATCH);
+      // What runs: after a failed update $LATEST still runs its previous
+      // deployment, and that is what a version of it can hold (otherwise
+      // equal to the configuration shown).
+      const source = latest.deployed?.config ?? latest.config;
+      const sha = hexToBase64(source.codeSha256Hex);
+      if (input.codeSha256 !== undefined && input.codeSha256 !== sha) {
+        // LS-A recorded publish_wrong_sha256_exc.
+        throw new LambdaError(
+          'InvalidParameterValueException',
+          `CodeSHA256 (${input.codeSha256}) is different from current CodeSHA256 in $LATEST (${sha}). Please try again with the CodeSHA256 in $LATEST.`,
+        );
+      }
+      // A publish snapshots what runs: not while it is being created or
+      // updated (real quote of PublishVersion during an update, aws/aws-cli#6718).
+      if (latest.state !== 'Active' || latest.deployed === undefined) throw pendingConflict(latest.state);
+      if (latest.lastUpdateStatus === 'InProgress') throw updateInProgress(functionArn(this.#partition, name));
+      const basis = canonicalJson(source);
+      const last = this.#functions.get(name)?.get(String(latest.lastPublishedVersion))?.record;
+      if (last && (last.publishedFrom ?? canonicalJson(last.config)) === basis) {
+        return this.#configuration(last, functionArn(this.#partition, name, last.version), false);
+      }
+      const number = String(latest.lastPublishedVersion + 1);
+      const config: StoredFunctionConfig = input.description === undefined ? source : { ...source, description: input.description };
+      const version: FunctionRecord = {
+        name,
+        version: number,
+        config,
+        deployed: { config, deploymentId: randomUUID() },
+        state: 'Active',
+        stateReason: undefined,
+        stateReasonCode: undefined,
+        lastUpdateStatus: 'Successful',
+        lastUpdateStatusReason: undefined,
+        lastUpdateStatusReasonCode: undefined,
+        revisionId: randomUUID(),
+        lastModified: latest.lastModified,
+        lastPublishedVersion: 0,
+        tags: undefined,
+        publishedFrom: basis,
+      };
+      const updated: FunctionRecord = { ...latest, lastPublishedVersion: latest.lastPublishedVersion + 1, revisionId: randomUUID() };
+      await this.#metadata.putFunctions([updated, version]);
+      this.#setEntry(updated);
+      this.#setEntry(version);
+      return this.#configuration(version, functionArn(this.#partition, name, number), false);
+    });
+  }
+
+  /**
+   * ListVersionsByFunction: $LATEST first, then the versions in numeric
+   * order, every ARN qualified ($LATEST's too), without the members listings
+   * omit (LS-A test_publish_version_on_create list_versions_result).
+   */
+  async listVersions(fn: string, marker: string | undefined, maxItems: string | undefined): Promise<ListVersionsByFunctionResponse> {
+    const name = parseFunctionRef(fn, this.#partition).name;
+    const q = parseListQuery(maxItems, undefined);
+    const versions = this.#functions.get(name);
+    if (!versions) throw functionNotFound(functionArn(this.#partition, name));
+    const order = (v: string): number => (v === LATEST ? 0 : Number(v));
+    let all = [...versions.values()].map((e) => e.record).sort((a, b) => order(a.version) - order(b.version));
+    if (marker !== undefined && marker !== '') {
+      const after = decodeMarker(marker);
+      all = all.filter((r) => order(r.version) > order(after.version));
+    }
+    const page = all.slice(0, q.maxItems);
+    const out: ListVersionsByFunctionResponse = { Versions: page.map((r) => this.#configuration(r, functionArn(this.#partition, name, r.version), true)) };
+    const last = page.at(-1);
+    if (all.length > q.maxItems && last) out.NextMarker = encodeMarker(name, last.version);
+    return out;
+  }
+
+  /** CreateAlias (control/aliases.ts). */
+  createAlias(fn: string, body: unknown): Promise<AliasConfiguration> {
+    return this.#aliases.create(fn, body);
+  }
+
+  /** GetAlias. */
+  getAlias(fn: string, name: string): Promise<AliasConfiguration> {
+    return this.#aliases.getAlias(fn, name);
+  }
+
+  /** UpdateAlias. */
+  updateAlias(fn: string, name: string, body: unknown): Promise<AliasConfiguration> {
+    return this.#aliases.update(fn, name, body);
+  }
+
+  /** DeleteAlias. */
+  deleteAlias(fn: string, name: string): Promise<void> {
+    return this.#aliases.delete(fn, name);
+  }
+
+  /** ListAliases. */
+  listAliases(fn: string, functionVersion: string | undefined, marker: string | undefined, maxItems: string | undefined): Promise<ListAliasesResponse> {
+    return this.#aliases.list(fn, functionVersion, marker, maxItems);
+  }
+
   /** UpdateFunctionCode. Answers LastUpdateStatus InProgress; completes when the new code is unpacked. */
   async updateCode(fn: string, body: unknown): Promise<FunctionConfiguration> {
     const ref = this.#refForUpdate(fn);
@@ -372,6 +509,10 @@ export class FunctionRegistry implements FunctionCatalog {
   /** DeleteFunction: the whole function, or one published version with a qualifier. */
   async delete(fn: string, qualifier: string | undefined): Promise<void> {
     const ref = this.#ref(fn, qualifier);
+    if (ref.qualifier !== undefined && isAliasName(ref.qualifier)) {
+      // LS-A recorded (test_function_name_and_qualifier_validation, delete_function): DeleteAlias deletes aliases.
+      throw new LambdaError('InvalidParameterValueException', 'Deletion of aliases is not currently supported.');
+    }
     await this.#locked(ref.name, async () => {
       const versions = this.#functions.get(ref.name);
       if (!versions) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
@@ -381,13 +522,19 @@ export class FunctionRegistry implements FunctionCatalog {
       }
       if (ref.qualifier !== undefined) {
         if (!versions.has(ref.qualifier)) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+        const aliases = this.#aliases.referencing(ref.name, ref.qualifier);
+        if (aliases.length > 0) {
+          // Lambda's wording (real quotes: cloud-custodian/cloud-custodian#6739, karl-cardenas-coding/go-lambda-cleanup#45).
+          throw new LambdaError('ResourceConflictException', `Unable to delete version because the following aliases reference it: [${aliases.join(', ')}]`);
+        }
         // The store drops the version's EventInvokeConfig in the same transaction.
         await this.#metadata.deleteFunction(ref.name, ref.qualifier);
         versions.delete(ref.qualifier);
       } else {
-        // The store drops the reservation and the EventInvokeConfigs in the same transaction.
+        // The store drops the reservation, the EventInvokeConfigs and the aliases in the same transaction.
         await this.#metadata.deleteFunction(ref.name, undefined);
         this.#functions.delete(ref.name);
+        this.#aliases.forgetFunction(ref.name);
         this.#operations.delete(ref.name);
         if (this.#reservations.has(ref.name)) this.#setReservation(ref.name, undefined);
       }
@@ -526,15 +673,13 @@ export class FunctionRegistry implements FunctionCatalog {
     functionName: string,
     qualifier: string | undefined,
   ): { spec: FunctionVersionSpec; executedVersion: string; invokedFunctionArn: string; qualifier: string | undefined } {
-    const ref = this.#ref(functionName, qualifier);
-    const version = ref.qualifier ?? LATEST;
-    const entry = this.#functions.get(ref.name)?.get(version);
-    if (!entry) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
+    // Through an alias: the version it routes this invoke to (X-Amz-Executed-Version), the alias's ARN as context.invokedFunctionArn.
+    const { entry, ref, arn } = this.#resolve(functionName, qualifier, true);
     // Never deployed: being created (Pending) or its creation failed (Failed).
     if (entry.spec === undefined) throw pendingConflict(entry.record.state);
     // The ARN the caller used: qualified only when the caller gave a qualifier (context.invokedFunctionArn).
-    const invokedFunctionArn = ref.qualifier === undefined ? entry.spec.functionArn : functionArn(this.#partition, ref.name, ref.qualifier);
-    return { spec: entry.spec, executedVersion: version, invokedFunctionArn, qualifier: ref.qualifier };
+    const invokedFunctionArn = ref.qualifier === undefined ? entry.spec.functionArn : arn;
+    return { spec: entry.spec, executedVersion: entry.record.version, invokedFunctionArn, qualifier: ref.qualifier };
   }
 
   // ------------------------------------------------------------------ FunctionCatalog (control/event-invoke-config.ts)
@@ -545,7 +690,9 @@ export class FunctionRegistry implements FunctionCatalog {
    * keep running it), else the one configured (never deployed yet).
    */
   lookupVersion(name: string, version: string): { readonly deadLetterTargetArn: string | undefined } | undefined {
-    const record = this.#functions.get(name)?.get(version)?.record;
+    // An alias stands for its version: the dead-letter target of an event invoked through it is that version's.
+    const alias = isAliasName(version) ? this.#aliases.get(name, version) : undefined;
+    const record = this.#functions.get(name)?.get(alias?.functionVersion ?? version)?.record;
     if (!record) return undefined;
     return { deadLetterTargetArn: (record.deployed?.config ?? record.config).deadLetterTargetArn };
   }
@@ -590,11 +737,30 @@ export class FunctionRegistry implements FunctionCatalog {
     return { name: ref.name, qualifier: ref.qualifier ?? qualifier };
   }
 
-  #lookup(fn: string, qualifier: string | undefined): { record: FunctionRecord; arn: string } {
+  /**
+   * The version a (function, qualifier) names. An alias names its version
+   * (for an invoke, `route` picks one of a weighted alias's two); the ARN
+   * stays the caller's: GetFunction of an alias answers the version's
+   * configuration with the alias's ARN (LS-A test_alias_lifecycle get_function_alias_1_1).
+   */
+  #resolve(fn: string, qualifier: string | undefined, route: boolean): { entry: Entry; ref: FunctionRef; arn: string } {
     const ref = this.#ref(fn, qualifier);
-    const entry = this.#functions.get(ref.name)?.get(ref.qualifier ?? LATEST);
-    if (!entry) throw functionNotFound(functionArn(this.#partition, ref.name, ref.qualifier));
-    return { record: entry.record, arn: functionArn(this.#partition, ref.name, ref.qualifier) };
+    const arn = functionArn(this.#partition, ref.name, ref.qualifier);
+    let version = ref.qualifier ?? LATEST;
+    if (isAliasName(version)) {
+      const alias = this.#aliases.get(ref.name, version);
+      // LS-A recorded get_function_alias_notfound_exc: "Function not found: <alias ARN>".
+      if (!alias) throw functionNotFound(arn);
+      version = route ? this.#aliases.route(alias) : alias.functionVersion;
+    }
+    const entry = this.#functions.get(ref.name)?.get(version);
+    if (!entry) throw functionNotFound(arn);
+    return { entry, ref, arn };
+  }
+
+  #lookup(fn: string, qualifier: string | undefined): { record: FunctionRecord; arn: string } {
+    const { entry, arn } = this.#resolve(fn, qualifier, false);
+    return { record: entry.record, arn };
   }
 
   /** Update operations act on the function ($LATEST), never on a version. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { METADATA_SCHEMA_VERSION, SqliteMetadataStore } from './sqlite-metadata.js';
-import type { EventInvokeConfigRecord, FunctionRecord, MetadataStore } from './types.js';
+import type { AliasRecord, EventInvokeConfigRecord, FunctionRecord, MetadataStore } from './types.js';
 
 /**
  * Contract suite for MetadataStore. Every implementation is listed here and
@@ -74,6 +74,10 @@ function invokeConfig(name: string, qualifier: string, extra: Partial<EventInvok
     lastModified: 1_700_000_000_123,
     ...extra,
   };
+}
+
+function alias(functionName: string, name: string, extra: Partial<AliasRecord> = {}): AliasRecord {
+  return { functionName, name, functionVersion: '1', description: '', routing: undefined, revisionId: `rev-${name}`, ...extra };
 }
 
 /** Fields whose value is undefined may come back absent (JSON documents): compare without them. */
@@ -264,6 +268,61 @@ for (const impl of implementations) {
       assert.deepEqual(await again.listEventInvokeConfigs(), [config]);
     });
 
+    it('keeps aliases per (function, name): put replaces, routing round-trips, delete removes the alias and its EventInvokeConfig', async (t) => {
+      const { store, cleanup } = await impl.open();
+      t.after(async () => {
+        await store.close();
+        await cleanup();
+      });
+      assert.deepEqual(await store.listAliases(), []);
+      await store.putFunctions([record('f', '$LATEST'), record('f', '1'), record('f', '2'), record('e', '$LATEST')]);
+      await store.putAlias(alias('f', 'live', { routing: { version: '2', weight: 0.25 }, description: 'prod' }));
+      await store.putAlias(alias('f', 'beta', { functionVersion: '$LATEST' }));
+      await store.putAlias(alias('e', 'z'));
+      assert.deepEqual(await store.listAliases(), [
+        alias('e', 'z'),
+        alias('f', 'beta', { functionVersion: '$LATEST' }),
+        alias('f', 'live', { routing: { version: '2', weight: 0.25 }, description: 'prod' }),
+      ]);
+      await store.putAlias(alias('f', 'live', { functionVersion: '2', revisionId: 'r2' }));
+      assert.deepEqual((await store.listAliases()).find((a) => a.name === 'live'), alias('f', 'live', { functionVersion: '2', revisionId: 'r2' }));
+      await store.putEventInvokeConfig(invokeConfig('f', 'live', { maximumRetryAttempts: 0 }));
+      await store.putEventInvokeConfig(invokeConfig('f', 'beta', { maximumRetryAttempts: 0 }));
+      await store.deleteAlias('f', 'live');
+      await store.deleteAlias('f', 'never-made');
+      assert.deepEqual((await store.listAliases()).map((a) => `${a.functionName}:${a.name}`), ['e:z', 'f:beta']);
+      assert.deepEqual((await store.listEventInvokeConfigs()).map((c) => `${c.functionName}:${c.qualifier}`), ['f:beta']);
+    });
+
+    it('drops every alias of a function with the function, not with one version', async (t) => {
+      const { store, cleanup } = await impl.open();
+      t.after(async () => {
+        await store.close();
+        await cleanup();
+      });
+      await store.putFunctions([record('f', '$LATEST'), record('f', '1'), record('g', '$LATEST')]);
+      await store.putAlias(alias('f', 'live'));
+      await store.putAlias(alias('g', 'live', { functionVersion: '$LATEST' }));
+      await store.deleteFunction('f', '1');
+      assert.equal((await store.listAliases()).length, 2);
+      await store.deleteFunction('f', undefined);
+      assert.deepEqual((await store.listAliases()).map((a) => `${a.functionName}:${a.name}`), ['g:live']);
+    });
+
+    it('keeps aliases across a restart', async (t) => {
+      const { store, reopen, cleanup } = await impl.open();
+      const a = alias('f', 'live', { routing: { version: '3', weight: 0.5 } });
+      await store.putFunction(record('f', '$LATEST'));
+      await store.putAlias(a);
+      await store.close();
+      const again = await reopen();
+      t.after(async () => {
+        await again.close();
+        await cleanup();
+      });
+      assert.deepEqual(await again.listAliases(), [a]);
+    });
+
     it('keeps records across a restart', async (t) => {
       const { store, reopen, cleanup } = await impl.open();
       await store.putFunctions([record('f', '$LATEST'), record('f', '1')]);
@@ -379,6 +438,17 @@ describe('SqliteMetadataStore: schema migrations', () => {
     await assert.rejects(store.putEventInvokeConfig(invokeConfig('f', '$LATEST', { maximumRetryAttempts: 3 })), /CHECK constraint/);
     await assert.rejects(store.putEventInvokeConfig(invokeConfig('f', '$LATEST', { maximumEventAgeInSeconds: 59 })), /CHECK constraint/);
     assert.deepEqual(await store.listEventInvokeConfigs(), []);
+  });
+
+  it('refuses alias routing weights outside 0..1 at the storage level too', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kindling-meta-alias-'));
+    const store = new SqliteMetadataStore(dir);
+    t.after(async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await assert.rejects(store.putAlias(alias('f', 'a', { routing: { version: '2', weight: 1.5 } })), /CHECK constraint/);
+    assert.deepEqual(await store.listAliases(), []);
   });
 
   it('refuses a data directory written by a newer Kindling instead of misreading it', (t) => {

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, ListFunctionsQuery, MetadataStore } from './types.js';
+import type { AliasRecord, EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, ListFunctionsQuery, MetadataStore } from './types.js';
 import { LATEST } from './types.js';
 import { migrateSchema } from './sqlite-schema.js';
 
@@ -23,6 +23,16 @@ interface Row {
 interface ReservationRow {
   name: string;
   reserved: number;
+}
+
+interface AliasRow {
+  function_name: string;
+  name: string;
+  function_version: string;
+  description: string;
+  routing_version: string | null;
+  routing_weight: number | null;
+  revision_id: string;
 }
 
 interface EventInvokeConfigRow {
@@ -73,6 +83,20 @@ const MIGRATIONS: readonly string[] = [
      last_modified                INTEGER NOT NULL,
      PRIMARY KEY (name, qualifier)
    );`,
+  // 3 → 4: function aliases (CreateAlias). routing_version/routing_weight:
+  // RoutingConfig.AdditionalVersionWeights, NULL when the alias routes to one
+  // version (Lambda allows one additional version, weight 0.0..1.0).
+  `CREATE TABLE aliases (
+     function_name    TEXT NOT NULL,
+     name             TEXT NOT NULL,
+     function_version TEXT NOT NULL,
+     description      TEXT NOT NULL,
+     routing_version  TEXT,
+     routing_weight   REAL CHECK (routing_weight BETWEEN 0 AND 1),
+     revision_id      TEXT NOT NULL,
+     PRIMARY KEY (function_name, name),
+     CHECK ((routing_version IS NULL) = (routing_weight IS NULL))
+   );`,
 ];
 
 /** The schema version this code writes (and the newest it can read). */
@@ -98,6 +122,9 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #deleteInvokeConfig: Database.Statement<[string, string]>;
   readonly #listInvokeConfigs: Database.Statement<[], EventInvokeConfigRow>;
   readonly #deleteVersion: (name: string, version: string) => void;
+  readonly #putAlias: Database.Statement<[string, string, string, string, string | null, number | null, string]>;
+  readonly #deleteAlias: (functionName: string, name: string) => void;
+  readonly #listAliases: Database.Statement<[], AliasRow>;
 
   /** Opens (creating if needed) `<dataDir>/kindling.db`; pass ':memory:' as file for a private in-memory DB. */
   constructor(dataDir: string, file = 'kindling.db') {
@@ -144,10 +171,28 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#deleteInvokeConfig = this.#db.prepare('DELETE FROM event_invoke_configs WHERE name = ? AND qualifier = ?');
     this.#listInvokeConfigs = this.#db.prepare('SELECT * FROM event_invoke_configs ORDER BY name, qualifier');
     const deleteInvokeConfigs = this.#db.prepare<[string]>('DELETE FROM event_invoke_configs WHERE name = ?');
+    this.#putAlias = this.#db.prepare(
+      `INSERT INTO aliases (function_name, name, function_version, description, routing_version, routing_weight, revision_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (function_name, name) DO UPDATE SET
+         function_version = excluded.function_version,
+         description = excluded.description,
+         routing_version = excluded.routing_version,
+         routing_weight = excluded.routing_weight,
+         revision_id = excluded.revision_id`,
+    );
+    this.#listAliases = this.#db.prepare('SELECT * FROM aliases ORDER BY function_name, name');
+    const deleteOneAlias = this.#db.prepare<[string, string]>('DELETE FROM aliases WHERE function_name = ? AND name = ?');
+    const deleteAliases = this.#db.prepare<[string]>('DELETE FROM aliases WHERE function_name = ?');
+    this.#deleteAlias = this.#db.transaction((functionName: string, name: string) => {
+      deleteOneAlias.run(functionName, name);
+      this.#deleteInvokeConfig.run(functionName, name);
+    });
     this.#deleteAll = this.#db.transaction((name: string) => {
       deleteVersions.run(name);
       this.#deleteReservation.run(name);
       deleteInvokeConfigs.run(name);
+      deleteAliases.run(name);
     });
     this.#deleteVersion = this.#db.transaction((name: string, version: string) => {
       this.#deleteOne.run(name, version);
@@ -230,6 +275,25 @@ export class SqliteMetadataStore implements MetadataStore {
       onSuccess: row.on_success ?? undefined,
       onFailure: row.on_failure ?? undefined,
       lastModified: row.last_modified,
+    }));
+  }
+
+  async putAlias(r: AliasRecord): Promise<void> {
+    this.#putAlias.run(r.functionName, r.name, r.functionVersion, r.description, r.routing?.version ?? null, r.routing?.weight ?? null, r.revisionId);
+  }
+
+  async deleteAlias(functionName: string, name: string): Promise<void> {
+    this.#deleteAlias(functionName, name);
+  }
+
+  async listAliases(): Promise<AliasRecord[]> {
+    return this.#listAliases.all().map((row) => ({
+      functionName: row.function_name,
+      name: row.name,
+      functionVersion: row.function_version,
+      description: row.description,
+      routing: row.routing_version === null || row.routing_weight === null ? undefined : { version: row.routing_version, weight: row.routing_weight },
+      revisionId: row.revision_id,
     }));
   }
 

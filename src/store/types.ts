@@ -69,6 +69,31 @@ export interface FunctionRecord {
   readonly lastPublishedVersion: number;
   /** $LATEST only: the function's tags (Lambda tags the function, not versions). */
   readonly tags: Readonly<Record<string, string>> | undefined;
+  /**
+   * Published versions made by PublishVersion: the canonical JSON of the
+   * $LATEST configuration they were published from (their own may differ by
+   * PublishVersion's Description), so that publishing an unchanged $LATEST
+   * again answers this version instead of a new one. Absent in older records
+   * and in versions published by CreateFunction/UpdateFunctionCode Publish
+   * (their configuration is $LATEST's as it was).
+   */
+  readonly publishedFrom?: string;
+}
+
+/**
+ * A function alias (CreateAlias): a name that points to one version, or to
+ * two with a weight on the second (RoutingConfig.AdditionalVersionWeights).
+ * Kept apart from the version records, keyed by (function name, alias name).
+ */
+export interface AliasRecord {
+  readonly functionName: string;
+  readonly name: string;
+  /** '$LATEST' or a published version number. */
+  readonly functionVersion: string;
+  readonly description: string;
+  /** The one additional version Lambda allows and the share of invokes it gets (0..1); undefined when none. */
+  readonly routing: { readonly version: string; readonly weight: number } | undefined;
+  readonly revisionId: string;
 }
 
 /**
@@ -80,7 +105,7 @@ export interface FunctionRecord {
  */
 export interface EventInvokeConfigRecord {
   readonly functionName: string;
-  /** '$LATEST' or a published version number (an alias name once Kindling has aliases). */
+  /** '$LATEST', a published version number or an alias name. */
   readonly qualifier: string;
   /** 0..2; undefined when not set (the data plane then uses Lambda's default, 2). */
   readonly maximumRetryAttempts: number | undefined;
@@ -121,7 +146,7 @@ export interface MetadataStore {
    * Deletes one version and, in the same transaction, that version's
    * EventInvokeConfig; with version undefined, every version of the function
    * and, in the same transaction, the settings kept beside its records (its
-   * reserved concurrency, every EventInvokeConfig of it): a function created
+   * reserved concurrency, every EventInvokeConfig and alias of it): a function created
    * again under the same name starts clean, as on Lambda.
    */
   deleteFunction(name: string, version: FunctionVersionName | undefined): Promise<void>;
@@ -142,6 +167,12 @@ export interface MetadataStore {
   deleteEventInvokeConfig(name: string, qualifier: string): Promise<void>;
   /** Every EventInvokeConfig, by function name then qualifier (read once at startup). */
   listEventInvokeConfigs(): Promise<EventInvokeConfigRecord[]>;
+  /** Inserts or replaces the alias (functionName, name). */
+  putAlias(record: AliasRecord): Promise<void>;
+  /** Deletes the alias and, in the same transaction, its EventInvokeConfig; no-op when there is none. */
+  deleteAlias(functionName: string, name: string): Promise<void>;
+  /** Every alias, by function name then alias name (read once at startup). */
+  listAliases(): Promise<AliasRecord[]>;
   close(): Promise<void>;
 }
 
