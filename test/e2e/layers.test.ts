@@ -24,7 +24,7 @@ import {
   waitUntilFunctionUpdatedV2,
 } from '@aws-sdk/client-lambda';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
-import { deploy, E2E_SANDBOX, json, ROLE, startKindling, zip } from './harness.js';
+import { deploy, E2E_SANDBOX, json, logs, ROLE, startKindling, zip } from './harness.js';
 
 const REGION_ARN = 'arn:aws:lambda:us-east-1:000000000000';
 
@@ -202,8 +202,8 @@ done
 `;
   const runtimeLayer = await publish(c, 'bash-runtime', { bootstrap: { content: bootstrap, mode: 0o755 } });
   await deploy(c, 'custom-from-layer', { 'function.sh': 'echo not a bootstrap' }, { Runtime: 'provided.al2023', Handler: 'function.handler', Layers: [runtimeLayer.LayerVersionArn!] });
-  const custom = await c.send(new InvokeCommand({ FunctionName: 'custom-from-layer', Payload: Buffer.from('{"x":1}') }));
-  assert.equal(custom.FunctionError, undefined);
+  const custom = await c.send(new InvokeCommand({ FunctionName: 'custom-from-layer', Payload: Buffer.from('{"x":1}'), LogType: 'Tail' }));
+  assert.equal(custom.FunctionError, undefined, logs(custom.LogResult));
   const answer = json(custom.Payload) as { from: string; self: string; event: unknown };
   assert.equal(answer.from, 'layer');
   assert.deepEqual(answer.event, { x: 1 });
