@@ -146,7 +146,7 @@ test('functions with layers: modules from /opt/nodejs/node_modules, later layers
   const a = await publish(c, 'layer-a', greetLayer('a'));
   const b = await publish(c, 'layer-b', greetLayer('b'));
 
-  await deploy(c, 'with-layers', { 'index.js': USES_LAYERS }, { Layers: [a.LayerVersionArn!, b.LayerVersionArn!] });
+  await deploy(c, 'with-layers', { 'index.js': USES_LAYERS }, { Layers: [a.LayerVersionArn!, b.LayerVersionArn!], Timeout: 30 });
   const config = await c.send(new GetFunctionConfigurationCommand({ FunctionName: 'with-layers' }));
   assert.deepEqual(config.Layers, [
     { Arn: a.LayerVersionArn, CodeSize: a.Content!.CodeSize },
@@ -201,7 +201,7 @@ while true; do
 done
 `;
   const runtimeLayer = await publish(c, 'bash-runtime', { bootstrap: { content: bootstrap, mode: 0o755 } });
-  await deploy(c, 'custom-from-layer', { 'function.sh': 'echo not a bootstrap' }, { Runtime: 'provided.al2023', Handler: 'function.handler', Layers: [runtimeLayer.LayerVersionArn!] });
+  await deploy(c, 'custom-from-layer', { 'function.sh': 'echo not a bootstrap' }, { Runtime: 'provided.al2023', Handler: 'function.handler', Layers: [runtimeLayer.LayerVersionArn!], Timeout: 30, MemorySize: 512 });
   const custom = await c.send(new InvokeCommand({ FunctionName: 'custom-from-layer', Payload: Buffer.from('{"x":1}'), LogType: 'Tail' }));
   assert.equal(custom.FunctionError, undefined, logs(custom.LogResult));
   const answer = json(custom.Payload) as { from: string; self: string; event: unknown };
@@ -253,7 +253,7 @@ test('layers survive a restart: versions, numbering, and the functions that use 
   const v1 = await publish(first.client, 'kept', greetLayer('kept'));
   await publish(first.client, 'kept', greetLayer('kept2'));
   await first.client.send(new DeleteLayerVersionCommand({ LayerName: 'kept', VersionNumber: 2 }));
-  await deploy(first.client, 'uses-kept', { 'index.js': USES_LAYERS }, { Layers: [v1.LayerVersionArn!] });
+  await deploy(first.client, 'uses-kept', { 'index.js': USES_LAYERS }, { Layers: [v1.LayerVersionArn!], Timeout: 30 });
   assert.equal(await first.stop('SIGTERM'), 0);
   // The unpacked directories are caches of the stored zips: a restart rebuilds them.
   rmSync(join(dataDir, 'tasks'), { recursive: true, force: true });
