@@ -264,6 +264,9 @@ describe('FunctionRegistry with layers', () => {
     await registry.whenIdle();
     assert.deepEqual((await registry.getConfiguration('f', '1'))['Layers'], [{ Arn: b, CodeSize: (created['Layers'] as { CodeSize: number }[])[1]!.CodeSize }]);
     assert.equal('Layers' in (await registry.getConfiguration('f', undefined)), false, 'no Layers member without layers');
+    const usage = (await registry.accountSettings()).AccountUsage.TotalCodeSize;
+    assert.equal(usage - s.layers.totalCodeSize(), 2 * Buffer.from(code, 'base64').length, 'two function versions, plus the layer archives');
+    assert.equal(s.layers.totalCodeSize(), (created['Layers'] as { CodeSize: number }[]).reduce((n, l) => n + l.CodeSize, 0));
     const latest = registry.resolveForInvoke('f', undefined).spec;
     assert.equal(latest.optDir, undefined);
     assert.equal(latest.layers, undefined);

@@ -74,6 +74,8 @@ export interface ListLayerVersionsResponse {
 export interface LayerResolver {
   /** Validates a function's Layers (in Lambda's words) and resolves them, in order. */
   resolve(arns: readonly string[]): Promise<StoredFunctionLayer[]>;
+  /** Bytes of every layer version's zip (GetAccountSettings counts layer archives in TotalCodeSize). */
+  totalCodeSize(): number;
 }
 
 export interface LayerRegistryOptions {
@@ -296,6 +298,12 @@ export class LayerRegistry implements LayerResolver {
       out.push({ arn: `${this.layerArn(record.layerName)}:${record.version}`, codeSize: record.codeSize, codeSha256Hex: record.codeSha256Hex });
     }
     return out;
+  }
+
+  totalCodeSize(): number {
+    let total = 0;
+    for (const versions of this.#layers.values()) for (const r of versions.values()) total += r.codeSize;
+    return total;
   }
 
   // ------------------------------------------------------------------ internals

@@ -537,6 +537,8 @@ export class FunctionRegistry implements FunctionCatalog {
   async accountSettings(): Promise<AccountSettings> {
     let total = 0;
     for (const versions of this.#functions.values()) for (const { record } of versions.values()) total += record.config.codeSize;
+    // "storage space ... used by deployment packages and layer archives" (GetAccountSettings AccountUsage, API reference).
+    total += this.#layers?.totalCodeSize() ?? 0;
     return {
       AccountLimit: {
         TotalCodeSize: TOTAL_CODE_SIZE_LIMIT,
