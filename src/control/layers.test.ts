@@ -291,4 +291,33 @@ describe('FunctionRegistry with layers', () => {
     assert.equal(readFileSync(join(v1.optDir!, 'nodejs/node_modules/m/index.js'), 'utf8'), 'module.exports = 2;', 'the restart unpacked the layers again');
     await expectError(reopened.updateConfiguration('f', { Layers: [b] }), 'InvalidParameterValueException', `Layer version ${b} does not exist.`);
   });
+  it('refuses a function whose code and layers together unzip to more than 250 MB, in Lambda words', async (t) => {
+    const s = await setup(t);
+    t.after(() => rmSync(s.dir, { recursive: true, force: true }));
+    // Zeros deflate to almost nothing: a layer of exactly the quota (accepted alone).
+    const big = await makeZip([{ name: 'big.bin', data: Buffer.alloc(262_144_000) }]);
+    const arn = (await s.layers.publish('big', { Content: { ZipFile: big.toString('base64') } }, location))['LayerVersionArn'] as string;
+    const registry = await FunctionRegistry.open({
+      metadata: s.metadata,
+      blobs: s.blobs,
+      preparer: new ZipCodePreparer(s.blobs),
+      clock: s.clock,
+      partition,
+      layers: s.layers,
+      hostArchitecture: 'x86_64',
+      logger: { error: () => {} },
+    });
+    t.after(() => registry.close());
+    const body = 'export const handler = async (e) => e;';
+    const code = (await handlerZip(body)).toString('base64');
+    const tooBig = `Function code combined with layers exceeds the maximum allowed size of 262144000 bytes. The actual size is ${262_144_000 + body.length} bytes.`;
+    await expectError(
+      registry.create({ FunctionName: 'f', Role: ROLE, Runtime: 'nodejs20.x', Handler: 'index.handler', Code: { ZipFile: code }, Layers: [arn] }),
+      'InvalidParameterValueException',
+      tooBig,
+    );
+    await registry.create({ FunctionName: 'f', Role: ROLE, Runtime: 'nodejs20.x', Handler: 'index.handler', Code: { ZipFile: code } });
+    await registry.whenIdle();
+    await expectError(registry.updateConfiguration('f', { Layers: [arn] }), 'InvalidParameterValueException', tooBig);
+  });
 });

@@ -150,7 +150,7 @@ export class LayerRegistry implements LayerResolver {
     }
     const zip = decodeBase64(content.ZipFile);
     checkZipSize(zip);
-    await inspectZip(zip);
+    const { unzippedBytes } = await inspectZip(zip);
     const hex = await this.#blobs.put(zip);
     const now = this.#clock.now();
     const record = await this.#store.publishLayerVersion(name, (version) => ({
@@ -162,6 +162,7 @@ export class LayerRegistry implements LayerResolver {
       compatibleArchitectures: b.CompatibleArchitectures ?? undefined,
       codeSha256Hex: hex,
       codeSize: zip.length,
+      unzippedSize: unzippedBytes,
       createdDate: now,
     }));
     this.#remember(record);
@@ -295,7 +296,12 @@ export class LayerRegistry implements LayerResolver {
         );
       }
       seen.set(layer, arn);
-      out.push({ arn: `${this.layerArn(record.layerName)}:${record.version}`, codeSize: record.codeSize, codeSha256Hex: record.codeSha256Hex });
+      out.push({
+        arn: `${this.layerArn(record.layerName)}:${record.version}`,
+        codeSize: record.codeSize,
+        codeSha256Hex: record.codeSha256Hex,
+        ...(record.unzippedSize !== undefined ? { unzippedSize: record.unzippedSize } : {}),
+      });
     }
     return out;
   }

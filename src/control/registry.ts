@@ -129,6 +129,23 @@ export function formatLastModified(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '+0000');
 }
 
+/**
+ * Lambda's unzipped quota holds for the function and its layers together
+ * (real AWS answers, e.g. lambci/git-lambda-layer#27, aws/serverless-application-model#2124:
+ * "Function code combined with layers exceeds the maximum allowed size of
+ * 262144000 bytes. The actual size is 263669938 bytes.", InvalidParameterValueException).
+ */
+function checkCombinedSize(codeUnzipped: number, layers: readonly StoredFunctionLayer[]): void {
+  if (layers.length === 0) return;
+  const total = layers.reduce((n, l) => n + (l.unzippedSize ?? 0), codeUnzipped);
+  if (total > MAX_UNZIPPED_BYTES) {
+    throw new LambdaError(
+      'InvalidParameterValueException',
+      `Function code combined with layers exceeds the maximum allowed size of ${MAX_UNZIPPED_BYTES} bytes. The actual size is ${total} bytes.`,
+    );
+  }
+}
+
 /** The hex SHA-256 of each of a configuration's layer zips, in order. */
 function layerHexes(config: StoredFunctionConfig | undefined): string[] {
   return (config?.layers ?? []).map((l) => l.codeSha256Hex);
@@ -286,7 +303,7 @@ export class FunctionRegistry implements FunctionCatalog {
         throw new LambdaError('ResourceConflictException', `Function already exist: ${input.functionName}`);
       }
       const layers = await this.#resolveLayers(input.layers);
-      await inspectZip(input.zip);
+      checkCombinedSize((await inspectZip(input.zip)).unzippedBytes, layers);
       const hex = await this.#blobs.put(input.zip);
       const config: StoredFunctionConfig = {
         runtime: input.runtime,
@@ -361,7 +378,7 @@ export class FunctionRegistry implements FunctionCatalog {
     const input = parseUpdateCode(body, { partition: this.#partition, hostArchitecture: this.#hostArchitecture });
     return this.#locked(ref.name, async () => {
       const current = this.#latestForUpdate(ref.name, input.revisionId);
-      await inspectZip(input.zip);
+      checkCombinedSize((await inspectZip(input.zip)).unzippedBytes, current.config.layers ?? []);
       const arn = functionArn(this.#partition, ref.name);
       if (input.dryRun) {
         // DryRun validates the request and the package without changing the function.
@@ -384,6 +401,9 @@ export class FunctionRegistry implements FunctionCatalog {
       // Layers given: the new list, resolved now (a layer version deleted since
       // is refused); not given: the function keeps its copies.
       const layers = input.layers !== undefined ? await this.#resolveLayers(input.layers) : (currentLayers ?? []);
+      if (input.layers !== undefined && layers.length > 0) {
+        checkCombinedSize((await inspectZip(await this.#blobs.read(c.codeSha256Hex))).unzippedBytes, layers);
+      }
       const config: StoredFunctionConfig = {
         ...c,
         ...(target !== undefined ? { deadLetterTargetArn: target } : {}),

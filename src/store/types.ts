@@ -51,6 +51,8 @@ export interface StoredFunctionLayer {
   readonly codeSize: number;
   /** Lower-case hex SHA-256 of the layer's zip: its BlobStore key. */
   readonly codeSha256Hex: string;
+  /** Bytes of the layer unzipped (Lambda's 250 MB quota counts the function and its layers together). */
+  readonly unzippedSize?: number;
 }
 
 /**
@@ -70,6 +72,8 @@ export interface LayerVersionRecord {
   /** Lower-case hex SHA-256 of the zip: the BlobStore key. */
   readonly codeSha256Hex: string;
   readonly codeSize: number;
+  /** Bytes of the zip's content unzipped. */
+  readonly unzippedSize?: number;
   /** Epoch ms of the publish (Lambda's CreatedDate). */
   readonly createdDate: number;
 }
