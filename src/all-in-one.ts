@@ -17,6 +17,7 @@ import { createApiServer } from './api/server.js';
 import { ZipCodePreparer } from './control/code.js';
 import { EventInvokeConfigs } from './control/event-invoke-config.js';
 import { FunctionRegistry } from './control/registry.js';
+import { LayerRegistry } from './control/layers.js';
 import { CountingService } from './counting/counting.js';
 import { LAMBDA_SCALING_RATE, ScalingRateLimiter } from './counting/scaling-rate.js';
 import { FrontEndInvoke } from './frontend/front-end-invoke.js';
@@ -157,9 +158,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   });
 
   const counting = new CountingService({ accountLimit: options.accountConcurrency, clock });
+  // Lambda layers: their versions beside the function records, their zips in the same BlobStore.
+  const layers = await LayerRegistry.open({ store: metadata, blobs, clock, partition });
   const registry = await FunctionRegistry.open({
     metadata,
     blobs,
+    layers,
     preparer: new ZipCodePreparer(blobs),
     clock,
     partition,
@@ -206,7 +210,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const queueApi = new QueueApi({ queues: eventQueue, clock, partition, onRedrive: () => asyncInvoke.start(), logger });
   const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
     metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && (queueApi.handle(req, res) || fleetApi.handle(req, res)));
-  const server = createApiServer({ registry, eventInvokeConfigs, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
+  const server = createApiServer({ registry, eventInvokeConfigs, layers, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => {

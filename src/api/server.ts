@@ -58,6 +58,18 @@ export interface ApiEventInvokeConfigs {
   list(fn: string, marker: string | undefined, maxItems: string | undefined): Promise<object>;
 }
 
+/** What the API uses of the layer registry (control/layers.ts implements it). `location` makes Content.Location. */
+export interface ApiLayers {
+  publish(layerName: string, body: unknown, location: (sha256hex: string) => string): Promise<object>;
+  get(layerName: string, versionNumber: string, location: (sha256hex: string) => string): Promise<object>;
+  getByArn(arn: string | undefined, location: (sha256hex: string) => string): Promise<object>;
+  list(query: { runtime: string | undefined; architecture: string | undefined; marker: string | undefined; maxItems: string | undefined }): Promise<object>;
+  listVersions(layerName: string, query: { runtime: string | undefined; architecture: string | undefined; marker: string | undefined; maxItems: string | undefined }): Promise<object>;
+  delete(layerName: string, versionNumber: string): Promise<void>;
+  /** The stored zip of a layer version, for Content.Location. */
+  codePath(sha256hex: string): string | undefined;
+}
+
 /** What the API uses of the invoke path (frontend/). */
 export interface ApiInvoker {
   invoke(cmd: InvokeCommand): Promise<InvokeResponse>;
@@ -67,6 +79,8 @@ export interface ApiDeps {
   readonly registry: ApiRegistry;
   readonly eventInvokeConfigs: ApiEventInvokeConfigs;
   readonly invoker: ApiInvoker;
+  /** Lambda layers (/2018-10-31/layers); absent: those operations are unknown. */
+  readonly layers?: ApiLayers;
   readonly partition: Partition;
   readonly logger?: ApiLogger;
 }
@@ -284,10 +298,12 @@ export class ApiHandler {
   readonly #registry: ApiRegistry;
   readonly #eventInvokeConfigs: ApiEventInvokeConfigs;
   readonly #invoker: ApiInvoker;
+  readonly #layers: ApiLayers | undefined;
   readonly #logger: ApiLogger | undefined;
 
   constructor(deps: ApiDeps) {
     this.#registry = deps.registry;
+    this.#layers = deps.layers;
     this.#eventInvokeConfigs = deps.eventInvokeConfigs;
     this.#invoker = deps.invoker;
     this.#logger = deps.logger;
@@ -448,6 +464,45 @@ export class ApiHandler {
         await this.#drain(req);
         return this.#json(res, requestId, 200, await this.#registry.listTags(resource));
       }
+    } else if (parts[1] === '2018-10-31' && parts[2] === 'layers' && parts.length <= 6 && this.#layers) {
+      const layers = this.#layers;
+      const host = header(req, 'host') ?? '127.0.0.1';
+      const location = (hex: string): string => `http://${host}${CODE_PATH_PREFIX}${hex}`;
+      const filters = {
+        runtime: query?.get('CompatibleRuntime') ?? undefined,
+        architecture: query?.get('CompatibleArchitecture') ?? undefined,
+        marker: query?.get('Marker') ?? undefined,
+        maxItems: query?.get('MaxItems') ?? undefined,
+      };
+      if (parts.length === 3 && method === 'GET') {
+        await this.#drain(req);
+        // GetLayerVersionByArn shares the path: GET /2018-10-31/layers?find=LayerVersion&Arn=.
+        if (query?.get('find') === 'LayerVersion') return this.#json(res, requestId, 200, await layers.getByArn(query.get('Arn') ?? undefined, location));
+        return this.#json(res, requestId, 200, await layers.list(filters));
+      }
+      const layerName = decodePathSegment(parts[3] ?? '');
+      if (parts.length === 5 && parts[4] === 'versions') {
+        if (method === 'POST') {
+          const body = await this.#controlBody(req, 'PublishLayerVersion');
+          return this.#json(res, requestId, 201, await layers.publish(layerName, body, location));
+        }
+        if (method === 'GET') {
+          await this.#drain(req);
+          return this.#json(res, requestId, 200, await layers.listVersions(layerName, filters));
+        }
+      }
+      if (parts.length === 6 && parts[4] === 'versions') {
+        const version = decodePathSegment(parts[5]!);
+        if (method === 'GET') {
+          await this.#drain(req);
+          return this.#json(res, requestId, 200, await layers.get(layerName, version, location));
+        }
+        if (method === 'DELETE') {
+          await this.#drain(req);
+          await layers.delete(layerName, version);
+          return this.#noContent(res, requestId);
+        }
+      }
     } else if (parts[1] === '2016-08-19' && parts[2] === 'account-settings' && parts.length === 3 && method === 'GET') {
       await this.#drain(req);
       return this.#json(res, requestId, 200, await this.#registry.accountSettings());
@@ -535,7 +590,7 @@ export class ApiHandler {
   }
 
   #downloadCode(res: ServerResponse, requestId: string, hex: string): void {
-    const file = this.#registry.codePath(hex);
+    const file = this.#registry.codePath(hex) ?? this.#layers?.codePath(hex);
     if (file === undefined) {
       throw new LambdaError('ResourceNotFoundException', 'The resource you requested does not exist.');
     }

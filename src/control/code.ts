@@ -1,5 +1,6 @@
 import { createWriteStream } from 'node:fs';
-import { chmod, lstat, mkdir, readlink, realpath, symlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, lstat, mkdir, readdir, readlink, realpath, rename, rm, symlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,6 +24,42 @@ const EMPTY_ZIP = 'Uploaded file must be a non-empty zip';
  */
 export interface CodePreparer {
   prepare(sha256hex: string): Promise<string>;
+  /**
+   * Makes sure the merged layers directory (the function's /opt) for these
+   * layer zips, in this order, exists and returns it. Optional: a preparer
+   * without it cannot deploy functions with layers.
+   */
+  prepareLayers?(layerHexes: readonly string[]): Promise<string>;
+}
+
+/**
+ * The BlobStore key of the merged /opt of an ordered list of layer zips: a
+ * SHA-256 of the list, so functions with the same layers in the same order
+ * share one directory, and a different order is a different directory.
+ */
+export function layersKey(layerHexes: readonly string[]): string {
+  return createHash('sha256').update(`kindling-opt:${layerHexes.join(',')}`).digest('hex');
+}
+
+/**
+ * Moves everything in `src` into `dest`, replacing what is there: a later
+ * layer's file, link or directory replaces an earlier one's entry of the same
+ * name, and directories present in both are merged (Lambda extracts layers
+ * into /opt in order, later ones overwriting the files of earlier ones).
+ * Links are moved as links, never followed.
+ */
+async function mergeInto(src: string, dest: string): Promise<void> {
+  for (const entry of await readdir(src, { withFileTypes: true })) {
+    const from = join(src, entry.name);
+    const to = join(dest, entry.name);
+    const existing = await lstat(to).catch(() => undefined);
+    if (entry.isDirectory() && existing?.isDirectory()) {
+      await mergeInto(from, to);
+      continue;
+    }
+    if (existing) await rm(to, { recursive: true, force: true });
+    await rename(from, to);
+  }
 }
 
 /** Why an unpack failed, in the words FunctionConfiguration's StateReason/StateReasonCode use. */
@@ -240,6 +277,38 @@ export class ZipCodePreparer implements CodePreparer {
         .installTaskRoot(sha256hex, (tmp) => unpackZip(this.#blobs.path(sha256hex), tmp))
         .finally(() => this.#inFlight.delete(sha256hex));
       this.#inFlight.set(sha256hex, p);
+    }
+    return p;
+  }
+
+  /**
+   * The merged /opt of these layers: each zip is unpacked (with the rules of
+   * unpackZip) into a directory of its own inside the staging directory,
+   * then merged over the layers before it; installed atomically under
+   * layersKey(). The sandboxes show it read-only.
+   */
+  prepareLayers(layerHexes: readonly string[]): Promise<string> {
+    const key = layersKey(layerHexes);
+    let p = this.#inFlight.get(key);
+    if (!p) {
+      p = this.#blobs
+        .installTaskRoot(key, async (tmp) => {
+          // Beside the staging directory (the same file system, so merging
+          // is renames), never inside it where a layer's own names live.
+          const stage = `${tmp}.layer`;
+          try {
+            for (const hex of layerHexes) {
+              await mkdir(stage, { mode: 0o700 });
+              await unpackZip(this.#blobs.path(hex), stage);
+              await mergeInto(stage, tmp);
+              await rm(stage, { recursive: true, force: true });
+            }
+          } finally {
+            await rm(stage, { recursive: true, force: true });
+          }
+        })
+        .finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, p);
     }
     return p;
   }

@@ -4,13 +4,14 @@ import type { FunctionRef, Partition } from '../shared/arn.js';
 import type { Clock } from '../shared/clock.js';
 import { functionNotFound, LambdaError } from '../shared/errors.js';
 import type { Egress, FunctionVersionSpec } from '../shared/spec.js';
-import type { BlobStore, FunctionRecord, MetadataStore, StoredFunctionConfig } from '../store/types.js';
+import type { BlobStore, FunctionRecord, MetadataStore, StoredFunctionConfig, StoredFunctionLayer } from '../store/types.js';
 import { LATEST } from '../store/types.js';
 import { Aliases, isAliasName, REVISION_MISMATCH } from './aliases.js';
 import type { AliasConfiguration, ListAliasesResponse } from './aliases.js';
-import { inspectZip, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
+import { inspectZip, layersKey, MAX_UNZIPPED_BYTES, UnpackError } from './code.js';
 import type { CodePreparer } from './code.js';
 import type { FunctionCatalog } from './event-invoke-config.js';
+import type { LayerResolver } from './layers.js';
 import { checkTags, checkUntagKeys, egressOf, parseTagResource } from './tags.js';
 import type { Tags } from './tags.js';
 import { MAX_ZIPPED_BYTES } from './validation.js';
@@ -85,6 +86,8 @@ export interface RegistryOptions {
   readonly onReservationChanged?: (functionName: string, reserved: number | undefined) => void;
   /** Network egress of functions without a `kindling:egress` tag. Default 'none'. */
   readonly defaultEgress?: Egress;
+  /** Resolves a function's Layers (control/layers.ts); without it, functions cannot have layers. */
+  readonly layers?: LayerResolver;
   readonly logger?: { error(message: string, err?: unknown): void };
   /** Uniform in [0, 1): the version of each invoke through a weighted alias. Default Math.random. */
   readonly random?: () => number;
@@ -136,6 +139,28 @@ export function formatLastModified(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '+0000');
 }
 
+/**
+ * Lambda's unzipped quota holds for the function and its layers together
+ * (real AWS answers, e.g. lambci/git-lambda-layer#27, aws/serverless-application-model#2124:
+ * "Function code combined with layers exceeds the maximum allowed size of
+ * 262144000 bytes. The actual size is 263669938 bytes.", InvalidParameterValueException).
+ */
+function checkCombinedSize(codeUnzipped: number, layers: readonly StoredFunctionLayer[]): void {
+  if (layers.length === 0) return;
+  const total = layers.reduce((n, l) => n + (l.unzippedSize ?? 0), codeUnzipped);
+  if (total > MAX_UNZIPPED_BYTES) {
+    throw new LambdaError(
+      'InvalidParameterValueException',
+      `Function code combined with layers exceeds the maximum allowed size of ${MAX_UNZIPPED_BYTES} bytes. The actual size is ${total} bytes.`,
+    );
+  }
+}
+
+/** The hex SHA-256 of each of a configuration's layer zips, in order. */
+function layerHexes(config: StoredFunctionConfig | undefined): string[] {
+  return (config?.layers ?? []).map((l) => l.codeSha256Hex);
+}
+
 function hexToBase64(hex: string): string {
   return Buffer.from(hex, 'hex').toString('base64');
 }
@@ -175,6 +200,7 @@ export class FunctionRegistry implements FunctionCatalog {
   readonly #onFunctionChanged: ((name: string) => void) | undefined;
   readonly #onReservationChanged: ((name: string, reserved: number | undefined) => void) | undefined;
   readonly #defaultEgress: Egress;
+  readonly #layers: LayerResolver | undefined;
   readonly #logger: { error(message: string, err?: unknown): void };
 
   /** name → version → entry */
@@ -203,6 +229,7 @@ export class FunctionRegistry implements FunctionCatalog {
     this.#onFunctionChanged = options.onFunctionChanged;
     this.#onReservationChanged = options.onReservationChanged;
     this.#defaultEgress = options.defaultEgress ?? 'none';
+    this.#layers = options.layers;
     this.#logger = options.logger ?? { error: (m, e) => console.error(m, e) };
     this.#aliases = new Aliases({
       metadata: this.#metadata,
@@ -250,6 +277,22 @@ export class FunctionRegistry implements FunctionCatalog {
         this.#logger.error(`kindling: could not unpack stored code ${hex} again`, err);
       }
     }
+    // Likewise the merged /opt of deployed layers.
+    const deployedLayers = new Map<string, string[]>();
+    for (const versions of this.#functions.values()) {
+      for (const { record } of versions.values()) {
+        const hexes = layerHexes(record.deployed?.config);
+        if (hexes.length > 0) deployedLayers.set(layersKey(hexes), hexes);
+      }
+    }
+    for (const [key, hexes] of deployedLayers) {
+      if (await this.#blobs.hasTaskRoot(key)) continue;
+      try {
+        this.#taskRoots.set(key, await this.#prepareLayers(hexes));
+      } catch (err) {
+        this.#logger.error(`kindling: could not unpack stored layers ${hexes.join(', ')} again`, err);
+      }
+    }
     for (const [name, versions] of this.#functions) {
       const unfinished = [...versions.values()]
         .filter(({ record: r }) => r.state === 'Pending' || r.lastUpdateStatus === 'InProgress')
@@ -282,7 +325,8 @@ export class FunctionRegistry implements FunctionCatalog {
         // Singular "exist": Lambda's wording (real CLI quote; LS provider).
         throw new LambdaError('ResourceConflictException', `Function already exist: ${input.functionName}`);
       }
-      await inspectZip(input.zip);
+      const layers = await this.#resolveLayers(input.layers);
+      checkCombinedSize((await inspectZip(input.zip)).unzippedBytes, layers);
       const hex = await this.#blobs.put(input.zip);
       const config: StoredFunctionConfig = {
         runtime: input.runtime,
@@ -297,6 +341,7 @@ export class FunctionRegistry implements FunctionCatalog {
         codeSha256Hex: hex,
         codeSize: input.zip.length,
         ...(input.deadLetterTargetArn !== undefined ? { deadLetterTargetArn: input.deadLetterTargetArn } : {}),
+        ...(layers.length > 0 ? { layers } : {}),
       };
       const latest = this.#pendingRecord(input.functionName, LATEST, config, input.publish ? 1 : 0, input.tags);
       const records = [latest];
@@ -470,7 +515,7 @@ export class FunctionRegistry implements FunctionCatalog {
     const input = parseUpdateCode(body, { partition: this.#partition, hostArchitecture: this.#hostArchitecture });
     return this.#locked(ref.name, async () => {
       const current = this.#latestForUpdate(ref.name, input.revisionId);
-      await inspectZip(input.zip);
+      checkCombinedSize((await inspectZip(input.zip)).unzippedBytes, current.config.layers ?? []);
       const arn = functionArn(this.#partition, ref.name);
       if (input.dryRun) {
         // DryRun validates the request and the package without changing the function.
@@ -488,11 +533,18 @@ export class FunctionRegistry implements FunctionCatalog {
     const input = parseUpdateConfiguration(body, ref.name, this.#partition);
     return this.#locked(ref.name, async () => {
       const current = this.#latestForUpdate(ref.name, input.revisionId);
-      const { deadLetterTargetArn, ...c } = current.config;
+      const { deadLetterTargetArn, layers: currentLayers, ...c } = current.config;
       const target = input.deadLetter ? input.deadLetter.targetArn : deadLetterTargetArn;
+      // Layers given: the new list, resolved now (a layer version deleted since
+      // is refused); not given: the function keeps its copies.
+      const layers = input.layers !== undefined ? await this.#resolveLayers(input.layers) : (currentLayers ?? []);
+      if (input.layers !== undefined && layers.length > 0) {
+        checkCombinedSize((await inspectZip(await this.#blobs.read(c.codeSha256Hex))).unzippedBytes, layers);
+      }
       const config: StoredFunctionConfig = {
         ...c,
         ...(target !== undefined ? { deadLetterTargetArn: target } : {}),
+        ...(layers.length > 0 ? { layers } : {}),
         role: input.role ?? c.role,
         handler: input.handler ?? c.handler,
         description: input.description ?? c.description,
@@ -652,6 +704,8 @@ export class FunctionRegistry implements FunctionCatalog {
   async accountSettings(): Promise<AccountSettings> {
     let total = 0;
     for (const versions of this.#functions.values()) for (const { record } of versions.values()) total += record.config.codeSize;
+    // "storage space ... used by deployment packages and layer archives" (GetAccountSettings AccountUsage, API reference).
+    total += this.#layers?.totalCodeSize() ?? 0;
     return {
       AccountLimit: {
         TotalCodeSize: TOTAL_CODE_SIZE_LIMIT,
@@ -868,9 +922,14 @@ export class FunctionRegistry implements FunctionCatalog {
   #startPreparation(name: string, versions: readonly string[]): void {
     const op: Operation = { id: randomUUID(), versions };
     this.#operations.set(name, op);
-    const hex = this.#functions.get(name)!.get(versions[0]!)!.record.config.codeSha256Hex;
-    const task = this.#preparer
-      .prepare(hex)
+    const config = this.#functions.get(name)!.get(versions[0]!)!.record.config;
+    const hex = config.codeSha256Hex;
+    const hexes = layerHexes(config);
+    const task = Promise.all([this.#preparer.prepare(hex), hexes.length > 0 ? this.#prepareLayers(hexes) : undefined])
+      .then(([dir, optDir]) => {
+        if (optDir !== undefined) this.#taskRoots.set(layersKey(hexes), optDir);
+        return dir;
+      })
       .then(
         (dir) => ({ ok: true as const, dir }),
         (err: unknown) => ({ ok: false as const, err }),
@@ -962,6 +1021,17 @@ export class FunctionRegistry implements FunctionCatalog {
     return this.#taskRoots.get(hex) ?? this.#blobs.taskRootPath(hex);
   }
 
+  #prepareLayers(hexes: readonly string[]): Promise<string> {
+    if (!this.#preparer.prepareLayers) return Promise.reject(new Error('this code preparer cannot unpack layers'));
+    return this.#preparer.prepareLayers(hexes);
+  }
+
+  async #resolveLayers(arns: readonly string[]): Promise<StoredFunctionLayer[]> {
+    if (arns.length === 0) return [];
+    if (!this.#layers) throw new LambdaError('InvalidParameterValueException', 'Layers are not supported by this Kindling registry.');
+    return this.#layers.resolve(arns);
+  }
+
   #buildSpec(record: FunctionRecord): FunctionVersionSpec | undefined {
     const d = record.deployed;
     if (!d) return undefined;
@@ -981,6 +1051,7 @@ export class FunctionRegistry implements FunctionCatalog {
       codeDir: this.#taskRoot(c.codeSha256Hex),
       codeSha256: hexToBase64(c.codeSha256Hex),
       region: this.#partition.region,
+      ...(layerHexes(c).length > 0 ? { optDir: this.#taskRoot(layersKey(layerHexes(c))), layers: Object.freeze(layerHexes(c)) } : {}),
       egress: this.#egress(record),
     });
   }
@@ -1005,6 +1076,8 @@ export class FunctionRegistry implements FunctionCatalog {
     // Only when set, as Lambda answers (LS-A test_lambda_destinations: DeadLetterConfig {TargetArn}).
     if (c.deadLetterTargetArn !== undefined) out['DeadLetterConfig'] = { TargetArn: c.deadLetterTargetArn };
     if (c.environment !== undefined) out['Environment'] = { Variables: { ...c.environment } };
+    // Only when the function has layers (LS-A test_layer_lifecycle: get_fn_config_result has none).
+    if (c.layers && c.layers.length > 0) out['Layers'] = c.layers.map((l) => ({ Arn: l.arn, CodeSize: l.codeSize }));
     out['TracingConfig'] = { Mode: 'PassThrough' };
     out['RevisionId'] = r.revisionId;
     if (!listing) {

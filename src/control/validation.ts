@@ -110,9 +110,10 @@ const environmentShape = obj({ Variables: strMap });
 const deadLetterShape = obj({ TargetArn: str });
 const ephemeralShape = obj({ Size: int });
 const architecturesShape = z.array(z.string()).nullish();
+/** Layer version ARNs (control/layers.ts checks and resolves them). */
+const layersShape = z.array(z.string()).nullish();
 /** Members Kindling does not implement: refused when they ask for behaviour, accepted when they are Lambda's defaults. */
 const unsupportedShapes = {
-  Layers: z.array(z.string()).nullish(),
   VpcConfig: obj({ SubnetIds: z.array(z.string()).nullish(), SecurityGroupIds: z.array(z.string()).nullish() }),
   TracingConfig: obj({ Mode: str }),
   KMSKeyArn: str,
@@ -139,6 +140,7 @@ const createShape = z.looseObject({
   Tags: strMap,
   CodeSigningConfigArn: str,
   DeadLetterConfig: deadLetterShape,
+  Layers: layersShape,
   ...unsupportedShapes,
 });
 
@@ -165,6 +167,7 @@ const updateConfigShape = z.looseObject({
   RevisionId: str,
   EphemeralStorage: ephemeralShape,
   DeadLetterConfig: deadLetterShape,
+  Layers: layersShape,
   ...unsupportedShapes,
 });
 
@@ -369,7 +372,6 @@ function checkUnsupported(body: UnsupportedFields, functionName: string): void {
   const refuse = (member: string): never => {
     throw new LambdaError('InvalidParameterValueException', `${member} is not supported by Kindling yet.`);
   };
-  if (body.Layers && body.Layers.length > 0) refuse('Layers');
   if (body.VpcConfig && ((body.VpcConfig.SubnetIds?.length ?? 0) > 0 || (body.VpcConfig.SecurityGroupIds?.length ?? 0) > 0)) refuse('VpcConfig');
   if (body.TracingConfig?.Mode && body.TracingConfig.Mode !== 'PassThrough') refuse('TracingConfig Mode Active');
   if (body.KMSKeyArn) refuse('KMSKeyArn');
@@ -417,7 +419,7 @@ function checkDeadLetterTarget(arn: string, partition: Partition): void {
  * Decodes a blob member (rest-json blobs are base64). Lambda's deserializer
  * refuses text that is not base64 with a SerializationException.
  */
-function decodeBase64(text: string): Buffer {
+export function decodeBase64(text: string): Buffer {
   const clean = text.replace(/[\r\n]/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(clean) || clean.length % 4 === 1) {
     throw new LambdaError('SerializationException', 'Base64 encoded value is not valid');
@@ -425,7 +427,7 @@ function decodeBase64(text: string): Buffer {
   return Buffer.from(clean, 'base64');
 }
 
-function checkZipSize(zip: Buffer): void {
+export function checkZipSize(zip: Buffer): void {
   if (zip.length > MAX_ZIPPED_BYTES) {
     throw new LambdaError('RequestEntityTooLargeException', `Zipped size must be smaller than ${MAX_ZIPPED_BYTES} bytes`);
   }
@@ -459,6 +461,8 @@ export interface CreateFunctionInput {
   readonly tags: Readonly<Record<string, string>> | undefined;
   /** DeadLetterConfig.TargetArn, undefined when none is given. */
   readonly deadLetterTargetArn: string | undefined;
+  /** Layers: layer version ARNs, checked and resolved by the registry (control/layers.ts). */
+  readonly layers: readonly string[];
 }
 
 export interface ValidationContext {
@@ -542,6 +546,7 @@ export function parseCreateFunction(body: unknown, ctx: ValidationContext): Crea
     ephemeralStorageSize: b.EphemeralStorage?.Size ?? 512,
     tags: b.Tags && Object.keys(b.Tags).length > 0 ? b.Tags : undefined,
     deadLetterTargetArn,
+    layers: b.Layers ?? [],
   };
 }
 
@@ -585,6 +590,8 @@ export interface UpdateConfigurationInput {
   readonly ephemeralStorageSize?: number;
   /** Given when DeadLetterConfig.TargetArn is: the new target, undefined to remove it (TargetArn ""). */
   readonly deadLetter?: { readonly targetArn: string | undefined };
+  /** Given when Layers is: the new list (replaces the old one; [] removes every layer). */
+  readonly layers?: readonly string[];
   readonly revisionId: string | undefined;
 }
 
@@ -618,6 +625,7 @@ export function parseUpdateConfiguration(body: unknown, functionName: string, pa
     ...(runtime !== undefined ? { runtime } : {}),
     ...(b.EphemeralStorage?.Size != null ? { ephemeralStorageSize: b.EphemeralStorage.Size } : {}),
     ...(target !== undefined ? { deadLetter: { targetArn: target === '' ? undefined : target } } : {}),
+    ...(b.Layers != null ? { layers: b.Layers } : {}),
     revisionId: b.RevisionId ?? undefined,
   };
 }

@@ -154,6 +154,20 @@ test("a worker on another host fetches the package by its SHA-256 when the platf
   assert.match(String(out['from']), /far-code\/tasks\/[0-9a-f]{64}$/, 'unpacked in the worker\'s own data directory');
   assert.equal((await b.invoke(testRequest('{}', false))).functionError, undefined);
 
+  // Layers come the same way: each zip by its SHA-256, merged in order into the worker's own /opt.
+  const hex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+  const first = await storeZip({ 'nodejs/node_modules/greet/index.js': "module.exports = 'first';", 'nodejs/node_modules/only-first/index.js': 'module.exports = 1;' });
+  const second = await storeZip({ 'nodejs/node_modules/greet/index.js': "module.exports = 'second';" });
+  const usesLayers = await storeZip(nodeFn("return { greet: require('greet'), first: require('only-first'), nodePath: process.env.NODE_PATH };"));
+  const layered = testSpec('/nonexistent/platform/tasks/ghi', { codeSha256: usesLayers, optDir: '/nonexistent/platform/tasks/opt', layers: [hex(first), hex(second)] });
+  const withLayers = await placement.createSandbox(layered);
+  const got = await withLayers.invoke(testRequest('{}', false));
+  assert.equal(got.functionError, undefined, got.payload.toString());
+  const body = json(got.payload);
+  assert.equal(body['greet'], 'second');
+  assert.equal(body['first'], 1);
+  assert.match(String(body['nodePath']), /far-code\/tasks\/[0-9a-f]{64}\/nodejs\/node20\/node_modules:/);
+
   // A package the platform does not have: the creation fails, clearly.
   const missing = testSpec('/nonexistent/platform/tasks/def', { codeSha256: Buffer.alloc(32, 7).toString('base64') });
   await assert.rejects(placement.createSandbox(missing), (err: Error & { code?: string }) => {

@@ -40,6 +40,18 @@ export interface FunctionVersionSpec {
   readonly codeSha256: string;
   readonly region: string;
   /**
+   * Absolute path of the function's layers merged in order (its /opt),
+   * shared read-only by its sandboxes; absent when the function has no
+   * layers (the sandbox then shows an empty /opt).
+   */
+  readonly optDir?: string;
+  /**
+   * Hex SHA-256 of each layer zip, in the order they are merged into optDir:
+   * what a worker on another host fetches to build optDir itself. Present
+   * exactly when optDir is.
+   */
+  readonly layers?: readonly string[];
+  /**
    * Network egress of the function's sandboxes; absent means 'none'. Set by
    * the control plane from the function's `kindling:egress` tag and the
    * platform's default.

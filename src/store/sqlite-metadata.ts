@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AliasRecord, EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, ListFunctionsQuery, MetadataStore } from './types.js';
+import type { AliasRecord, EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, LayerStore, LayerVersionRecord, ListFunctionsQuery, MetadataStore } from './types.js';
 import { LATEST } from './types.js';
 import { migrateSchema } from './sqlite-schema.js';
 
@@ -97,6 +97,19 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (function_name, name),
      CHECK ((routing_version IS NULL) = (routing_weight IS NULL))
    );`,
+  // 4 → 5: Lambda layers (PublishLayerVersion). layers.last_version is the
+  // highest version ever published under the name: it stays when every
+  // version is deleted, since Lambda never reuses a layer version number.
+  `CREATE TABLE layers (
+     name         TEXT    NOT NULL PRIMARY KEY,
+     last_version INTEGER NOT NULL CHECK (last_version >= 1)
+   );
+   CREATE TABLE layer_versions (
+     name    TEXT    NOT NULL,
+     version INTEGER NOT NULL CHECK (version >= 1),
+     record  TEXT    NOT NULL,
+     PRIMARY KEY (name, version)
+   );`,
 ];
 
 /** The schema version this code writes (and the newest it can read). */
@@ -108,7 +121,7 @@ export const METADATA_SCHEMA_VERSION = MIGRATIONS.length;
  * WAL mode: readers never block the writer, and a crash loses at most the
  * transaction in flight. Records are JSON documents keyed by (name, version).
  */
-export class SqliteMetadataStore implements MetadataStore {
+export class SqliteMetadataStore implements MetadataStore, LayerStore {
   readonly #db: Database.Database;
   readonly #get: Database.Statement<[string, string], Row>;
   readonly #put: Database.Statement<[string, string, number, string]>;
@@ -125,6 +138,10 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #putAlias: Database.Statement<[string, string, string, string, string | null, number | null, string]>;
   readonly #deleteAlias: (functionName: string, name: string) => void;
   readonly #listAliases: Database.Statement<[], AliasRow>;
+  readonly #publishLayer: (name: string, make: (version: number) => LayerVersionRecord) => LayerVersionRecord;
+  readonly #getLayer: Database.Statement<[string, number], Row>;
+  readonly #listLayers: Database.Statement<[], Row>;
+  readonly #deleteLayer: Database.Statement<[string, number]>;
 
   /** Opens (creating if needed) `<dataDir>/kindling.db`; pass ':memory:' as file for a private in-memory DB. */
   constructor(dataDir: string, file = 'kindling.db') {
@@ -198,6 +215,22 @@ export class SqliteMetadataStore implements MetadataStore {
       this.#deleteOne.run(name, version);
       this.#deleteInvokeConfig.run(name, version);
     });
+    const lastLayerVersion = this.#db.prepare<[string], { last_version: number }>('SELECT last_version FROM layers WHERE name = ?');
+    const bumpLayer = this.#db.prepare<[string, number]>(
+      'INSERT INTO layers (name, last_version) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET last_version = excluded.last_version',
+    );
+    const insertLayerVersion = this.#db.prepare<[string, number, string]>('INSERT INTO layer_versions (name, version, record) VALUES (?, ?, ?)');
+    this.#publishLayer = this.#db.transaction((name: string, make: (version: number) => LayerVersionRecord) => {
+      const version = (lastLayerVersion.get(name)?.last_version ?? 0) + 1;
+      const record = make(version);
+      if (record.layerName !== name || record.version !== version) throw new Error('a layer version record must keep the name and number it was made for');
+      bumpLayer.run(name, version);
+      insertLayerVersion.run(name, version, JSON.stringify(record));
+      return record;
+    });
+    this.#getLayer = this.#db.prepare('SELECT record FROM layer_versions WHERE name = ? AND version = ?');
+    this.#listLayers = this.#db.prepare('SELECT record FROM layer_versions ORDER BY name, version');
+    this.#deleteLayer = this.#db.prepare('DELETE FROM layer_versions WHERE name = ? AND version = ?');
     this.#putMany = this.#db.transaction((records: readonly FunctionRecord[]) => {
       for (const r of records) this.#put.run(r.name, r.version, versionOrder(r.version), JSON.stringify(r));
     });
@@ -295,6 +328,23 @@ export class SqliteMetadataStore implements MetadataStore {
       routing: row.routing_version === null || row.routing_weight === null ? undefined : { version: row.routing_version, weight: row.routing_weight },
       revisionId: row.revision_id,
     }));
+  }
+
+  async publishLayerVersion(layerName: string, make: (version: number) => LayerVersionRecord): Promise<LayerVersionRecord> {
+    return this.#publishLayer(layerName, make);
+  }
+
+  async getLayerVersion(layerName: string, version: number): Promise<LayerVersionRecord | undefined> {
+    const row = this.#getLayer.get(layerName, version);
+    return row ? (JSON.parse(row.record) as LayerVersionRecord) : undefined;
+  }
+
+  async listLayerVersions(): Promise<LayerVersionRecord[]> {
+    return this.#listLayers.all().map((r) => JSON.parse(r.record) as LayerVersionRecord);
+  }
+
+  async deleteLayerVersion(layerName: string, version: number): Promise<void> {
+    this.#deleteLayer.run(layerName, version);
   }
 
   async close(): Promise<void> {

@@ -34,6 +34,67 @@ export interface StoredFunctionConfig {
    * configuration is stored as a JSON document, so they read as "none").
    */
   readonly deadLetterTargetArn?: string;
+  /**
+   * Layers (Lambda's Layers), in the order they are extracted into /opt.
+   * Each holds its own copy of the layer version's identity and zip hash:
+   * deleting the layer version leaves the function working, as on Lambda.
+   * Absent (also in records written before Kindling had layers): none.
+   */
+  readonly layers?: readonly StoredFunctionLayer[];
+}
+
+/** One layer version a function references. */
+export interface StoredFunctionLayer {
+  /** The layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:N). */
+  readonly arn: string;
+  /** Size of the layer's zip in bytes (FunctionConfiguration Layers[].CodeSize). */
+  readonly codeSize: number;
+  /** Lower-case hex SHA-256 of the layer's zip: its BlobStore key. */
+  readonly codeSha256Hex: string;
+  /** Bytes of the layer unzipped (Lambda's 250 MB quota counts the function and its layers together). */
+  readonly unzippedSize?: number;
+}
+
+/**
+ * One published layer version (PublishLayerVersion). Immutable once
+ * published; DeleteLayerVersion removes it, and its number is never reused.
+ */
+export interface LayerVersionRecord {
+  readonly layerName: string;
+  /** 1, 2, ... */
+  readonly version: number;
+  readonly description: string;
+  /** undefined when the request did not give it (Lambda then omits it). */
+  readonly licenseInfo: string | undefined;
+  /** undefined when the request did not give it; [] when it gave an empty list (Lambda answers []). */
+  readonly compatibleRuntimes: readonly string[] | undefined;
+  readonly compatibleArchitectures: readonly string[] | undefined;
+  /** Lower-case hex SHA-256 of the zip: the BlobStore key. */
+  readonly codeSha256Hex: string;
+  readonly codeSize: number;
+  /** Bytes of the zip's content unzipped. */
+  readonly unzippedSize?: number;
+  /** Epoch ms of the publish (Lambda's CreatedDate). */
+  readonly createdDate: number;
+}
+
+/**
+ * Layer versions, kept beside the function records. The highest version
+ * number ever published under a name is kept too, also after every version
+ * of it was deleted: Lambda never reuses a layer version number.
+ */
+export interface LayerStore {
+  /**
+   * Publishes a new version of `layerName` atomically: its number is one
+   * more than the highest ever published under that name. `make` builds the
+   * record for that number.
+   */
+  publishLayerVersion(layerName: string, make: (version: number) => LayerVersionRecord): Promise<LayerVersionRecord>;
+  getLayerVersion(layerName: string, version: number): Promise<LayerVersionRecord | undefined>;
+  /** Every version of every layer, by name then version (read once at startup). */
+  listLayerVersions(): Promise<LayerVersionRecord[]>;
+  /** Removes one version; no-op when it does not exist. The version counter is kept. */
+  deleteLayerVersion(layerName: string, version: number): Promise<void>;
 }
 
 export type FunctionState = 'Pending' | 'Active' | 'Failed';

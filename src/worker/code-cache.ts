@@ -24,12 +24,28 @@ export class CodeCache {
     this.#fetchZip = fetchZip;
   }
 
-  /** The spec with a codeDir that exists on this host. */
+  /**
+   * The spec with a codeDir (and, for a function with layers, an optDir)
+   * that exists on this host. Layer zips come the same way as the code: by
+   * SHA-256 from the platform's BlobStore, checked, then merged in order.
+   */
   async localize(spec: FunctionVersionSpec): Promise<FunctionVersionSpec> {
-    if (existsSync(spec.codeDir)) return spec;
-    const hex = Buffer.from(spec.codeSha256, 'base64').toString('hex');
-    if (!(await this.#blobs.has(hex))) await this.#fetch(hex);
-    return { ...spec, codeDir: await this.#preparer.prepare(hex) };
+    const codeHere = existsSync(spec.codeDir);
+    const optHere = spec.optDir === undefined || existsSync(spec.optDir);
+    if (codeHere && optHere) return spec;
+    let out = spec;
+    if (!codeHere) {
+      const hex = Buffer.from(spec.codeSha256, 'base64').toString('hex');
+      if (!(await this.#blobs.has(hex))) await this.#fetch(hex);
+      out = { ...out, codeDir: await this.#preparer.prepare(hex) };
+    }
+    if (!optHere) {
+      const layers = spec.layers ?? [];
+      if (layers.length === 0) throw new Error(`the spec of ${spec.functionArn} names an /opt directory but no layers`);
+      for (const hex of layers) if (!(await this.#blobs.has(hex))) await this.#fetch(hex);
+      out = { ...out, optDir: await this.#preparer.prepareLayers(layers) };
+    }
+    return out;
   }
 
   #fetch(hex: string): Promise<void> {

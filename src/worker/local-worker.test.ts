@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { DEFAULT_NODE_RUNTIME_ENTRY, LocalWorker } from './local-worker.js';
@@ -302,6 +304,22 @@ describe('LocalWorker with provided.al2023 (bash + curl)', () => {
     assert.match(messageOf(out.payload), /permission denied/);
   });
 
+  it('runs a layer\'s bootstrap (the spec\'s optDir) when the package has none; the package\'s comes first', async () => {
+    const opt = await codeDir({ bootstrap: ECHO });
+    const layers = ['a'.repeat(64)];
+    const fromLayer = await worker.createSandbox(spec(await codeDir({ 'function.sh': '' }), { optDir: opt, layers }));
+    assert.equal((await fromLayer.invoke(req('{"n":1}'))).payload.toString(), '{"count":1,"event":{"n":1}}');
+    await fromLayer.destroy();
+    const own = loop(`  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d '"own"'`);
+    const preferred = await worker.createSandbox(spec(await codeDir({ bootstrap: own }), { optDir: opt, layers }));
+    assert.equal((await preferred.invoke(req('{}'))).payload.toString(), '"own"');
+    await preferred.destroy();
+    const notExecutable = await worker.createSandbox(spec(await codeDir({ 'function.sh': '' }), { optDir: await codeDir({ bootstrap: ECHO }, false), layers }));
+    const out = await notExecutable.invoke(req('{}'));
+    assert.equal(out.errorType, 'Runtime.InvalidEntrypoint');
+    assert.match(messageOf(out.payload), /fork\/exec \/opt\/bootstrap: permission denied/);
+  });
+
   it('notices an exit while idle: `exited` resolves and the worker drops the sandbox', async () => {
     const bootstrap = loop(`  curl -sS -o /dev/null -X POST "$API/invocation/$ID/response" -d '"bye"'
   exit 0`);
@@ -345,6 +363,20 @@ describe('LocalWorker with the built-in nodejs runtime', () => {
     worker = new LocalWorker({ stemCells: 0 });
   });
   after(() => worker.close());
+
+  it('resolves modules from the layers (process backend: the merged directory where it is on the host)', { skip }, async () => {
+    const opt = await codeDir({});
+    await mkdir(join(opt, 'nodejs', 'node_modules', 'from-layer'), { recursive: true });
+    await writeFile(join(opt, 'nodejs', 'node_modules', 'from-layer', 'index.js'), "module.exports = 'layer module';");
+    const dir = await codeDir({ 'index.js': "exports.handler = async () => ({ mod: require('from-layer'), nodePath: process.env.NODE_PATH });" });
+    const sb = await worker.createSandbox(spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler', optDir: opt, layers: ['a'.repeat(64)] }));
+    const out = await sb.invoke(req('{}'));
+    assert.equal(out.functionError, undefined, out.payload.toString());
+    const body = JSON.parse(out.payload.toString()) as { mod: string; nodePath: string };
+    assert.equal(body.mod, 'layer module');
+    assert.ok(body.nodePath.startsWith(`${opt}/nodejs/node20/node_modules:${opt}/nodejs/node_modules:`), body.nodePath);
+    await sb.destroy();
+  });
 
   it('invokes a handler, keeps it warm, and logs without end markers', { skip }, async () => {
     const dir = await codeDir({

@@ -426,11 +426,17 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
       throw new Error(`runtime ${spec.runtime} is not supported by this worker`);
     }
     if (cell !== undefined && (await this.#adopt(cell))) return;
+    let bootstrapFromOpt = false;
     if (this.#nodejs) {
       // A platform fault, not the function's: the runtime was not built.
       await access(this.#ctx.nodeEntry, fsConstants.R_OK);
     } else {
-      const problem = await bootstrapProblem(join(spec.codeDir, 'bootstrap'));
+      // Lambda runs /var/task/bootstrap, else /opt/bootstrap (a layer's).
+      let problem = await bootstrapProblem(join(spec.codeDir, 'bootstrap'), '/var/task/bootstrap');
+      if (problem === NO_BOOTSTRAP && spec.optDir !== undefined) {
+        problem = await bootstrapProblem(join(spec.optDir, 'bootstrap'), '/opt/bootstrap');
+        bootstrapFromOpt = problem === undefined;
+      }
       if (problem !== undefined) {
         // As on Lambda the sandbox "starts" and its first invoke reports the
         // missing entrypoint; there is no process to run.
@@ -445,6 +451,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     const proc = await ctx.backend.start({
       id: this.id,
       codeDir: spec.codeDir,
+      ...(spec.optDir !== undefined ? { optDir: spec.optDir } : {}),
       // /var/runtime: the nodejs runtime's directory; for provided.* (where
       // Lambda's /var/runtime holds nothing the function uses) the parent of
       // the built-in runtimes.
@@ -459,6 +466,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
           credentials: ctx.credentials,
           nodePath: process.execPath,
           nodeEntry: basename(ctx.nodeEntry),
+          bootstrapFromOpt,
         }),
     });
     if (this.#teardown !== undefined) {
@@ -848,18 +856,20 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
   }
 }
 
-/** Why a provided.* bootstrap cannot run, in Lambda's words; undefined when it can. */
-async function bootstrapProblem(path: string): Promise<string | undefined> {
+const NO_BOOTSTRAP = "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]";
+
+/** Why a provided.* bootstrap at `path` (shown to the function as `inside`) cannot run, in Lambda's words; undefined when it can. */
+async function bootstrapProblem(path: string, inside: string): Promise<string | undefined> {
   try {
     const s = await stat(path);
-    if (!s.isFile()) return "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]";
+    if (!s.isFile()) return NO_BOOTSTRAP;
   } catch {
-    return "Couldn't find valid bootstrap(s): [/var/task/bootstrap /opt/bootstrap]";
+    return NO_BOOTSTRAP;
   }
   try {
     await access(path, fsConstants.X_OK);
   } catch {
-    return 'fork/exec /var/task/bootstrap: permission denied';
+    return `fork/exec ${inside}: permission denied`;
   }
   return undefined;
 }

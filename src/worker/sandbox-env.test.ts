@@ -75,6 +75,27 @@ describe('sandboxLaunch', () => {
   });
 });
 
+describe('sandboxLaunch with layers', () => {
+  it('points NODE_PATH, PATH and LD_LIBRARY_PATH at the view\'s /opt (a host directory on the process backend)', () => {
+    const view = { taskRoot: '/data/code/abc', runtimeDir: '/srv/runtime/nodejs', optDir: '/data/tasks/opt1', runtimeApi: '127.0.0.1:1' };
+    const l = sandboxLaunch({ ...spec, runtime: 'nodejs20.x', optDir: '/data/tasks/opt1', layers: ['a'.repeat(64)] }, view, ctx);
+    assert.equal(l.env['NODE_PATH'], '/data/tasks/opt1/nodejs/node20/node_modules:/data/tasks/opt1/nodejs/node_modules:/srv/runtime/nodejs/node_modules:/data/code/abc');
+    assert.ok(l.env['PATH']?.endsWith(':/data/tasks/opt1/bin'));
+    assert.ok(l.env['LD_LIBRARY_PATH']?.endsWith(':/data/tasks/opt1/lib'));
+  });
+
+  it('runs <opt>/bootstrap for a custom runtime when told the package has none', () => {
+    const view = { taskRoot: '/var/task', runtimeDir: '/var/runtime', optDir: '/opt', runtimeApi: '127.0.0.1:9001' };
+    assert.equal(sandboxLaunch({ ...spec, runtime: 'provided.al2023' }, view, { ...ctx, bootstrapFromOpt: true }).command, '/opt/bootstrap');
+    assert.equal(sandboxLaunch({ ...spec, runtime: 'provided.al2023' }, view, { ...ctx, bootstrapFromOpt: false }).command, '/var/task/bootstrap');
+  });
+
+  it('gives no stem cell to a function with layers (a cell\'s /opt is fixed when it starts)', () => {
+    assert.ok(cellShape(spec));
+    assert.equal(cellShape({ ...spec, optDir: '/data/tasks/opt1', layers: ['a'.repeat(64)] }), undefined);
+  });
+});
+
 describe('logStreamName', () => {
   it('is YYYY/MM/DD/[VERSION]<hex> in UTC', () => {
     assert.equal(logStreamName(Date.UTC(2026, 2, 5, 23, 59), '$LATEST', 'ab'.repeat(16)), `2026/03/05/[$LATEST]${'ab'.repeat(16)}`);

@@ -34,6 +34,11 @@ export interface LaunchContext {
   readonly nodePath: string;
   /** File name of the built-in nodejs runtime's entry inside view.runtimeDir. */
   readonly nodeEntry: string;
+  /**
+   * provided.*: the function's package has no bootstrap and a layer has one:
+   * run <view.optDir>/bootstrap, as Lambda falls back to /opt/bootstrap.
+   */
+  readonly bootstrapFromOpt?: boolean;
 }
 
 /**
@@ -138,6 +143,7 @@ export function sandboxLaunch(spec: FunctionVersionSpec, view: SandboxView, ctx:
       env,
     };
   }
+  if (ctx.bootstrapFromOpt === true && view.optDir !== undefined) return { command: join(view.optDir, 'bootstrap'), args: [], env };
   return { command: join(view.taskRoot, 'bootstrap'), args: [], env };
 }
 
@@ -194,10 +200,16 @@ const ENVIRON_RESERVE = 16 * 1024;
  * The stem-cell shape that can serve `spec`, or undefined when only a
  * sandbox started for it can: custom runtimes (their bootstrap is the
  * function's own code), functions that set a variable read at process
- * start (STARTUP_VARIABLES) and functions with egress 'internet'.
+ * start (STARTUP_VARIABLES), functions with egress 'internet' and functions
+ * with layers.
  */
 export function cellShape(spec: FunctionVersionSpec): CellShape | undefined {
   if (!NODEJS_RUNTIMES.has(spec.runtime)) return undefined;
+  // A cell's /opt is fixed when it starts (empty): a function with layers
+  // needs its merged layers there from the first instruction, so it gets a
+  // sandbox started for it. Binding /opt later would need a second shared
+  // mount point per cell in every backend, for a rarer case than the code.
+  if (spec.optDir !== undefined) return undefined;
   // Cells start with no network; an 'internet' sandbox's NAT and rules are
   // made before its first instruction runs (sandbox/network.ts).
   if (spec.egress === 'internet') return undefined;

@@ -39,6 +39,11 @@ export interface SandboxStartOptions {
   readonly id: string;
   /** Host path of the unpacked function code (shown as view.taskRoot). */
   readonly codeDir: string;
+  /**
+   * Host path of the function's merged layers (shown read-only as
+   * view.optDir, Lambda's /opt); absent when the function has no layers.
+   */
+  readonly optDir?: string;
   /** Host path of the runtime directory (shown as view.runtimeDir). */
   readonly runtimeDir: string;
   /** MB; backends that can enforce it do (cgroups). */

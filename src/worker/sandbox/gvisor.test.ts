@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
@@ -96,6 +97,23 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
     assert.match(first.logs ?? '', new RegExp(`handling ${r.requestId} as sbx_user1051`));
     const second = await sb.invoke(req({ n: 2 }));
     assert.equal(second.payload.toString(), '{"uid":1051,"event":{"n":2}}');
+  });
+
+  it('shows the function\'s layers read-only at /opt and runs a layer\'s /opt/bootstrap', async () => {
+    const opt = await codeDir({ bootstrap: WHOAMI_BOOTSTRAP });
+    await mkdir(join(opt, 'nodejs', 'node_modules', 'from-layer'), { recursive: true, mode: 0o755 });
+    await writeFile(join(opt, 'nodejs', 'node_modules', 'from-layer', 'index.js'), "module.exports = 'layer module';");
+    const layers = ['a'.repeat(64)];
+    const node = await create(
+      spec(await codeDir(nodeFn(`return { mod: require('from-layer'), write: attempt(() => fs.writeFileSync('/opt/x', 'x')).code ?? 'written' };`)), { optDir: opt, layers }),
+    );
+    const out = await node.invoke(req());
+    assert.equal(out.functionError, undefined, `${out.payload.toString()}\n${out.logs ?? ''}`);
+    const body = json(out.payload);
+    assert.equal(body['mod'], 'layer module');
+    assert.ok(body['write'] === 'EROFS' || body['write'] === 'EACCES', String(body['write']));
+    const custom = await create(spec(await codeDir({ 'function.sh': 'x' }), { runtime: 'provided.al2023', handler: 'x', optDir: opt, layers }));
+    assert.equal((await custom.invoke(req({ n: 1 }))).payload.toString(), '{"uid":1051,"event":{"n":1}}');
   });
 
   it('keeps the root read-only and /tmp writable up to EphemeralStorage', async () => {

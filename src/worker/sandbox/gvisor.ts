@@ -305,6 +305,8 @@ export class GvisorBackend implements SandboxBackend {
         ...this.#mounts,
         { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${options.ephemeralStorage}m`] },
         roBind(codeDir !== undefined ? resolve(codeDir) : taskHost, '/var/task'),
+        // The function's merged layers, read-only at /opt; else the root's empty /opt.
+        ...(codeDir !== undefined && 'optDir' in options && options.optDir !== undefined ? [roBind(resolve(options.optDir), '/opt')] : []),
         roBind(runtime.host, '/var/runtime'),
         roBind(apiDir, dirname(SANDBOX_RUNTIME_API_SOCKET)),
         ...nodeDirs(launch.command).map((d) => roBind(d, d)),

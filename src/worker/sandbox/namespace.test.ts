@@ -199,6 +199,46 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     assert.ok(!body.fds.some((l) => l.includes(privateRoot)), `no host directory is open in the sandbox: ${body.fds.join(', ')}`);
   });
 
+  it('shows the function\'s layers read-only at /opt: modules from /opt/nodejs/node_modules, also from a private directory', async () => {
+    const privateRoot = await codeDir({});
+    await chmod(privateRoot, 0o700);
+    const opt = join(privateRoot, 'opt');
+    await mkdir(join(opt, 'nodejs', 'node_modules', 'from-layer'), { recursive: true, mode: 0o755 });
+    await writeFile(join(opt, 'nodejs', 'node_modules', 'from-layer', 'index.js'), "module.exports = 'layer module';");
+    const sb = await create(
+      spec(
+        await codeDir(
+          nodeFn(`return { mod: require('from-layer'), write: attempt(() => fs.writeFileSync('/opt/x', 'x')).code ?? 'written',
+            opt: fs.readdirSync('/opt'), nodePath: process.env.NODE_PATH,
+            ro: fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\\n').filter((l) => l.split(' ')[4] === '/opt').map((l) => l.split(' ')[5]) };`),
+        ),
+        { optDir: opt, layers: ['a'.repeat(64)] },
+      ),
+    );
+    const out = await sb.invoke(req());
+    assert.equal(out.functionError, undefined, `${out.payload.toString()}\n${out.logs ?? ''}`);
+    const body = json(out.payload) as { mod: string; write: string; opt: string[]; nodePath: string; ro: string[] };
+    assert.equal(body.mod, 'layer module');
+    assert.equal(body.write, 'EROFS');
+    assert.deepEqual(body.opt, ['nodejs']);
+    assert.match(body.nodePath, /^\/opt\/nodejs\/node20\/node_modules:\/opt\/nodejs\/node_modules:/);
+    assert.ok(body.ro.length > 0 && body.ro.every((o) => o.split(',').includes('ro')), `mount options of /opt: ${body.ro.join(' | ')}`);
+  });
+
+  it('runs a layer\'s /opt/bootstrap for a provided.al2023 function whose package has none', async () => {
+    const opt = await codeDir({ bootstrap: WHOAMI_BOOTSTRAP });
+    const sb = await create(spec(await codeDir({ 'function.sh': 'not a bootstrap' }), { runtime: 'provided.al2023', handler: 'x', optDir: opt, layers: ['a'.repeat(64)] }));
+    const out = await sb.invoke(req({ n: 1 }));
+    assert.equal(out.payload.toString(), '{"uid":1051,"event":{"n":1}}', out.logs ?? '');
+  });
+
+  it('without layers, a provided.al2023 package without bootstrap fails in Lambda words', async () => {
+    const sb = await create(spec(await codeDir({ 'function.sh': 'x' }), { runtime: 'provided.al2023', handler: 'x' }));
+    const out = await sb.invoke(req());
+    assert.equal(out.functionError, 'Unhandled');
+    assert.match(out.payload.toString(), /Couldn't find valid bootstrap\(s\): \[\/var\/task\/bootstrap \/opt\/bootstrap\]/);
+  });
+
   it('reports Max Memory Used from the cgroup (the whole sandbox)', async () => {
     const sb = await create(
       spec(await codeDir(nodeFn(`globalThis.keep = Buffer.alloc(60 << 20, 7); return globalThis.keep.length;`)), { memorySize: 256 }),

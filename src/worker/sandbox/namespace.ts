@@ -308,7 +308,13 @@ export class NamespaceBackend implements SandboxBackend {
       // (containers/bubblewrap#569) — so such a directory is first bound,
       // by the root gate in its private mount namespace, onto one of the
       // backend's mount points, which every uid can reach.
-      const outside = [...(codeDir !== undefined ? [[codeDir, '/var/task'] as const] : []), ...nodeDirs(launch.command).map((d) => [d, d] as const)];
+      // The function's merged layers, read-only at /opt (Lambda's layers directory); else /opt stays empty.
+      const optDir = codeDir !== undefined && 'optDir' in options ? options.optDir : undefined;
+      const outside = [
+        ...(codeDir !== undefined ? [[codeDir, '/var/task'] as const] : []),
+        ...(optDir !== undefined ? [[optDir, '/opt'] as const] : []),
+        ...nodeDirs(launch.command).map((d) => [d, d] as const),
+      ];
       const mounts: string[] = [];
       const outsideArgs = outside.flatMap(([host, inside]) => {
         if (gate.uid === undefined || blockedForOthers(host) === undefined) return ['--ro-bind', host, inside];
@@ -528,8 +534,8 @@ ulimit -n 1024 || exit 125
 [ -z "$SANDBOX_UID" ] || exec "$SETPRIV" --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --inh-caps=-all -- "$BWRAP" --args 3 -- "$@" </dev/null
 exec "$BWRAP" --args 3 -- "$@" </dev/null`;
 
-/** Mount points under <root>/mnt: the code and up to two directories of a node outside /usr. */
-const MOUNT_POINTS = 3;
+/** Mount points under <root>/mnt: the code, the layers (/opt) and up to two directories of a node outside /usr. */
+const MOUNT_POINTS = 4;
 /** Under <root>/mnt: a stem cell's task root, and where bind() prepares the code's mount. */
 const CELL_TASK = 'cell-task';
 const CELL_STAGE = 'cell-stage';

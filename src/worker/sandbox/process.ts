@@ -84,10 +84,15 @@ export class ProcessBackend implements SandboxBackend {
       });
       const port = (server.address() as AddressInfo).port;
       const taskRoot = codeDir ?? join(dir, 'task');
+      // No mount namespace: /opt cannot be shown where Lambda has it. The
+      // merged layers directory is shown where it is on the host instead
+      // (NODE_PATH, PATH, LD_LIBRARY_PATH and the bootstrap name it), and it
+      // is not read-only to the function: the process backend isolates nothing.
+      const optDir = codeDir !== undefined && 'optDir' in options ? options.optDir : undefined;
       const launch = options.launch({
         taskRoot,
         runtimeDir: options.runtimeDir,
-        optDir: undefined,
+        optDir,
         runtimeApi: `127.0.0.1:${port}`,
       });
       const env = { ...launch.env, TMPDIR: tmp };

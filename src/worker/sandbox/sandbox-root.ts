@@ -126,10 +126,11 @@ export function hostTopDirs(): TopDir[] {
  * The host directories to bind for a command that lives outside /usr (a node
  * installed in /opt/node, say): the command's directory and, when that is a
  * symlink elsewhere, its target too. None for commands inside the sandbox's
- * own trees or under /usr.
+ * own trees (/var/task, /var/runtime, a layer's /opt/bootstrap) or under /usr.
  */
 export function nodeDirs(command: string): string[] {
-  if (!command.startsWith('/') || command.startsWith('/var/task/') || command.startsWith('/var/runtime/') || command === '/bin/sh') return [];
+  // /opt/bootstrap is a layer's (the sandbox's /opt), never a host directory.
+  if (!command.startsWith('/') || command.startsWith('/var/task/') || command.startsWith('/var/runtime/') || command === '/opt/bootstrap' || command === '/bin/sh') return [];
   let real: string;
   try {
     real = realpathSync(dirname(command));
