@@ -42,6 +42,8 @@ export interface FrontDoorDeps {
 /** Function URLs take requests of up to 6 MB, as synchronous invokes ("Lambda quotas": invocation payload). */
 export const MAX_URL_REQUEST = 6_291_456;
 
+/** requestContext.apiId of route events: the platform's routes are one API. */
+const ROUTES_API_ID = 'kindling';
 const URL_HOST = /^([a-z0-9]{32})\.lambda-url\./;
 /** Real URLs' answer for a url-id that names no URL (LS-A test_lambda_url_non_existing_url). */
 const NO_SUCH_URL = '{"Message":null}';
@@ -104,7 +106,7 @@ export class FrontDoor {
     };
     if (url) return this.#functionUrl(url, info);
     if (URL_HOST.test(host)) return json(403, NO_SUCH_URL, { 'x-amzn-ErrorType': 'AccessDeniedException' });
-    return this.#route(info, firstLabel);
+    return this.#route(info);
   }
 
   async #functionUrl(url: FunctionUrlRecord, req: HttpRequestInfo): Promise<HttpResponse> {
@@ -137,13 +139,13 @@ export class FrontDoor {
     return response;
   }
 
-  async #route(req: HttpRequestInfo, apiId: string): Promise<HttpResponse> {
+  async #route(req: HttpRequestInfo): Promise<HttpResponse> {
     const match = matchRoute(this.#directory.routes(), req.method, req.rawPath);
     // API Gateway's answer for a request no route matches.
     if (!match) return json(404, '{"message":"Not Found"}');
     const { route, pathParameters } = match;
     const v1 = route.payloadFormatVersion === '1.0';
-    const ctx = { resource: route.path, method: route.method, pathParameters, accountId: this.#accountId, apiId };
+    const ctx = { resource: route.path, method: route.method, pathParameters, accountId: this.#accountId, apiId: ROUTES_API_ID };
     const event = v1 ? restApiEvent(req, ctx) : httpApiEvent(req, ctx);
     // API Gateway's answers when the integration fails: REST APIs 502 "Internal server error", HTTP APIs 500 "Internal Server Error".
     const failed = v1 ? json(502, '{"message": "Internal server error"}') : json(500, '{"message":"Internal Server Error"}');
