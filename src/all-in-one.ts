@@ -232,11 +232,15 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   const url = `http://${host}:${address.port}`;
+  // Default: the port after the API's (9001 beside 9000); a free one when the API's was picked freely.
+  const doorPort = options.httpPort ?? (options.port === 0 || address.port === 65535 ? 0 : address.port + 1);
+  const doorHost = options.httpHost ?? options.host;
   try {
-    await listen(frontDoor, options.httpPort ?? (options.port === 0 ? 0 : address.port + 1), options.httpHost ?? options.host);
+    await listen(frontDoor, doorPort, doorHost);
   } catch (err) {
     server.close();
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new Error(`the HTTP front door (function URLs) cannot listen on ${doorHost}:${doorPort} (${code}); choose another port with --http-port (0 picks a free one)`);
   }
   const doorAddress = frontDoor.address() as AddressInfo;
   httpPort = doorAddress.port;
