@@ -209,6 +209,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     partition,
     clock,
     urlOf: (urlId) => `http://${urlId}.lambda-url.${options.region}.localhost:${httpPort}/`,
+    logger,
   });
 
   const frontend = new FrontEndInvoke({ functions: registry, counting, sandboxes: workerManager, events: asyncInvoke, now: () => clock.now() });

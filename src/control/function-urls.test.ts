@@ -221,6 +221,24 @@ describe('function URL configs', () => {
     assert.deepEqual(await again.metadata.listHttpRoutes(), [{ functionName: 'f', method: 'GET', path: '/f', payloadFormatVersion: '2.0' }]);
   });
 
+  it('drops an alias’s URL when the registry reports the alias deleted', async (t) => {
+    const s = await setup(t);
+    await create(s, 'f');
+    let listener: ((name: string, q: string | undefined) => void) | undefined;
+    const urls = await FunctionUrls.open({
+      store: s.metadata,
+      functions: { lookupVersion: (a, b) => s.registry.lookupVersion(a, b), exclusive: (a, f) => s.registry.exclusive(a, f), onDeleted: (l) => (listener = l) },
+      partition,
+      clock: s.clock,
+      urlOf: (id) => id,
+    });
+    await urls.create('f', 'live', { AuthType: 'NONE' });
+    await urls.create('f', undefined, { AuthType: 'NONE' });
+    listener!('f', 'live');
+    await rejects(urls.get('f', 'live'), 'ResourceNotFoundException', 'The resource you requested does not exist.');
+    assert.deepEqual((await s.metadata.listFunctionUrls()).map((r) => r.qualifier), [undefined]);
+  });
+
   it('makes 32-character lower-case url-ids', () => {
     const ids = new Set(Array.from({ length: 50 }, () => randomUrlId()));
     assert.equal(ids.size, 50);

@@ -69,7 +69,7 @@ export interface UrlFunctionCatalog {
   lookupVersion(name: string, version: string): object | undefined;
   /** Runs `fn` while no create, update or delete of that function runs. */
   exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
-  /** Called after a whole function (version undefined) or a version was deleted. */
+  /** Called after a whole function (qualifier undefined), a version or (once the registry has them) an alias was deleted. */
   onDeleted(listener: (name: string, version: string | undefined) => void): void;
   /**
    * Whether the function has this alias. Optional: without it (a registry
@@ -88,6 +88,7 @@ export interface FunctionUrlsOptions {
   readonly urlOf: (urlId: string) => string;
   /** Makes url-ids; default 32 random base32 characters. */
   readonly newUrlId?: () => string;
+  readonly logger?: { error(message: string, err?: unknown): void };
 }
 
 /** What the front door reads: the URL of a url-id, and the routes. */
@@ -312,8 +313,19 @@ export class FunctionUrls implements EndpointDirectory {
   /** Loads every URL and route (the registry must be open: it says which functions exist). */
   static async open(options: FunctionUrlsOptions): Promise<FunctionUrls> {
     const urls = new FunctionUrls(options);
-    options.functions.onDeleted((name, version) => {
-      if (version === undefined) urls.#forgetFunction(name);
+    options.functions.onDeleted((name, qualifier) => {
+      if (qualifier === undefined) {
+        // DeleteFunction: the store dropped its URLs and routes in the same transaction.
+        urls.#forgetFunction(name);
+        return;
+      }
+      // Only an alias can have a URL (never a version): when a registry with
+      // aliases reports one deleted, its URL goes too, as on Lambda (LS-A
+      // test_lambda_url_persists_after_alias_delete: the config is gone).
+      const record = urls.#urls.get(name)?.get(qualifier);
+      if (!record) return;
+      urls.#forgetUrl(record);
+      options.store.deleteFunctionUrl(name, qualifier).catch((err: unknown) => options.logger?.error(`kindling: could not delete the function URL of ${name}:${qualifier}`, err));
     });
     for (const record of await options.store.listFunctionUrls()) {
       // DeleteFunction drops them in the same transaction: only a hand-edited store has one of no function.
