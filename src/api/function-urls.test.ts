@@ -6,6 +6,8 @@ import type { InvokeCommand, InvokeResponse } from '../frontend/types.js';
 import { LambdaError } from '../shared/errors.js';
 import type { FunctionUrlRecord, HttpRouteRecord } from '../store/http-endpoints.js';
 import { createFrontDoorServer } from './function-urls.js';
+import { createApiServer } from './server.js';
+import type { ApiDeps } from './server.js';
 
 const ID = 'abcdefghijklmnopqrstuvwxyz234567';
 const HOST = `${ID}.lambda-url.us-east-1.localhost`;
@@ -176,5 +178,58 @@ describe('the front door: routes', () => {
     const malformed = await send('GET', '/rest/x', 'localhost');
     assert.equal(malformed.status, 502);
     assert.equal(malformed.body, '{"message": "Internal server error"}');
+  });
+});
+
+describe('the Lambda API: URL config and routes operations', () => {
+  it('serves them on Lambda’s paths and methods (201, 200, 204) and Kindling’s routes paths', async (t) => {
+    const calls: string[] = [];
+    const urls = {
+      create: async (fn: string, q: string | undefined, body: unknown) => (calls.push(`create ${fn} ${q} ${JSON.stringify(body)}`), { FunctionUrl: 'u' }),
+      get: async (fn: string, q: string | undefined) => (calls.push(`get ${fn} ${q}`), { FunctionUrl: 'u' }),
+      update: async (fn: string, q: string | undefined, body: unknown) => (calls.push(`update ${fn} ${q} ${JSON.stringify(body)}`), { FunctionUrl: 'u' }),
+      delete: async (fn: string, q: string | undefined) => void calls.push(`delete ${fn} ${q}`),
+      list: async (fn: string, m: string | undefined, n: string | undefined) => (calls.push(`list ${fn} ${m} ${n}`), { FunctionUrlConfigs: [] }),
+      putRoutes: async (fn: string, body: unknown) => (calls.push(`putRoutes ${fn} ${JSON.stringify(body)}`), { Routes: [] }),
+      listRoutes: () => (calls.push('listRoutes'), { Routes: [] }),
+      deleteRoutes: async (fn: string) => void calls.push(`deleteRoutes ${fn}`),
+    };
+    const unused = async (): Promise<never> => {
+      throw new Error('not used');
+    };
+    const registry = new Proxy({}, { get: () => unused }) as unknown as ApiDeps['registry'];
+    const eventInvokeConfigs = new Proxy({}, { get: () => unused }) as unknown as ApiDeps['eventInvokeConfigs'];
+    const server = createApiServer({ registry, eventInvokeConfigs, invoker: { invoke: unused }, functionUrls: urls, partition: { region: 'us-east-1', accountId: '000000000000' } });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise<void>((r) => server.close(() => r())));
+    const { port } = server.address() as AddressInfo;
+    const call = async (method: string, path: string, body?: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, ...(body !== undefined ? { body } : {}) });
+      await res.arrayBuffer();
+      return res.status;
+    };
+    assert.equal(await call('POST', '/2021-10-31/functions/f/url?Qualifier=live', '{"AuthType":"NONE"}'), 201);
+    assert.equal(await call('GET', '/2021-10-31/functions/f%3Alive/url'), 200);
+    assert.equal(await call('PUT', '/2021-10-31/functions/f/url', '{"AuthType":"NONE"}'), 200);
+    assert.equal(await call('DELETE', '/2021-10-31/functions/f/url'), 204);
+    assert.equal(await call('GET', '/2021-10-31/functions/f/urls?Marker=m&MaxItems=2'), 200);
+    assert.equal(await call('PUT', '/kindling/v1/routes/f', '{"Routes":[]}'), 200);
+    assert.equal(await call('GET', '/kindling/v1/routes'), 200);
+    assert.equal(await call('DELETE', '/kindling/v1/routes/f'), 204);
+    assert.deepEqual(calls, [
+      'create f live {"AuthType":"NONE"}',
+      'get f:live undefined',
+      'update f undefined {"AuthType":"NONE"}',
+      'delete f undefined',
+      'list f m 2',
+      'putRoutes f {"Routes":[]}',
+      'listRoutes',
+      'deleteRoutes f',
+    ]);
+    // Other methods and paths are no operation.
+    assert.equal(await call('PATCH', '/2021-10-31/functions/f/url'), 404);
+    assert.equal(await call('POST', '/2021-10-31/functions/f/urls'), 404);
+    assert.equal(await call('GET', '/kindling/v1/routes/f'), 404);
+    assert.equal(calls.length, 8);
   });
 });
