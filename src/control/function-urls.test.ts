@@ -167,8 +167,12 @@ describe('function URL configs', () => {
     assert.equal(updated.AuthType, 'NONE');
     assert.equal(updated.LastModifiedTime, '2026-11-23T07:30:02.123000Z');
     assert.equal(updated.CreationTime, '2026-11-23T07:30:00.123000Z');
+    assert.equal(updated.InvokeMode, undefined);
     const same = await s.urls.update('f', undefined, {});
     assert.deepEqual(same.Cors, { AllowOrigins: ['https://a.example'] });
+    // Once set, Update answers InvokeMode even when not given (LS-A modify_lambda_url_config_none).
+    assert.equal((await s.urls.update('f', undefined, { InvokeMode: 'BUFFERED' })).InvokeMode, 'BUFFERED');
+    assert.equal((await s.urls.update('f', undefined, {})).InvokeMode, 'BUFFERED');
   });
 
   it('pages the list with MaxItems and NextMarker', async (t) => {

@@ -380,7 +380,7 @@ export class FunctionUrls implements EndpointDirectory {
         qualifier: target.qualifier,
         urlId,
         authType: input.authType ?? 'NONE',
-        invokeMode: input.invokeMode ?? 'BUFFERED',
+        invokeMode: input.invokeMode,
         cors: input.cors,
         creationTime: now,
         lastModifiedTime: now,
@@ -388,9 +388,8 @@ export class FunctionUrls implements EndpointDirectory {
       await this.#store.putFunctionUrl(record);
       this.#setUrl(record);
       // The create answer has no LastModifiedTime, and InvokeMode only when given (LS-A url_creation, test_lambda_url_echo_invoke[BUFFERED]).
-      const out = this.#wire(record);
+      const out = this.#wire(record, false);
       delete out.LastModifiedTime;
-      if (input.invokeMode === undefined) delete out.InvokeMode;
       return out;
     });
   }
@@ -422,7 +421,8 @@ export class FunctionUrls implements EndpointDirectory {
       };
       await this.#store.putFunctionUrl(record);
       this.#setUrl(record);
-      return this.#wire(record);
+      // InvokeMode only once it was ever set (LS-A updated_url_config vs modify_lambda_url_config_none).
+      return this.#wire(record, false);
     });
   }
 
@@ -531,15 +531,17 @@ export class FunctionUrls implements EndpointDirectory {
     return this.#functions.hasAlias?.(target.name, target.qualifier) ?? true;
   }
 
-  #wire(r: FunctionUrlRecord): FunctionUrlConfig {
+  /** Get and List answer InvokeMode always (BUFFERED when never set); Create and Update only when it was set. */
+  #wire(r: FunctionUrlRecord, defaultInvokeMode = true): FunctionUrlConfig {
     const out: FunctionUrlConfig = {
       FunctionUrl: this.#urlOf(r.urlId),
       FunctionArn: functionArn(this.#partition, r.functionName, r.qualifier),
       AuthType: r.authType,
       CreationTime: isoTime(r.creationTime),
       LastModifiedTime: isoTime(r.lastModifiedTime),
-      InvokeMode: r.invokeMode,
     };
+    const mode = r.invokeMode ?? (defaultInvokeMode ? 'BUFFERED' : undefined);
+    if (mode !== undefined) out.InvokeMode = mode;
     if (r.cors !== undefined) out.Cors = r.cors;
     return out;
   }

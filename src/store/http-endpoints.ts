@@ -14,7 +14,8 @@ export interface FunctionUrlRecord {
   /** 32 lower-case letters and digits: the first label of the URL's host name. */
   readonly urlId: string;
   readonly authType: 'NONE' | 'AWS_IAM';
-  readonly invokeMode: 'BUFFERED' | 'RESPONSE_STREAM';
+  /** undefined: never set (it reads as BUFFERED, but Lambda's Update answers without it). */
+  readonly invokeMode: 'BUFFERED' | 'RESPONSE_STREAM' | undefined;
   /** The Cors member as the API answers it (JSON-ready), undefined when none is set. */
   readonly cors: FunctionUrlCors | undefined;
   /** Epoch ms. */

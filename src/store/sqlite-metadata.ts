@@ -31,7 +31,7 @@ interface FunctionUrlRow {
   qualifier: string;
   url_id: string;
   auth_type: string;
-  invoke_mode: string;
+  invoke_mode: string | null;
   cors: string | null;
   creation_time: number;
   last_modified_time: number;
@@ -93,7 +93,8 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (name, qualifier)
    );`,
   // 3 → 4: function URLs (CreateFunctionUrlConfig) and HTTP routes (SAM Api/HttpApi events).
-  // qualifier '' is the unqualified function; url_id is the host's first label, unique.
+  // qualifier '' is the unqualified function; url_id is the host's first label, unique;
+  // invoke_mode NULL: never set (read as BUFFERED).
   // cors: the Cors member as JSON, NULL when none. A route path is the
   // platform's, shared by all functions: (method, path) is unique.
   `CREATE TABLE function_urls (
@@ -101,7 +102,7 @@ const MIGRATIONS: readonly string[] = [
      qualifier          TEXT    NOT NULL,
      url_id             TEXT    NOT NULL UNIQUE,
      auth_type          TEXT    NOT NULL,
-     invoke_mode        TEXT    NOT NULL,
+     invoke_mode        TEXT,
      cors               TEXT,
      creation_time      INTEGER NOT NULL,
      last_modified_time INTEGER NOT NULL,
@@ -140,7 +141,7 @@ export class SqliteMetadataStore implements MetadataStore, HttpEndpointStore {
   readonly #deleteInvokeConfig: Database.Statement<[string, string]>;
   readonly #listInvokeConfigs: Database.Statement<[], EventInvokeConfigRow>;
   readonly #deleteVersion: (name: string, version: string) => void;
-  readonly #putUrl: Database.Statement<[string, string, string, string, string, string | null, number, number]>;
+  readonly #putUrl: Database.Statement<[string, string, string, string, string | null, string | null, number, number]>;
   readonly #deleteUrl: Database.Statement<[string, string]>;
   readonly #listUrls: Database.Statement<[], FunctionUrlRow>;
   readonly #replaceRoutes: (name: string, routes: readonly HttpRouteRecord[]) => void;
@@ -302,7 +303,7 @@ export class SqliteMetadataStore implements MetadataStore, HttpEndpointStore {
   }
 
   async putFunctionUrl(r: FunctionUrlRecord): Promise<void> {
-    this.#putUrl.run(r.functionName, r.qualifier ?? '', r.urlId, r.authType, r.invokeMode, r.cors === undefined ? null : JSON.stringify(r.cors), r.creationTime, r.lastModifiedTime);
+    this.#putUrl.run(r.functionName, r.qualifier ?? '', r.urlId, r.authType, r.invokeMode ?? null, r.cors === undefined ? null : JSON.stringify(r.cors), r.creationTime, r.lastModifiedTime);
   }
 
   async deleteFunctionUrl(name: string, qualifier: string | undefined): Promise<void> {
@@ -315,7 +316,7 @@ export class SqliteMetadataStore implements MetadataStore, HttpEndpointStore {
       qualifier: row.qualifier === '' ? undefined : row.qualifier,
       urlId: row.url_id,
       authType: row.auth_type as FunctionUrlRecord['authType'],
-      invokeMode: row.invoke_mode as FunctionUrlRecord['invokeMode'],
+      invokeMode: (row.invoke_mode ?? undefined) as FunctionUrlRecord['invokeMode'],
       cors: row.cors === null ? undefined : (JSON.parse(row.cors) as FunctionUrlRecord['cors']),
       creationTime: row.creation_time,
       lastModifiedTime: row.last_modified_time,
