@@ -103,6 +103,7 @@ export class FrontDoor {
       protocol: `HTTP/${req.httpVersion}`,
       requestId,
       timeEpoch,
+      ...(req.socket.localPort !== undefined ? { localPort: req.socket.localPort } : {}),
     };
     if (url) return this.#functionUrl(url, info);
     if (URL_HOST.test(host)) return json(403, NO_SUCH_URL, { 'x-amzn-ErrorType': 'AccessDeniedException' });

@@ -16,8 +16,9 @@ function request(over: Partial<HttpRequestInfo> = {}): HttpRequestInfo {
     body: Buffer.from('Hello from client!'),
     sourceIp: '123.123.123.123',
     protocol: 'HTTP/1.1',
-    requestId: 'id',
+    requestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
     timeEpoch: T,
+    localPort: 9001,
     ...over,
   };
 }
@@ -30,7 +31,16 @@ describe('function URL events (payload 2.0)', () => {
       rawPath: '/my/path',
       rawQueryString: 'parameter1=value1&parameter1=value2&parameter2=value',
       cookies: ['cookie1=a', 'cookie2=b'],
-      headers: { host: HOST, 'user-agent': 'agent', header2: 'value1,value2', 'content-type': 'text/plain' },
+      headers: {
+        host: HOST,
+        'user-agent': 'agent',
+        header2: 'value1,value2',
+        'content-type': 'text/plain',
+        'x-amzn-trace-id': 'Root=1-5e6a879e-c6af9ac67b6111e69a4193e8',
+        'x-forwarded-for': '123.123.123.123',
+        'x-forwarded-port': '9001',
+        'x-forwarded-proto': 'http',
+      },
       queryStringParameters: { parameter1: 'value1,value2', parameter2: 'value' },
       requestContext: {
         accountId: 'anonymous',
@@ -38,7 +48,7 @@ describe('function URL events (payload 2.0)', () => {
         domainName: `${ID}.lambda-url.us-east-1.localhost`,
         domainPrefix: ID,
         http: { method: 'POST', path: '/my/path', protocol: 'HTTP/1.1', sourceIp: '123.123.123.123', userAgent: 'agent' },
-        requestId: 'id',
+        requestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
         routeKey: '$default',
         stage: '$default',
         time: '12/Mar/2020:19:03:58 +0000',
@@ -47,6 +57,13 @@ describe('function URL events (payload 2.0)', () => {
       body: 'Hello from client!',
       isBase64Encoded: false,
     });
+  });
+
+  it('appends the client to X-Forwarded-For and replaces the other forwarding headers', () => {
+    const e = functionUrlEvent(request({ rawHeaders: ['X-Forwarded-For', '10.0.0.1', 'X-Forwarded-Proto', 'https'] }), { urlId: ID });
+    const h = e['headers'] as Record<string, string>;
+    assert.equal(h['x-forwarded-for'], '10.0.0.1, 123.123.123.123');
+    assert.equal(h['x-forwarded-proto'], 'http');
   });
 
   it('leaves out cookies, query parameters and body when the request has none', () => {
@@ -103,8 +120,9 @@ describe('route events', () => {
     assert.equal(e['resource'], '/items/{id}');
     assert.equal(e['path'], '/items/42');
     assert.equal(e['httpMethod'], 'GET');
-    assert.deepEqual(e['headers'], { Host: 'localhost', 'X-A': '2' });
-    assert.deepEqual(e['multiValueHeaders'], { Host: ['localhost'], 'X-A': ['1', '2'] });
+    const forwarding = { 'X-Amzn-Trace-Id': 'Root=1-5e6a879e-c6af9ac67b6111e69a4193e8', 'X-Forwarded-For': '123.123.123.123', 'X-Forwarded-Port': '9001', 'X-Forwarded-Proto': 'http' };
+    assert.deepEqual(e['headers'], { Host: 'localhost', 'X-A': '2', ...forwarding });
+    assert.deepEqual(e['multiValueHeaders'], { Host: ['localhost'], 'X-A': ['1', '2'], ...Object.fromEntries(Object.entries(forwarding).map(([k, v]) => [k, [v]])) });
     assert.deepEqual(e['queryStringParameters'], { a: '2', b: 'x y' });
     assert.deepEqual(e['multiValueQueryStringParameters'], { a: ['1', '2'], b: ['x y'] });
     assert.deepEqual(e['pathParameters'], { id: '42' });

@@ -28,6 +28,8 @@ export interface HttpRequestInfo {
   readonly requestId: string;
   /** Epoch ms the request arrived. */
   readonly timeEpoch: number;
+  /** The front door's port (x-forwarded-port). */
+  readonly localPort?: number;
 }
 
 /** An HTTP response to write. Header values in arrays are sent as repeated headers. */
@@ -38,6 +40,28 @@ export interface HttpResponse {
 }
 
 // ---------------------------------------------------------------- request pieces
+
+/**
+ * The headers the AWS front end adds to what the client sent (as in the
+ * documented example events): x-forwarded-for (the client's address
+ * appended), x-forwarded-proto, x-forwarded-port, x-amzn-trace-id (X-Ray's
+ * "Root=1-<epoch seconds hex>-<24 hex>", here from the request id).
+ */
+function withForwarding(rawHeaders: readonly string[], req: HttpRequestInfo): string[] {
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (name === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? rawHeaders[i + 1]! : `${forwardedFor}, ${rawHeaders[i + 1]!}`;
+    else if (name !== 'x-forwarded-proto' && name !== 'x-forwarded-port' && name !== 'x-amzn-trace-id') out.push(rawHeaders[i]!, rawHeaders[i + 1]!);
+  }
+  const hex = req.requestId.replace(/-/g, '').padEnd(24, '0').slice(0, 24);
+  out.push('X-Amzn-Trace-Id', `Root=1-${Math.floor(req.timeEpoch / 1000).toString(16).padStart(8, '0')}-${hex}`);
+  out.push('X-Forwarded-For', forwardedFor === undefined ? req.sourceIp : `${forwardedFor}, ${req.sourceIp}`);
+  if (req.localPort !== undefined) out.push('X-Forwarded-Port', String(req.localPort));
+  out.push('X-Forwarded-Proto', 'http');
+  return out;
+}
 
 /** Header names lower-cased, repeated headers joined with commas (payload 2.0: "Duplicate headers are combined with commas"). */
 function joinedHeaders(rawHeaders: readonly string[], skipCookie: boolean): Record<string, string> {
@@ -179,7 +203,7 @@ function payloadV2(
     rawQueryString: req.rawQueryString,
   };
   if (cookies.length > 0) event['cookies'] = cookies;
-  event['headers'] = joinedHeaders(req.rawHeaders, true);
+  event['headers'] = joinedHeaders(withForwarding(req.rawHeaders, req), true);
   // "Query parameters with multiple values are combined with commas."
   if (query.size > 0) event['queryStringParameters'] = Object.fromEntries([...query].map(([k, v]) => [k, v.join(',')]));
   event['requestContext'] = {
@@ -213,9 +237,10 @@ function payloadV2(
 export function restApiEvent(req: HttpRequestInfo, ctx: RouteEventContext): Record<string, unknown> {
   const headers: Record<string, string> = {};
   const multiValueHeaders: Record<string, string[]> = {};
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i]!;
-    const value = req.rawHeaders[i + 1]!;
+  const raw = withForwarding(req.rawHeaders, req);
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    const value = raw[i + 1]!;
     headers[name] = value;
     (multiValueHeaders[name] ??= []).push(value);
   }
