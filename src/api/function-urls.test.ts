@@ -63,12 +63,13 @@ describe('the front door: function URLs', () => {
       urls: [url({ qualifier: 'live' })],
       invoke: async (cmd) => {
         seen.push(cmd);
-        return ok({ statusCode: 202, body: 'accepted' });
+        return ok({ statusCode: 202, headers: { 'Content-Length': '999', 'Transfer-Encoding': 'chunked' }, body: 'accepted' });
       },
     });
     const r = await send('POST', '/p?q=1', HOST, { 'content-type': 'application/json' }, '{"a":1}');
     assert.equal(r.status, 202);
     assert.equal(r.body, 'accepted');
+    assert.equal(r.headers['content-length'], '8');
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.functionName, 'f');
     assert.equal(seen[0]!.qualifier, 'live');

@@ -223,6 +223,8 @@ function preflightHeaders(cors: FunctionUrlCors, origin: string, req: HttpReques
   return headers;
 }
 
+const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'x-amzn-requestid']);
+
 function write(res: ServerResponse, requestId: string, out: HttpResponse): void {
   if (res.headersSent) {
     res.destroy();
@@ -230,6 +232,8 @@ function write(res: ServerResponse, requestId: string, out: HttpResponse): void 
   }
   const headers: Record<string, string | string[] | number> = {};
   for (const [k, v] of Object.entries(out.headers)) {
+    // The front door frames the response itself: a function's own framing headers would contradict it.
+    if (FRAMING_HEADERS.has(k.toLowerCase())) continue;
     // Header values a function returned may hold characters HTTP forbids: those are dropped, not sent.
     const values = (Array.isArray(v) ? v : [v]).filter((x) => !/[\r\n\0]/.test(x));
     if (/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) && values.length > 0) headers[k] = values.length === 1 ? values[0]! : values;
