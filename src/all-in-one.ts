@@ -10,10 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createApiServer } from './api/server.js';
+import { createFrontDoorServer } from './api/function-urls.js';
+import { FunctionUrls } from './control/function-urls.js';
 import { ZipCodePreparer } from './control/code.js';
 import { EventInvokeConfigs } from './control/event-invoke-config.js';
 import { FunctionRegistry } from './control/registry.js';
@@ -88,6 +90,10 @@ export interface PlatformOptions {
   readonly asyncTimeScale?: number;
   /** A worker process silent for this long is lost. Default 3000 ms. */
   readonly heartbeatTimeoutMs?: number;
+  /** Port of the HTTP front door (function URLs, HTTP routes). Default: the API's port + 1 (0 when the API's is 0); 0 picks a free port. */
+  readonly httpPort?: number;
+  /** Address the front door listens on. Default: the API's host. */
+  readonly httpHost?: string;
 }
 
 /** How often worker processes heartbeat. */
@@ -98,6 +104,8 @@ const FLEET_JOIN_LIMIT_MS = 30_000;
 export interface Platform {
   /** http://HOST:PORT of the Lambda API. */
   readonly url: string;
+  /** http://HOST:PORT of the HTTP front door (function URLs, HTTP routes). */
+  readonly httpUrl: string;
   /** The worker processes' pids by slot (empty without --workers). */
   workerPids(): (number | undefined)[];
   /** Stops serving and stops every sandbox. */
@@ -197,6 +205,17 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     events: asyncMetrics,
     logger,
   });
+  // Function URLs and HTTP routes: their FunctionUrl names the front door's port, known once it listens.
+  let httpPort = 0;
+  const functionUrls = await FunctionUrls.open({
+    store: metadata,
+    functions: registry,
+    partition,
+    clock,
+    urlOf: (urlId) => `http://${urlId}.lambda-url.${options.region}.localhost:${httpPort}/`,
+    logger,
+  });
+
   const frontend = new FrontEndInvoke({ functions: registry, counting, sandboxes: workerManager, events: asyncInvoke, now: () => clock.now() });
 
   const token = clusterToken(dataDir);
@@ -210,18 +229,27 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const queueApi = new QueueApi({ queues: eventQueue, clock, partition, onRedrive: () => asyncInvoke.start(), logger });
   const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
     metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && (queueApi.handle(req, res) || fleetApi.handle(req, res)));
-  const server = createApiServer({ registry, eventInvokeConfigs, layers, invoker: measured(frontend, metrics), partition, logger }, platformRoutes);
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
+  const invoker = measured(frontend, metrics);
+  const server = createApiServer({ registry, eventInvokeConfigs, layers, invoker, functionUrls, partition, logger }, platformRoutes);
+  const frontDoor = createFrontDoorServer({ directory: functionUrls, invoker, accountId: partition.accountId, logger });
+  await listen(server, options.port, options.host);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 
   const url = `http://${host}:${address.port}`;
+  // Default: the port after the API's (9001 beside 9000); a free one when the API's was picked freely.
+  const doorPort = options.httpPort ?? (options.port === 0 || address.port === 65535 ? 0 : address.port + 1);
+  const doorHost = options.httpHost ?? options.host;
+  try {
+    await listen(frontDoor, doorPort, doorHost);
+  } catch (err) {
+    server.close();
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new Error(`the HTTP front door (function URLs) cannot listen on ${doorHost}:${doorPort} (${code}); choose another port with --http-port (0 picks a free one)`);
+  }
+  const doorAddress = frontDoor.address() as AddressInfo;
+  httpPort = doorAddress.port;
+  const httpUrl = `http://${doorAddress.family === 'IPv6' ? `[${doorAddress.address}]` : doorAddress.address}:${doorAddress.port}`;
 
   let fleet: LocalFleet | undefined;
   if (workerCount > 0) {
@@ -248,6 +276,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   let closing: Promise<void> | undefined;
   return {
     url,
+    httpUrl,
     workerPids: () => fleet?.pids() ?? [],
     close() {
       closing ??= (async () => {
@@ -255,6 +284,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         // their callers get an error rather than a hang), then the stores.
         const serverClosed = new Promise<void>((r) => server.close(() => r()));
         server.closeIdleConnections();
+        const frontDoorClosed = new Promise<void>((r) => frontDoor.close(() => r()));
+        frontDoor.closeIdleConnections();
         registry.close();
         // No more claims; attempts in flight end with their sandboxes (below)
         // and are left under their leases: the next start delivers them again.
@@ -264,7 +295,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         await placement.close();
         await fleet?.close();
         server.closeAllConnections();
+        frontDoor.closeAllConnections();
         await serverClosed;
+        await frontDoorClosed;
         await registry.whenIdle();
         await metadata.close();
         await eventQueue.close();
@@ -274,6 +307,16 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       return closing;
     },
   };
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
 }
 
 /** The front end, with every synchronous invoke counted and timed for /metrics. */

@@ -70,6 +70,19 @@ export interface ApiLayers {
   codePath(sha256hex: string): string | undefined;
 }
 
+/** What the API uses of function URLs and HTTP routes (control/function-urls.ts implements it). */
+export interface ApiFunctionUrls {
+  create(fn: string, qualifier: string | undefined, body: unknown): Promise<object>;
+  get(fn: string, qualifier: string | undefined): Promise<object>;
+  update(fn: string, qualifier: string | undefined, body: unknown): Promise<object>;
+  delete(fn: string, qualifier: string | undefined): Promise<void>;
+  list(fn: string, marker: string | undefined, maxItems: string | undefined): Promise<object>;
+  /** PUT /kindling/v1/routes/{FunctionName}: replaces the function's routes. */
+  putRoutes(fn: string, body: unknown): Promise<object>;
+  listRoutes(): object;
+  deleteRoutes(fn: string): Promise<void>;
+}
+
 /** What the API uses of the invoke path (frontend/). */
 export interface ApiInvoker {
   invoke(cmd: InvokeCommand): Promise<InvokeResponse>;
@@ -81,6 +94,8 @@ export interface ApiDeps {
   readonly invoker: ApiInvoker;
   /** Lambda layers (/2018-10-31/layers); absent: those operations are unknown. */
   readonly layers?: ApiLayers;
+  /** Function URLs and HTTP routes; without it their operations are unknown. */
+  readonly functionUrls?: ApiFunctionUrls;
   readonly partition: Partition;
   readonly logger?: ApiLogger;
 }
@@ -299,11 +314,13 @@ export class ApiHandler {
   readonly #eventInvokeConfigs: ApiEventInvokeConfigs;
   readonly #invoker: ApiInvoker;
   readonly #layers: ApiLayers | undefined;
+  readonly #functionUrls: ApiFunctionUrls | undefined;
   readonly #logger: ApiLogger | undefined;
 
   constructor(deps: ApiDeps) {
     this.#registry = deps.registry;
     this.#layers = deps.layers;
+    this.#functionUrls = deps.functionUrls;
     this.#eventInvokeConfigs = deps.eventInvokeConfigs;
     this.#invoker = deps.invoker;
     this.#logger = deps.logger;
@@ -448,6 +465,10 @@ export class ApiHandler {
         await configs.delete(fn, qualifier);
         return this.#noContent(res, requestId);
       }
+    } else if (this.#functionUrls && parts[1] === '2021-10-31' && parts[2] === 'functions' && parts.length === 5 && (parts[4] === 'url' || parts[4] === 'urls')) {
+      return this.#functionUrl(req, res, requestId, this.#functionUrls, decodePathSegment(parts[3]!), parts[4], method, query);
+    } else if (this.#functionUrls && parts[1] === 'kindling' && parts[2] === 'v1' && parts[3] === 'routes' && parts.length <= 5) {
+      return this.#routes(req, res, requestId, this.#functionUrls, parts[4] === undefined ? undefined : decodePathSegment(parts[4]), method);
     } else if (parts[1] === '2017-03-31' && parts[2] === 'tags' && parts.length === 4) {
       const resource = decodePathSegment(parts[3]!);
       if (method === 'POST') {
@@ -509,6 +530,60 @@ export class ApiHandler {
     } else if (path.startsWith(CODE_PATH_PREFIX) && method === 'GET') {
       await this.#drain(req);
       return this.#downloadCode(res, requestId, path.slice(CODE_PATH_PREFIX.length));
+    }
+    await this.#drain(req);
+    throw unknownOperation();
+  }
+
+  /** Create/Get/Update/DeleteFunctionUrlConfig (.../url) and ListFunctionUrlConfigs (.../urls), /2021-10-31. */
+  async #functionUrl(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    urls: ApiFunctionUrls,
+    fn: string,
+    sub: string,
+    method: string,
+    query: URLSearchParams | undefined,
+  ): Promise<void> {
+    const qualifier = query?.get('Qualifier') ?? undefined;
+    if (sub === 'urls') {
+      if (method === 'GET') {
+        await this.#drain(req);
+        return this.#json(res, requestId, 200, await urls.list(fn, query?.get('Marker') ?? undefined, query?.get('MaxItems') ?? undefined));
+      }
+    } else if (method === 'POST') {
+      const body = await this.#controlBody(req, 'CreateFunctionUrlConfig');
+      return this.#json(res, requestId, 201, await urls.create(fn, qualifier, body));
+    } else if (method === 'PUT') {
+      const body = await this.#controlBody(req, 'UpdateFunctionUrlConfig');
+      return this.#json(res, requestId, 200, await urls.update(fn, qualifier, body));
+    } else if (method === 'GET') {
+      await this.#drain(req);
+      return this.#json(res, requestId, 200, await urls.get(fn, qualifier));
+    } else if (method === 'DELETE') {
+      await this.#drain(req);
+      await urls.delete(fn, qualifier);
+      return this.#noContent(res, requestId);
+    }
+    await this.#drain(req);
+    throw unknownOperation();
+  }
+
+  /** Kindling's HTTP routes API (SAM Api/HttpApi events): PUT/DELETE /kindling/v1/routes/{FunctionName}, GET /kindling/v1/routes. */
+  async #routes(req: IncomingMessage, res: ServerResponse, requestId: string, urls: ApiFunctionUrls, fn: string | undefined, method: string): Promise<void> {
+    if (fn === undefined && method === 'GET') {
+      await this.#drain(req);
+      return this.#json(res, requestId, 200, urls.listRoutes());
+    }
+    if (fn !== undefined && method === 'PUT') {
+      const body = await this.#controlBody(req, 'PutRoutes');
+      return this.#json(res, requestId, 200, await urls.putRoutes(fn, body));
+    }
+    if (fn !== undefined && method === 'DELETE') {
+      await this.#drain(req);
+      await urls.deleteRoutes(fn);
+      return this.#noContent(res, requestId);
     }
     await this.#drain(req);
     throw unknownOperation();

@@ -88,6 +88,8 @@ program
   .description('start the all-in-one platform: Lambda API, front end, worker manager and a worker in one process')
   .option('--port <n>', 'port of the Lambda API (0 picks a free port)', integer(0, 65535), 9000)
   .option('--host <h>', 'address to listen on', '127.0.0.1')
+  .option('--http-port <n>', 'port of the HTTP front door: function URLs and HTTP routes (default: the API port + 1; 0 picks a free port)', integer(0, 65535))
+  .option('--http-host <h>', 'address the HTTP front door listens on (default: --host)')
   .option('--data-dir <dir>', 'where functions, code and state are kept (embedded store)', '.kindling')
   .addOption(sandboxOption())
   .addOption(gvisorPlatformOption())
@@ -107,7 +109,7 @@ program
   .action(async (flags: {
     port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number;
     workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells: number; egress: string;
-    asyncPollers: number; asyncTimeScale: number;
+    asyncPollers: number; asyncTimeScale: number; httpPort?: number; httpHost?: string;
   }) => {
     // commander has checked these against their choices.
     const sandbox = flags.sandbox as PlatformOptions['sandbox'];
@@ -132,6 +134,8 @@ program
       defaultEgress: flags.egress as Egress,
       asyncPollers: flags.asyncPollers,
       asyncTimeScale: flags.asyncTimeScale,
+      ...(flags.httpPort !== undefined ? { httpPort: flags.httpPort } : {}),
+      ...(flags.httpHost !== undefined ? { httpHost: flags.httpHost } : {}),
     };
     let platform;
     try {
@@ -140,6 +144,8 @@ program
       if (err instanceof SandboxUnavailableError) exitUnavailable(err);
       throw err;
     }
+    // Before `listening on`: whoever waits for that line finds this one printed already.
+    console.log(`function urls on ${platform.httpUrl}`);
     console.log(`listening on ${platform.url}`);
     stopOnSignals(platform, 'stopping sandboxes');
   });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { AliasRecord, EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, LayerStore, LayerVersionRecord, ListFunctionsQuery, MetadataStore } from './types.js';
 import { LATEST } from './types.js';
 import { migrateSchema } from './sqlite-schema.js';
+import type { FunctionUrlRecord, HttpEndpointStore, HttpRouteRecord } from './http-endpoints.js';
 
 /**
  * Sort key of a version inside one function: $LATEST first, then published
@@ -33,6 +34,24 @@ interface AliasRow {
   routing_version: string | null;
   routing_weight: number | null;
   revision_id: string;
+}
+
+interface FunctionUrlRow {
+  name: string;
+  qualifier: string;
+  url_id: string;
+  auth_type: string;
+  invoke_mode: string | null;
+  cors: string | null;
+  creation_time: number;
+  last_modified_time: number;
+}
+
+interface HttpRouteRow {
+  name: string;
+  method: string;
+  path: string;
+  payload_format_version: string;
 }
 
 interface EventInvokeConfigRow {
@@ -110,6 +129,30 @@ const MIGRATIONS: readonly string[] = [
      record  TEXT    NOT NULL,
      PRIMARY KEY (name, version)
    );`,
+  // 5 → 6: function URLs (CreateFunctionUrlConfig) and HTTP routes (SAM Api/HttpApi events).
+  // qualifier '' is the unqualified function; url_id is the host's first label, unique;
+  // invoke_mode NULL: never set (read as BUFFERED).
+  // cors: the Cors member as JSON, NULL when none. A route path is the
+  // platform's, shared by all functions: (method, path) is unique.
+  `CREATE TABLE function_urls (
+     name               TEXT    NOT NULL,
+     qualifier          TEXT    NOT NULL,
+     url_id             TEXT    NOT NULL UNIQUE,
+     auth_type          TEXT    NOT NULL,
+     invoke_mode        TEXT,
+     cors               TEXT,
+     creation_time      INTEGER NOT NULL,
+     last_modified_time INTEGER NOT NULL,
+     PRIMARY KEY (name, qualifier)
+   );
+   CREATE TABLE http_routes (
+     name                   TEXT NOT NULL,
+     method                 TEXT NOT NULL,
+     path                   TEXT NOT NULL,
+     payload_format_version TEXT NOT NULL,
+     PRIMARY KEY (method, path)
+   );
+   CREATE INDEX http_routes_by_function ON http_routes (name);`,
 ];
 
 /** The schema version this code writes (and the newest it can read). */
@@ -121,7 +164,7 @@ export const METADATA_SCHEMA_VERSION = MIGRATIONS.length;
  * WAL mode: readers never block the writer, and a crash loses at most the
  * transaction in flight. Records are JSON documents keyed by (name, version).
  */
-export class SqliteMetadataStore implements MetadataStore, LayerStore {
+export class SqliteMetadataStore implements MetadataStore, LayerStore, HttpEndpointStore {
   readonly #db: Database.Database;
   readonly #get: Database.Statement<[string, string], Row>;
   readonly #put: Database.Statement<[string, string, number, string]>;
@@ -142,6 +185,11 @@ export class SqliteMetadataStore implements MetadataStore, LayerStore {
   readonly #getLayer: Database.Statement<[string, number], Row>;
   readonly #listLayers: Database.Statement<[], Row>;
   readonly #deleteLayer: Database.Statement<[string, number]>;
+  readonly #putUrl: Database.Statement<[string, string, string, string, string | null, string | null, number, number]>;
+  readonly #deleteUrl: Database.Statement<[string, string]>;
+  readonly #listUrls: Database.Statement<[], FunctionUrlRow>;
+  readonly #replaceRoutes: (name: string, routes: readonly HttpRouteRecord[]) => void;
+  readonly #listRoutes: Database.Statement<[], HttpRouteRow>;
 
   /** Opens (creating if needed) `<dataDir>/kindling.db`; pass ':memory:' as file for a private in-memory DB. */
   constructor(dataDir: string, file = 'kindling.db') {
@@ -205,11 +253,32 @@ export class SqliteMetadataStore implements MetadataStore, LayerStore {
       deleteOneAlias.run(functionName, name);
       this.#deleteInvokeConfig.run(functionName, name);
     });
+    this.#putUrl = this.#db.prepare(
+      `INSERT INTO function_urls (name, qualifier, url_id, auth_type, invoke_mode, cors, creation_time, last_modified_time)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name, qualifier) DO UPDATE SET
+         auth_type = excluded.auth_type,
+         invoke_mode = excluded.invoke_mode,
+         cors = excluded.cors,
+         last_modified_time = excluded.last_modified_time`,
+    );
+    this.#deleteUrl = this.#db.prepare('DELETE FROM function_urls WHERE name = ? AND qualifier = ?');
+    this.#listUrls = this.#db.prepare('SELECT * FROM function_urls ORDER BY name, qualifier');
+    const deleteUrls = this.#db.prepare<[string]>('DELETE FROM function_urls WHERE name = ?');
+    const deleteRoutes = this.#db.prepare<[string]>('DELETE FROM http_routes WHERE name = ?');
+    const insertRoute = this.#db.prepare<[string, string, string, string]>('INSERT INTO http_routes (name, method, path, payload_format_version) VALUES (?, ?, ?, ?)');
+    this.#replaceRoutes = this.#db.transaction((name: string, routes: readonly HttpRouteRecord[]) => {
+      deleteRoutes.run(name);
+      for (const r of routes) insertRoute.run(name, r.method, r.path, r.payloadFormatVersion);
+    });
+    this.#listRoutes = this.#db.prepare('SELECT * FROM http_routes ORDER BY name, path, method');
     this.#deleteAll = this.#db.transaction((name: string) => {
       deleteVersions.run(name);
       this.#deleteReservation.run(name);
       deleteInvokeConfigs.run(name);
       deleteAliases.run(name);
+      deleteUrls.run(name);
+      deleteRoutes.run(name);
     });
     this.#deleteVersion = this.#db.transaction((name: string, version: string) => {
       this.#deleteOne.run(name, version);
@@ -345,6 +414,40 @@ export class SqliteMetadataStore implements MetadataStore, LayerStore {
 
   async deleteLayerVersion(layerName: string, version: number): Promise<void> {
     this.#deleteLayer.run(layerName, version);
+  }
+
+  async putFunctionUrl(r: FunctionUrlRecord): Promise<void> {
+    this.#putUrl.run(r.functionName, r.qualifier ?? '', r.urlId, r.authType, r.invokeMode ?? null, r.cors === undefined ? null : JSON.stringify(r.cors), r.creationTime, r.lastModifiedTime);
+  }
+
+  async deleteFunctionUrl(name: string, qualifier: string | undefined): Promise<void> {
+    this.#deleteUrl.run(name, qualifier ?? '');
+  }
+
+  async listFunctionUrls(): Promise<FunctionUrlRecord[]> {
+    return this.#listUrls.all().map((row) => ({
+      functionName: row.name,
+      qualifier: row.qualifier === '' ? undefined : row.qualifier,
+      urlId: row.url_id,
+      authType: row.auth_type as FunctionUrlRecord['authType'],
+      invokeMode: (row.invoke_mode ?? undefined) as FunctionUrlRecord['invokeMode'],
+      cors: row.cors === null ? undefined : (JSON.parse(row.cors) as FunctionUrlRecord['cors']),
+      creationTime: row.creation_time,
+      lastModifiedTime: row.last_modified_time,
+    }));
+  }
+
+  async replaceHttpRoutes(name: string, routes: readonly HttpRouteRecord[]): Promise<void> {
+    this.#replaceRoutes(name, routes);
+  }
+
+  async listHttpRoutes(): Promise<HttpRouteRecord[]> {
+    return this.#listRoutes.all().map((row) => ({
+      functionName: row.name,
+      method: row.method,
+      path: row.path,
+      payloadFormatVersion: row.payload_format_version as HttpRouteRecord['payloadFormatVersion'],
+    }));
   }
 
   async close(): Promise<void> {
