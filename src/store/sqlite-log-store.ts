@@ -70,6 +70,8 @@ const SCHEMA: readonly string[] = [
 export const FLUSH_MS = 200;
 /** This many buffered events are written without waiting for the timer. */
 const FLUSH_EVENTS = 4096;
+/** Most events kept in memory while writes fail. */
+const MAX_PENDING = 200_000;
 /** How often retention by age runs (at most; less with a short retention). */
 const SWEEP_MS = 60_000;
 /** Events fetched per step while trimming a group to its byte bound. */
@@ -204,6 +206,12 @@ export class SqliteLogStore implements LogAppender, LogReader {
     if (this.#closed || events.length === 0) return;
     const ingested = this.#clock.now();
     for (const e of events) this.#pending.push({ group: logGroupName, stream: logStreamName, ts: e.timestamp, ingested, message: e.message });
+    if (this.#pending.length > MAX_PENDING) {
+      // Writes have been failing for a while (a full disk): memory is bounded too, the oldest lines go.
+      const dropped = this.#pending.length - MAX_PENDING;
+      this.#pending.splice(0, dropped);
+      this.#onError(new Error(`${dropped} function log lines were dropped: the log store could not write them`));
+    }
     if (this.#pending.length >= FLUSH_EVENTS) {
       // Soon, but not inside the caller's turn (an invoke's hot path).
       if (this.#flushTimer) this.#clock.clearTimeout(this.#flushTimer);
@@ -373,15 +381,7 @@ export class SqliteLogStore implements LogAppender, LogReader {
       params.push(query.logStreamName);
     }
     params.push(query.limit);
-    // (ts, seq) row values: the index (group_id, ts, seq) serves both the range and the order.
-    const rows = this.#db
-      .prepare<(number | string)[], EventRow>(
-        `SELECT e.seq, e.ts, e.ingested, e.message, s.name AS stream
-           FROM log_events e JOIN log_streams s ON s.id = e.stream_id
-          WHERE e.group_id = ? AND e.ts >= ? AND e.ts < ? AND (e.ts, e.seq) > (?, ?)${streamFilter}
-          ORDER BY e.ts, e.seq LIMIT ?`,
-      )
-      .all(...params);
+    const rows = this.#readStatement(streamFilter).all(...params);
     const events: LogEvent[] = rows.map((r) => ({ logStreamName: r.stream, timestamp: r.ts, message: r.message, ingestionTime: r.ingested }));
     const last = rows.at(-1);
     let next: string;
@@ -390,6 +390,23 @@ export class SqliteLogStore implements LogAppender, LogReader {
     // Nothing matched: every later event sorts after the group's end.
     else next = token(g.lastTs, g.lastSeq);
     return { events, nextToken: next };
+  }
+
+  readonly #reads = new Map<string, Database.Statement<(number | string)[], EventRow>>();
+
+  #readStatement(streamFilter: string): Database.Statement<(number | string)[], EventRow> {
+    let st = this.#reads.get(streamFilter);
+    if (!st) {
+      // (ts, seq) row values: the index (group_id, ts, seq) serves both the range and the order.
+      st = this.#db.prepare<(number | string)[], EventRow>(
+        `SELECT e.seq, e.ts, e.ingested, e.message, s.name AS stream
+           FROM log_events e JOIN log_streams s ON s.id = e.stream_id
+          WHERE e.group_id = ? AND e.ts >= ? AND e.ts < ? AND (e.ts, e.seq) > (?, ?)${streamFilter}
+          ORDER BY e.ts, e.seq LIMIT ?`,
+      );
+      this.#reads.set(streamFilter, st);
+    }
+    return st;
   }
 
   streams(logGroupName: string): readonly LogStreamInfo[] | undefined {
