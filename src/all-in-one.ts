@@ -125,14 +125,20 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
 
   const metadata = new SqliteMetadataStore(dataDir);
   // Function logs (logs.db): every worker's sandboxes append here, the logs API reads.
-  const logStore = new SqliteLogStore(dataDir, {
-    clock,
-    retention: {
-      maxAgeMs: (options.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS) * 86_400_000,
-      maxBytesPerGroup: (options.logRetentionMB ?? DEFAULT_LOG_RETENTION_MB) * 1024 * 1024,
-    },
-    onError: (err) => logger.error('function logs could not be written (kept in memory, retrying)', err),
-  });
+  let logStore: SqliteLogStore;
+  try {
+    logStore = new SqliteLogStore(dataDir, {
+      clock,
+      retention: {
+        maxAgeMs: (options.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS) * 86_400_000,
+        maxBytesPerGroup: (options.logRetentionMB ?? DEFAULT_LOG_RETENTION_MB) * 1024 * 1024,
+      },
+      onError: (err) => logger.error('function logs could not be written (kept in memory, retrying)', err),
+    });
+  } catch (err) {
+    await metadata.close();
+    throw err;
+  }
   const blobs = new FileBlobStore(dataDir);
   const workerCount = options.workers ?? 0;
   const zones = options.zones?.length ? options.zones : [`${options.region}a`];

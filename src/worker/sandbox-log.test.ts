@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ManualClock } from '../shared/clock.js';
 import { LocalWorker } from './local-worker.js';
-import { FLUSH_LIMIT_MS, SandboxLog } from './sandbox-log.js';
+import { FLUSH_LIMIT_MS, MAX_EVENT_CHARS, SandboxLog } from './sandbox-log.js';
 import { codeDirs, testRequest, testSpec } from './testing.js';
 import type { LogSink, LogSinkEvent } from './types.js';
 
@@ -150,5 +150,18 @@ exports.handler = async (event) => {
     assert.equal(lines[1], 'half a li');
     assert.match(lines[2]!, new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\S+Z ${r.requestId} Task timed out after 1\\.\\d\\d seconds$`));
     assert.equal(lines[3], `END RequestId: ${r.requestId}`);
+  });
+});
+
+describe('SandboxLog with long lines', () => {
+  it('splits a line past CloudWatch Logs\' event size, and writes out an unterminated one as it grows', () => {
+    const { sink, log } = makeLog();
+    log.text(0, `${'a'.repeat(MAX_EVENT_CHARS + 5)}\n`);
+    assert.deepEqual(sink.messages().map((m) => m.length), [MAX_EVENT_CHARS, 5]);
+    for (let i = 0; i < 3; i++) log.text(1, 'b'.repeat(MAX_EVENT_CHARS));
+    assert.deepEqual(sink.messages().slice(2).map((m) => m.length), [MAX_EVENT_CHARS, MAX_EVENT_CHARS], 'no newline yet: the third part waits');
+    log.end(1);
+    assert.equal(sink.messages().length, 5);
+    assert.ok(sink.messages().every((m) => Buffer.byteLength(m) <= 256 * 1024));
   });
 });

@@ -28,6 +28,14 @@ import type { Clock, Timer } from '../shared/clock.js';
 import type { CaptureListener } from './log-capture.js';
 import type { LogSink } from './types.js';
 
+/**
+ * Longest event, in UTF-16 units: at most 3 UTF-8 bytes each, so an event
+ * stays within CloudWatch Logs' 256 KB event size. A longer line is split
+ * into several events, and an unterminated line that grows past it is
+ * written out in pieces (a sandbox cannot make the worker buffer without end).
+ */
+export const MAX_EVENT_CHARS = Math.floor((256 * 1024 - 26) / 3);
+
 /** Longest wait for the end markers before END/REPORT are written anyway. */
 export const FLUSH_LIMIT_MS = 1000;
 
@@ -209,6 +217,14 @@ export class SandboxLog implements CaptureListener {
     if (from < text.length) {
       if (this.#partial[stream] === '') this.#partialAt[stream] = at;
       this.#partial[stream] += text.slice(from);
+      let rest = this.#partial[stream];
+      while (rest.length > MAX_EVENT_CHARS) {
+        const cut = splitAt(rest, MAX_EVENT_CHARS);
+        this.#emit(this.#partialAt[stream], rest.slice(0, cut));
+        rest = rest.slice(cut);
+        this.#partialAt[stream] = at;
+      }
+      this.#partial[stream] = rest;
     }
   }
 
@@ -231,8 +247,21 @@ export class SandboxLog implements CaptureListener {
 
   #emit(at: number, message: string): void {
     // Trailing newlines of a platform line ("Task timed out ...\n\n") are the line's end, not its text.
-    const text = message.replace(/\n+$/, '');
+    let text = message.replace(/\n+$/, '');
     if (text === '') return;
-    this.#o.sink.append(this.#o.logGroupName, this.#o.logStreamName, [{ timestamp: at, message: text }]);
+    const events = [];
+    while (text.length > MAX_EVENT_CHARS) {
+      const cut = splitAt(text, MAX_EVENT_CHARS);
+      events.push({ timestamp: at, message: text.slice(0, cut) });
+      text = text.slice(cut);
+    }
+    events.push({ timestamp: at, message: text });
+    this.#o.sink.append(this.#o.logGroupName, this.#o.logStreamName, events);
   }
+}
+
+/** Where to cut `text` at most `max` units in, not between the two halves of a surrogate pair. */
+function splitAt(text: string, max: number): number {
+  const code = text.charCodeAt(max - 1);
+  return code >= 0xd800 && code <= 0xdbff ? max - 1 : max;
 }
