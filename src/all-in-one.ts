@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import { LogsApi } from './api/logs-api.js';
 import { createApiServer } from './api/server.js';
 import { createFrontDoorServer } from './api/function-urls.js';
 import { FunctionUrls } from './control/function-urls.js';
@@ -27,6 +28,7 @@ import type { InvokeCommand, InvokeResponse } from './frontend/types.js';
 import { PlatformMetrics } from './metrics/platform-metrics.js';
 import { ERRORS, LambdaError } from './shared/errors.js';
 import { FleetApi } from './placement/fleet-api.js';
+import { LogIngest } from './placement/log-ingest.js';
 import { startLocalFleet } from './placement/local-fleet.js';
 import type { LocalFleet } from './placement/local-fleet.js';
 import { Placement } from './placement/placement.js';
@@ -39,6 +41,8 @@ import { QueueApi } from './async/queue-api.js';
 import { AsyncMetrics } from './metrics/async-metrics.js';
 import { SqliteEventQueue } from './store/sqlite-event-queue.js';
 import { FileBlobStore } from './store/file-blobs.js';
+import { DEFAULT_LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_MB } from './store/log-store.js';
+import { SqliteLogStore } from './store/sqlite-log-store.js';
 import { SqliteMetadataStore } from './store/sqlite-metadata.js';
 import { openBackend } from './worker/backends.js';
 import type { OpenBackend, SandboxKind } from './worker/backends.js';
@@ -94,6 +98,10 @@ export interface PlatformOptions {
   readonly httpPort?: number;
   /** Address the front door listens on. Default: the API's host. */
   readonly httpHost?: string;
+  /** Function logs older than this are removed. Default DEFAULT_LOG_RETENTION_DAYS. */
+  readonly logRetentionDays?: number;
+  /** Most log bytes kept per function (its oldest lines go first). Default DEFAULT_LOG_RETENTION_MB. */
+  readonly logRetentionMB?: number;
 }
 
 /** How often worker processes heartbeat. */
@@ -125,6 +133,21 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const partition = { region: options.region, accountId: DEFAULT_ACCOUNT_ID };
 
   const metadata = new SqliteMetadataStore(dataDir);
+  // Function logs (logs.db): every worker's sandboxes append here, the logs API reads.
+  let logStore: SqliteLogStore;
+  try {
+    logStore = new SqliteLogStore(dataDir, {
+      clock,
+      retention: {
+        maxAgeMs: (options.logRetentionDays ?? DEFAULT_LOG_RETENTION_DAYS) * 86_400_000,
+        maxBytesPerGroup: (options.logRetentionMB ?? DEFAULT_LOG_RETENTION_MB) * 1024 * 1024,
+      },
+      onError: (err) => logger.error('function logs could not be written (kept in memory, retrying)', err),
+    });
+  } catch (err) {
+    await metadata.close();
+    throw err;
+  }
   const blobs = new FileBlobStore(dataDir);
   const workerCount = options.workers ?? 0;
   const zones = options.zones?.length ? options.zones : [`${options.region}a`];
@@ -144,9 +167,10 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       inProcess = await openBackend({ kind: options.sandbox, dataDir, ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}) });
     } catch (err) {
       await metadata.close();
+      logStore.close();
       throw err;
     }
-    const local = new LocalWorker({ clock, backend: inProcess.backend, stemCells: options.stemCells ?? DEFAULT_STEM_CELLS });
+    const local = new LocalWorker({ clock, backend: inProcess.backend, stemCells: options.stemCells ?? DEFAULT_STEM_CELLS, logSink: logStore });
     if ((options.stemCells ?? DEFAULT_STEM_CELLS) > 0 && local.stemCellsOff) logger.error(`stem cells are off: ${local.stemCellsOff}`);
     placement.register({
       worker: { id: local.id, createSandbox: (spec) => local.createSandbox(spec), close: () => local.close(), lose: () => void local.close() },
@@ -227,8 +251,11 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     codeZip: (hex) => (existsSync(blobs.path(hex)) ? blobs.path(hex) : undefined),
   });
   const queueApi = new QueueApi({ queues: eventQueue, clock, partition, onRedrive: () => asyncInvoke.start(), logger });
+  const logsApi = new LogsApi({ logs: logStore, partition, logger });
+  const logIngest = new LogIngest({ logs: logStore, token, logger });
   const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
-    metrics.handle(req, res) || (req.url?.startsWith('/kindling/') === true && (queueApi.handle(req, res) || fleetApi.handle(req, res)));
+    metrics.handle(req, res) ||
+    (req.url?.startsWith('/kindling/') === true && (queueApi.handle(req, res) || logsApi.handle(req, res) || logIngest.handle(req, res) || fleetApi.handle(req, res)));
   const invoker = measured(frontend, metrics);
   const server = createApiServer({ registry, eventInvokeConfigs, layers, invoker, functionUrls, partition, logger }, platformRoutes);
   const frontDoor = createFrontDoorServer({ directory: functionUrls, invoker, accountId: partition.accountId, logger });
@@ -301,6 +328,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         await registry.whenIdle();
         await metadata.close();
         await eventQueue.close();
+        // Every sandbox is gone and every worker has sent its last lines.
+        logStore.close();
         // Every sandbox is gone: the parent cgroup and the backend's files go too.
         await inProcess?.close();
       })();

@@ -12,6 +12,7 @@ import type { GvisorPlatform } from '../worker/sandbox/gvisor.js';
 import { startWorkerProcess } from '../worker/worker-process.js';
 import type { SandboxKind } from '../worker/backends.js';
 import type { Egress } from '../shared/spec.js';
+import { DEFAULT_LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_MB } from '../store/log-store.js';
 import { listQueues, receiveMessages, redrive } from './queue.js';
 import { printStatus } from './status.js';
 import { closeInheritedFds } from '../shared/inherited-fds.js';
@@ -105,11 +106,13 @@ program
   .addOption(new Option('--placement <policy>', 'pack concentrates load on few sandboxes and workers; round-robin spreads it (a baseline for benchmarks)').choices(['pack', 'round-robin']).default('pack'))
   .option('--async-pollers <n>', 'pollers delivering Event invokes, each running up to 32 at once', integer(1, 64), 2)
   .addOption(new Option('--async-time-scale <factor>', "multiplies the async path's retry delays, backoff and event ages (tests and demos: 0.01 runs Lambda's one-minute retry in 0.6 s)").argParser(positiveNumber).default(1))
+  .option('--log-retention-days <days>', "function logs older than this are removed", integer(1, 3650), DEFAULT_LOG_RETENTION_DAYS)
+  .option('--log-retention-mb <MB>', "most log bytes kept per function: past it its oldest lines go", integer(1, 1_048_576), DEFAULT_LOG_RETENTION_MB)
   .addOption(new Option('--egress <egress>', 'network egress of functions without a kindling:egress tag: none (no network) or internet (outbound through NAT, host and private addresses blocked)').choices(['none', 'internet']).default('none'))
   .action(async (flags: {
     port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number;
     workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells: number; egress: string;
-    asyncPollers: number; asyncTimeScale: number; httpPort?: number; httpHost?: string;
+    asyncPollers: number; asyncTimeScale: number; httpPort?: number; httpHost?: string; logRetentionDays: number; logRetentionMb: number;
   }) => {
     // commander has checked these against their choices.
     const sandbox = flags.sandbox as PlatformOptions['sandbox'];
@@ -136,6 +139,8 @@ program
       asyncTimeScale: flags.asyncTimeScale,
       ...(flags.httpPort !== undefined ? { httpPort: flags.httpPort } : {}),
       ...(flags.httpHost !== undefined ? { httpHost: flags.httpHost } : {}),
+      logRetentionDays: flags.logRetentionDays,
+      logRetentionMB: flags.logRetentionMb,
     };
     let platform;
     try {

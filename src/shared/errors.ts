@@ -23,6 +23,8 @@ export const ERRORS = {
   UnknownOperationException: { status: 404, type: undefined, messageField: 'message' },
   UnsupportedMediaTypeException: { status: 415, type: 'User', messageField: 'message' },
   ServiceException: { status: 500, type: 'Service', messageField: 'Message' },
+  // CloudWatch Logs' (the logs API, api/logs-api.ts): no Type.
+  InvalidParameterException: { status: 400, type: undefined, messageField: 'message' },
 } as const satisfies Record<string, { status: number; type: 'User' | 'Service' | undefined; messageField: 'message' | 'Message' }>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -17,7 +17,8 @@ import type { CellProcess, SandboxBackend, SandboxExit, SandboxProcess, SandboxV
 import { ProcessBackend } from './sandbox/process.js';
 import { DEFAULT_STEM_CELLS, DEFAULT_STEM_CELL_IDLE_MS, StemCellPool } from './stem-cells.js';
 import type { PoolCell } from './stem-cells.js';
-import type { Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest, Worker } from './types.js';
+import { SandboxLog } from './sandbox-log.js';
+import type { LogSink, Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest, Worker } from './types.js';
 
 /**
  * The built-in nodejs runtime, compiled by src/runtime/tsconfig.json:
@@ -43,6 +44,13 @@ export interface LocalWorkerOptions {
    * REPORT and error lines.
    */
   readonly onLog?: (sandboxId: string, text: string) => void;
+  /**
+   * Keeps every sandbox's log: one stream per sandbox (its
+   * AWS_LAMBDA_LOG_STREAM_NAME) in the function's group, every line the
+   * sandbox writes and the platform's INIT_START, START, END and REPORT lines
+   * (see sandbox-log.ts). Default: none.
+   */
+  readonly logSink?: LogSink;
   /** Entry of the built-in nodejs runtime. Default: DEFAULT_NODE_RUNTIME_ENTRY. */
   readonly nodeRuntimeEntry?: string;
   /** Default: PLACEHOLDER_CREDENTIALS. */
@@ -93,6 +101,7 @@ interface SandboxContext {
   readonly backend: SandboxBackend;
   readonly clock: Clock;
   readonly onLog: ((sandboxId: string, text: string) => void) | undefined;
+  readonly logSink: LogSink | undefined;
   readonly nodeEntry: string;
   readonly credentials: SandboxCredentials;
   readonly initTimeoutMs: number;
@@ -120,6 +129,7 @@ export class LocalWorker implements Worker {
       backend: options.backend ?? new ProcessBackend(),
       clock: options.clock ?? systemClock,
       onLog: options.onLog,
+      logSink: options.logSink,
       nodeEntry: options.nodeRuntimeEntry ?? DEFAULT_NODE_RUNTIME_ENTRY,
       credentials: options.credentials ?? PLACEHOLDER_CREDENTIALS,
       initTimeoutMs: options.initTimeoutMs ?? INIT_TIMEOUT_MS,
@@ -381,6 +391,8 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
   #api: RuntimeApi | undefined;
   #proc: SandboxProcess | undefined;
   #capture: LogCapture | undefined;
+  /** The sandbox's log stream, when the worker keeps logs. */
+  #log: SandboxLog | undefined;
 
   #spawnAt = 0;
   #initTimer: Timer | undefined;
@@ -400,6 +412,8 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
   #lastPeakMB = 0;
   /** Request id whose START line the log subscriber has seen. */
   #startLogged: string | undefined;
+  /** Request id whose START line the sandbox's log stream has. */
+  #logStarted: string | undefined;
   /** destroy() was called by the owner (not an internal teardown). */
   #destroyed = false;
   #teardown: Promise<void> | undefined;
@@ -427,6 +441,9 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     }
     if (cell !== undefined && (await this.#adopt(cell))) return;
     let bootstrapFromOpt = false;
+    const ctx = this.#ctx;
+    const streamName = logStreamName(ctx.clock.now(), spec.version, this.id);
+    this.#openLog(streamName);
     if (this.#nodejs) {
       // A platform fault, not the function's: the runtime was not built.
       await access(this.#ctx.nodeEntry, fsConstants.R_OK);
@@ -445,8 +462,6 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
       }
     }
     this.#api = new RuntimeApi(this);
-    const ctx = this.#ctx;
-    const streamName = logStreamName(ctx.clock.now(), spec.version, this.id);
     this.#spawnAt = performance.now();
     const proc = await ctx.backend.start({
       id: this.id,
@@ -477,8 +492,31 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     this.#proc = proc;
     const onLog = ctx.onLog;
     this.#capture = new LogCapture(proc.stdout, proc.stderr, onLog && ((text) => onLog(this.id, text)));
+    this.#capture.listener = this.#log;
     this.#armInit();
     void proc.exited.then((exit) => this.#onExit(exit));
+  }
+
+  /**
+   * Starts the sandbox's log stream (when the worker keeps logs) with
+   * Lambda's INIT_START line. Runtime Version: Kindling runs every nodejs
+   * runtime on the host's node, so it names that node's version; the ARN
+   * has Lambda's shape (arn:aws:lambda:REGION::runtime:ID).
+   */
+  #openLog(streamName: string): void {
+    const sink = this.#ctx.logSink;
+    if (sink === undefined) return;
+    const spec = this.spec;
+    this.#log = new SandboxLog({
+      sink,
+      logGroupName: `/aws/lambda/${spec.functionName}`,
+      logStreamName: streamName,
+      clock: this.#ctx.clock,
+      settleMs: this.#ctx.settleMs,
+    });
+    const family = spec.runtime.replace(/\.x$/, '').replace(/^nodejs(\d+)$/, 'nodejs:$1').replace(/^provided\./, 'provided:');
+    const version = this.#nodejs ? `${family}.v${process.versions.node}` : family;
+    this.#log.platform(`INIT_START Runtime Version: ${version}\tRuntime Version ARN: arn:aws:lambda:${spec.region}::runtime:kindling-${spec.runtime}`);
   }
 
   /**
@@ -511,8 +549,11 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     const api = cell.api;
     this.#api = api;
     this.#capture = cell.capture;
+    const streamName = logStreamName(ctx.clock.now(), spec.version, this.id);
+    this.#openLog(streamName);
+    this.#capture.listener = this.#log;
     const launch = sandboxLaunch(spec, cell.view, {
-      logStreamName: logStreamName(ctx.clock.now(), spec.version, this.id),
+      logStreamName: streamName,
       credentials: ctx.credentials,
       nodePath: process.execPath,
       nodeEntry: basename(ctx.nodeEntry),
@@ -621,6 +662,8 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
       } catch (err) {
         console.error(`kindling: sandbox ${this.id} was not cleaned up completely:`, err);
       } finally {
+        // The process is gone: what it left unterminated goes out now.
+        this.#log?.close();
         this.#resolveExited();
       }
     })();
@@ -645,6 +688,10 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     if (this.#ctx.onLog) {
       this.#startLogged = id;
       this.#ctx.onLog(this.id, `START RequestId: ${id} Version: ${this.spec.version}\n`);
+    }
+    if (this.#log) {
+      this.#logStarted = id;
+      this.#log.start(id, `START RequestId: ${id} Version: ${this.spec.version}`);
     }
     const start = performance.now();
     const now = clock.now();
@@ -760,14 +807,20 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     const capture = this.#capture;
     let logs: string | undefined;
     let peakMB: number | undefined;
-    if (req.wantLogs || onLog) {
+    const log = this.#log;
+    if (req.wantLogs || onLog || log) {
       peakMB = reusable ? this.#readPeakMB() : this.#lastPeakMB;
-      const tail =
-        `END RequestId: ${id}\n` +
+      const endLine = `END RequestId: ${id}`;
+      const reportLine =
         `REPORT RequestId: ${id}\tDuration: ${durationMs.toFixed(2)} ms\tBilled Duration: ${Math.max(1, Math.ceil(durationMs))} ms\t` +
         `Memory Size: ${this.spec.memorySize} MB\tMax Memory Used: ${peakMB} MB\t` +
-        (initDurationMs !== undefined ? `Init Duration: ${initDurationMs.toFixed(2)} ms\t` : '') +
-        '\n';
+        (initDurationMs !== undefined ? `Init Duration: ${initDurationMs.toFixed(2)} ms\t` : '');
+      const tail = `${endLine}\n${reportLine}\n`;
+      if (log) {
+        // #run wrote START at delivery; an init failure never delivered.
+        if (this.#logStarted !== id) log.start(id, `START RequestId: ${id} Version: ${this.spec.version}`);
+        log.finish(id, [faultLine, endLine, reportLine]);
+      }
       if (req.wantLogs && capture) {
         // Dead or killed: its pipes end. A runtime that writes end markers:
         // wait for both. One that does not (provided.*, or a runtime build

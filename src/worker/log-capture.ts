@@ -20,6 +20,19 @@ const MAX_MARKER_LENGTH = LOG_MARKER_PREFIX.length + 256 + MARKER_SUFFIX.length;
 export const LOG_TEXT_LIMIT = 64 * 1024;
 
 /**
+ * Who receives a sandbox's output as it is read, stream by stream, with the
+ * end markers where they were (sandbox-log.ts, which keeps every line).
+ */
+export interface CaptureListener {
+  /** Output of stdout (0) or stderr (1), markers stripped, in the order it was read. */
+  text(stream: 0 | 1, text: string): void;
+  /** The runtime's end marker of `requestId` on that stream. */
+  marker(stream: 0 | 1, requestId: string): void;
+  /** The stream ended (what it held before has been delivered). */
+  end(stream: 0 | 1): void;
+}
+
+/**
  * Reads a sandbox's stdout and stderr, strips the runtime's end markers, and
  * attributes text to invokes the way Lambda does: everything printed up to
  * an invoke's end (including what was printed between the previous invoke
@@ -40,6 +53,8 @@ export class LogCapture {
   readonly #carry: [string, string] = ['', ''];
   #wake: (() => void) | undefined;
   #writesMarkers = false;
+  /** Set by the sandbox that owns the output (a stem cell's before it is taken has none). */
+  listener: CaptureListener | undefined;
 
   constructor(stdout: Readable, stderr: Readable, onText?: (text: string) => void) {
     this.#onText = onText;
@@ -113,10 +128,12 @@ export class LogCapture {
         this.#carry[i] = '';
         this.#append(i, carry);
       }
+      this.listener?.end(i);
       this.#wake?.();
     });
     // A pipe error means the sandbox is gone; the exit path reports it.
     stream.on('error', () => {
+      if (!this.#ended[i]) this.listener?.end(i);
       this.#ended[i] = true;
       this.#wake?.();
     });
@@ -159,11 +176,13 @@ export class LogCapture {
     // A stale marker (of an invoke already finished) changes nothing.
     if (requestId === this.#expected) this.#seen[i] = true;
     this.#writesMarkers = true;
+    this.listener?.marker(i, requestId);
   }
 
   #append(i: 0 | 1, text: string): void {
     if (text === '') return;
     this.#onText?.(text);
+    this.listener?.text(i, text);
     if (this.#seen[i]) {
       this.#after.push(text);
       this.#afterSize += text.length;

@@ -68,3 +68,18 @@ export interface Worker {
   /** Destroys every sandbox of this worker. */
   close(): Promise<void>;
 }
+
+/** One log line for a LogSink: when it reached the worker, and its text without the newline. */
+export interface LogSinkEvent {
+  readonly timestamp: number;
+  readonly message: string;
+}
+
+/**
+ * Where a worker's sandbox logs go (store/sqlite-log-store.ts in-process;
+ * over the wire to the platform for a worker process). Must not block:
+ * it is called on the invoke path.
+ */
+export interface LogSink {
+  append(logGroupName: string, logStreamName: string, events: readonly LogSinkEvent[]): void;
+}

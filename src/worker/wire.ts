@@ -8,14 +8,21 @@
  *                       DELETE /kindling/v1/sandboxes/{id}            → 204
  *   worker → platform   POST   /kindling/v1/workers/heartbeat         Heartbeat → HeartbeatReply
  *                       GET    /kindling/v1/code/{sha256 hex}         the deployment package (zip)
+ *                       POST   /kindling/v1/workers/logs              LogBatch → 200 {} (the sandboxes' log lines)
  *
  * Every request carries `Authorization: Bearer <cluster token>`.
  */
-import type { SandboxInvokeOutcome } from './types.js';
+import type { LogSinkEvent, SandboxInvokeOutcome } from './types.js';
 
 export const SANDBOXES_PATH = '/kindling/v1/sandboxes';
 export const HEARTBEAT_PATH = '/kindling/v1/workers/heartbeat';
 export const CODE_PATH = '/kindling/v1/code';
+export const LOGS_INGEST_PATH = '/kindling/v1/workers/logs';
+
+/** Log lines a worker's sandboxes wrote, for the platform's log store, in the order they were written. */
+export interface LogBatch {
+  readonly streams: readonly { readonly logGroupName: string; readonly logStreamName: string; readonly events: readonly LogSinkEvent[] }[];
+}
 
 /** Invoke request headers (the body is the event). */
 export const H_REQUEST_ID = 'x-kindling-request-id';

@@ -11,7 +11,9 @@ import { openBackend } from './backends.js';
 import type { SandboxKind } from './backends.js';
 import { LocalWorker } from './local-worker.js';
 import type { GvisorPlatform } from './sandbox/gvisor.js';
-import { startWorkerServer } from './worker-server.js';
+import { LogShipper } from './log-shipper.js';
+import { LOGS_INGEST_PATH } from './wire.js';
+import { postJson, startWorkerServer } from './worker-server.js';
 import type { WorkerServer } from './worker-server.js';
 
 export interface WorkerProcessOptions {
@@ -45,7 +47,12 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
   mkdirSync(dataDir, { recursive: true });
   const opened = await openBackend({ kind: options.sandbox, dataDir, slot: options.slot ?? 0, ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}) });
   const id = options.id ?? `${hostname()}-${process.pid}`;
-  const worker = new LocalWorker({ id, backend: opened.backend, stemCells: options.stemCells });
+  // The sandboxes' logs go to the platform's log store over the worker channel.
+  const logs = new LogShipper({
+    send: (batch) => postJson(`${options.join}${LOGS_INGEST_PATH}`, options.token, batch),
+    onError: (message) => console.error(`kindling worker ${id}: ${message}`),
+  });
+  const worker = new LocalWorker({ id, backend: opened.backend, stemCells: options.stemCells, logSink: logs });
   if (options.stemCells > 0 && worker.stemCellsOff) console.error(`kindling worker ${id}: stem cells are off: ${worker.stemCellsOff}`);
   let server: WorkerServer;
   try {
@@ -75,6 +82,8 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     close() {
       closing ??= (async () => {
         await server.close();
+        // The sandboxes are gone: their last lines go to the platform (if it still answers).
+        await logs.flush().catch(() => undefined);
         await opened.close();
       })();
       return closing;
