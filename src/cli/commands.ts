@@ -100,7 +100,7 @@ function formatEvent(out: Output, e: LogEvent): string {
  * tail`); --follow keeps polling (every 500 ms) until interrupted.
  */
 export async function logsCommand(
-  client: KindlingClient,
+  client: Pick<KindlingClient, 'getLogs' | 'endpoint'>,
   out: Output,
   name: string,
   flags: LogsFlags,

@@ -250,7 +250,7 @@ function readParameters(t: Template, overrides: Readonly<Record<string, string>>
     }
   }
   for (const key of Object.keys(overrides)) {
-    if (!declared.has(key)) throw new TemplateError(t.file, section?.line ?? 1, `--parameter-overrides names ${key}, which is not a parameter of the template`);
+    if (!declared.has(key)) throw new TemplateError(t.file, entry(t.root, 'Parameters')?.keyLine ?? 1, `--parameter-overrides names ${key}, which is not a parameter of the template`);
   }
   return out;
 }
