@@ -394,7 +394,7 @@ describe('applyModel against a fake Lambda', () => {
     const dir = project('remove');
     await deployOnce(api, dir);
     api.calls.length = 0;
-    const text = TEMPLATE.replace(/      ReservedConcurrentExecutions[^]*?            Method: GET\n/, '      AutoPublishAlias: live\n');
+    const text = TEMPLATE.replace(/ {6}ReservedConcurrentExecutions[^]*? {12}Method: GET\n/, '      AutoPublishAlias: live\n');
     const result = await deployOnce(api, dir, text);
     assert.deepEqual(api.calls, ['deleteFunctionConcurrency api', 'deleteFunctionEventInvokeConfig api', 'deleteFunctionUrlConfig api', 'deleteRoutes api']);
     assert.deepEqual(result.functions[0]!.changes, ['ReservedConcurrentExecutions', 'EventInvokeConfig', 'FunctionUrlConfig removed', 'routes removed']);
@@ -405,9 +405,9 @@ describe('applyModel against a fake Lambda', () => {
     api.missing.add('routes').add('layers').add('urls').add('aliases');
     const dir = project('old-server');
     await assert.rejects(deployOnce(api, dir), /^Error: template\.yaml:11: layer deps: AWS::Serverless::LayerVersion needs a kindling server that has it; this one answered UnknownOperationException \(Unknown operation\)$/);
-    const noLayer = TEMPLATE.replace(/  Deps:[^]*?ContentUri: deps\/\n/, '').replace('      Layers: [!Ref Deps]\n', '');
+    const noLayer = TEMPLATE.replace(/ {2}Deps:[^]*?ContentUri: deps\/\n/, '').replace('      Layers: [!Ref Deps]\n', '');
     await assert.rejects(deployOnce(api, dir, noLayer), /^Error: template\.yaml:11: Events \(Api\/HttpApi\) need a kindling server with the routes API/);
-    const simple = noLayer.replace(/      AutoPublishAlias[^]*?            Method: GET\n/, '');
+    const simple = noLayer.replace(/ {6}AutoPublishAlias[^]*? {12}Method: GET\n/, '');
     const result = await deployOnce(api, dir, simple);
     assert.deepEqual(result.functions.map((f) => f.action), ['created', 'created']);
   });
@@ -416,7 +416,7 @@ describe('applyModel against a fake Lambda', () => {
     const api = new FakeLambda();
     api.createFunction = () => Promise.reject(new ApiError(400, 'InvalidParameterValueException', 'The runtime parameter of nodejs9.x is no longer supported'));
     await assert.rejects(
-      deployOnce(api, project('bad'), TEMPLATE.replace(/  Deps:[^]*?ContentUri: deps\/\n/, '').replace('      Layers: [!Ref Deps]\n', '')),
+      deployOnce(api, project('bad'), TEMPLATE.replace(/ {2}Deps:[^]*?ContentUri: deps\/\n/, '').replace('      Layers: [!Ref Deps]\n', '')),
       /^Error: template\.yaml:11: api: InvalidParameterValueException: The runtime parameter of nodejs9\.x is no longer supported$/,
     );
   });
