@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { GetFunctionCommand, GetFunctionEventInvokeConfigCommand } from '@aws-sdk/client-lambda';
 import { eventually, launchKindling } from './harness.js';
@@ -323,9 +324,19 @@ Resources:
   const r = await ok(['deploy'], { cwd: dir });
   const m = /^url +cli-with-url +(\S+)$/m.exec(r.stdout);
   assert.ok(m, r.stdout);
-  const res = await fetch(m[1]!);
+  // The URL's host is <url-id>.lambda-url.<region>.localhost, which the host's resolver may not know: connect to 127.0.0.1 with it as Host.
+  const target = new URL(m[1]!);
+  const res = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: target.port, path: target.pathname, headers: { host: target.host } }, (r) => {
+      let body = '';
+      r.setEncoding('utf8').on('data', (d: string) => (body += d));
+      r.on('end', () => resolve({ status: r.statusCode, body }));
+    });
+    req.once('error', reject);
+    req.end();
+  });
   assert.equal(res.status, 200);
-  assert.equal(await res.text(), 'via url');
+  assert.equal(res.body, 'via url');
   assert.match((await ok(['deploy'], { cwd: dir })).stdout, /^unchanged +cli-with-url$/m);
 });
 
