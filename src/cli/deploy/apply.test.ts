@@ -335,6 +335,7 @@ describe('applyModel against a fake Lambda', () => {
       'alias  api:live  → version 1',
       'url    api       http://api.lambda-url.test/',
       'route  api       GET /items/{id}',
+      "(routes are served by the platform's HTTP front door: `kindling up --http-port`, by default the API's port + 1)",
     ]);
   });
 

@@ -78,5 +78,8 @@ export function summary(result: DeployResult, out: Output): string[] {
     for (const r of f.routes ?? []) extra.push(['route', f.name, `${r.Method} ${r.Url ?? r.Path}`]);
   }
   if (extra.length > 0) lines.push('', ...table(extra));
+  if (result.functions.some((f) => (f.routes ?? []).some((r) => r.Url === undefined))) {
+    lines.push(c.dim("(routes are served by the platform's HTTP front door: `kindling up --http-port`, by default the API's port + 1)"));
+  }
   return lines;
 }
