@@ -20,7 +20,7 @@ import {
 } from '../client.js';
 import { makeOutput } from '../output.js';
 import { applyModel, type DeployApi } from './apply.js';
-import { summary } from './index.js';
+import { summary, templatePath } from './index.js';
 import { buildModel } from './model.js';
 import { codeSha256 } from './package.js';
 import { planEventInvokeConfig, planUrl, settingsChanges } from './plan.js';
@@ -456,5 +456,24 @@ describe('plan', () => {
     assert.equal(planUrl({ AuthType: 'NONE' }, { AuthType: 'NONE', InvokeMode: 'BUFFERED', FunctionUrl: 'u' }), undefined);
     assert.equal(planUrl({ AuthType: 'AWS_IAM' }, { AuthType: 'NONE', FunctionUrl: 'u' }), 'update');
     assert.equal(planUrl({ AuthType: 'NONE', Cors: { AllowOrigins: ['*'] } }, { AuthType: 'NONE', FunctionUrl: 'u' }), 'update');
+  });
+});
+
+describe('the deploy command', () => {
+  it('finds template.yaml, template.yml or template.json, or asks for -t', () => {
+    const dir = mkdtempSync(join(root, 'tpl-'));
+    assert.throws(() => templatePath(undefined, dir), /no template\.yaml here: give the template with -t FILE/);
+    writeFileSync(join(dir, 'template.yml'), '');
+    assert.equal(templatePath(undefined, dir), 'template.yml');
+    assert.equal(templatePath('other.yaml', dir), 'other.yaml');
+  });
+
+  it('colours the summary on a terminal only', () => {
+    const tty = makeOutput({ isTTY: true, write: () => true }, { isTTY: true, write: () => true }, {});
+    const result = { layers: [], warnings: [], functions: [{ logicalId: 'A', name: 'a', action: 'created' as const, changes: [] }] };
+    assert.deepEqual(summary(result, tty), ['\x1b[32mcreated  a\x1b[39m']);
+    assert.deepEqual(summary(result, plain), ['created  a']);
+    const noColor = makeOutput({ isTTY: true, write: () => true }, { isTTY: true, write: () => true }, { NO_COLOR: '1' });
+    assert.deepEqual(summary(result, noColor), ['created  a']);
   });
 });
