@@ -16,6 +16,10 @@ import { DEFAULT_LOG_RETENTION_DAYS, DEFAULT_LOG_RETENTION_MB } from '../store/l
 import { listQueues, receiveMessages, redrive } from './queue.js';
 import { printStatus } from './status.js';
 import { closeInheritedFds } from '../shared/inherited-fds.js';
+import { KindlingClient, resolveEndpoint } from './client.js';
+import { invokeCommand, logsCommand, lsCommand, rmCommand } from './commands.js';
+import { deployCommand } from './deploy/index.js';
+import { makeOutput } from './output.js';
 
 function integer(min: number, max: number) {
   return (value: string): number => {
@@ -23,6 +27,11 @@ function integer(min: number, max: number) {
     if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
     return n;
   };
+}
+
+/** --endpoint of every client command: the flag, else $KINDLING_ENDPOINT, else http://127.0.0.1:9000 (client.ts resolveEndpoint). */
+function endpointOption(): Option {
+  return new Option('--endpoint <url>', 'URL of the platform (default: $KINDLING_ENDPOINT or http://127.0.0.1:9000)');
 }
 
 const program = new Command('kindling')
@@ -209,21 +218,20 @@ program
 program
   .command('status')
   .description('print the fleet: workers, zones, sandboxes per worker, utilization')
-  .option('--endpoint <url>', 'URL of the platform', 'http://127.0.0.1:9000')
+  .addOption(endpointOption())
   .option('--json', 'print the raw JSON')
-  .action(async (flags: { endpoint: string; json?: boolean }) => {
-    await printStatus(flags.endpoint.replace(/\/+$/, ''), flags.json === true);
+  .action(async (flags: { endpoint?: string; json?: boolean }) => {
+    await printStatus(resolveEndpoint(flags.endpoint), flags.json === true);
   });
 
-const endpointOption = () => new Option('--endpoint <url>', 'URL of the platform (default: $KINDLING_ENDPOINT or http://127.0.0.1:9000)').default(process.env['KINDLING_ENDPOINT'] ?? 'http://127.0.0.1:9000');
-const trimmed = (url: string) => url.replace(/\/+$/, '');
+const trimmed = resolveEndpoint;
 const queue = program.command('queue').description("Kindling's named queues: records of asynchronous invokes sent to queue destinations and dead-letter queues");
 queue
   .command('ls')
   .description('list the queues that hold messages')
   .addOption(endpointOption())
   .option('--json', 'print the raw JSON')
-  .action(async (flags: { endpoint: string; json?: boolean }) => listQueues(trimmed(flags.endpoint), flags.json === true));
+  .action(async (flags: { endpoint?: string; json?: boolean }) => listQueues(trimmed(flags.endpoint), flags.json === true));
 queue
   .command('receive <name>')
   .description("print a queue's oldest messages (they stay in the queue unless --delete)")
@@ -232,14 +240,73 @@ queue
   .option('--visibility <seconds>', 'hide the received messages from other receivers for this long', integer(0, 43_200), 0)
   .option('--delete', 'delete the messages received')
   .option('--json', 'print the raw JSON')
-  .action(async (name: string, flags: { endpoint: string; max: number; visibility: number; delete?: boolean; json?: boolean }) =>
+  .action(async (name: string, flags: { endpoint?: string; max: number; visibility: number; delete?: boolean; json?: boolean }) =>
     receiveMessages(trimmed(flags.endpoint), name, { max: flags.max, visibility: flags.visibility, delete: flags.delete === true, json: flags.json === true }),
   );
 queue
   .command('redrive <name>')
   .description('send every message of the queue back to the function it came from, as a new Event invoke of its original event')
   .addOption(endpointOption())
-  .action(async (name: string, flags: { endpoint: string }) => redrive(trimmed(flags.endpoint), name));
+  .action(async (name: string, flags: { endpoint?: string }) => redrive(trimmed(flags.endpoint), name));
+
+// ---- the client commands (src/cli/commands.ts, src/cli/deploy/) ----
+const client = (flags: { endpoint?: string }) => new KindlingClient(resolveEndpoint(flags.endpoint));
+
+program
+  .command('deploy')
+  .description('deploy an AWS SAM template: creates or updates only the functions, layers, aliases, URLs and routes that changed')
+  .option('-t, --template <file>', 'the SAM template (default: template.yaml, template.yml or template.json here)')
+  .option('--parameter-overrides <Key=Value...>', "values for the template's Parameters (Key=Value or ParameterKey=Key,ParameterValue=Value)", (v: string, prev: string[] = []) => [...prev, ...v.split(/\s+/).filter(Boolean)])
+  .option('--stack-name <name>', 'prefix names the template does not give as <stack-name>-<LogicalId>; also AWS::StackName')
+  .option('--region <region>', 'region of the ARNs resolved in the template (default: $AWS_REGION or us-east-1)')
+  .addOption(endpointOption())
+  .option('--json', 'print what was done as JSON')
+  .action(async (flags: { template?: string; parameterOverrides?: string[]; stackName?: string; region?: string; endpoint?: string; json?: boolean }) =>
+    deployCommand(client(flags), makeOutput(), {
+      ...(flags.template !== undefined ? { template: flags.template } : {}),
+      ...(flags.parameterOverrides ? { parameterOverrides: flags.parameterOverrides } : {}),
+      ...(flags.stackName !== undefined ? { stackName: flags.stackName } : {}),
+      ...(flags.region !== undefined ? { region: flags.region } : {}),
+      json: flags.json === true,
+    }),
+  );
+
+program
+  .command('invoke <name>')
+  .description("invoke a function: its result on stdout, the tail of its log on stderr (exit 1 on a function error)")
+  .option('--payload <json|@file>', 'the event: JSON text, or @FILE to read it from a file (default: {})')
+  .option('--async', 'an Event invoke: queued, prints its request id')
+  .option('--qualifier <q>', 'a version or alias')
+  .addOption(endpointOption())
+  .option('--json', "print Lambda's answer as JSON (StatusCode, FunctionError, ExecutedVersion, LogResult, Payload)")
+  .action(async (name: string, flags: { payload?: string; async?: boolean; qualifier?: string; endpoint?: string; json?: boolean }) => {
+    process.exitCode = await invokeCommand(client(flags), makeOutput(), name, flags);
+  });
+
+program
+  .command('logs <name>')
+  .description("print a function's log events")
+  .option('--since <when>', 'from how long ago (10m, 2h, 1d) or a date', '10m')
+  .option('-f, --follow', 'keep printing new events until interrupted')
+  .addOption(endpointOption())
+  .option('--json', 'print the events as JSON (one per line with --follow)')
+  .action(async (name: string, flags: { since: string; follow?: boolean; endpoint?: string; json?: boolean }) =>
+    logsCommand(client(flags), makeOutput(), name, flags),
+  );
+
+program
+  .command('ls')
+  .description('list the functions')
+  .addOption(endpointOption())
+  .option('--json', "print ListFunctions' JSON")
+  .action(async (flags: { endpoint?: string; json?: boolean }) => lsCommand(client(flags), makeOutput(), flags.json === true));
+
+program
+  .command('rm <name>')
+  .description('delete a function (and its routes), or one version of it with --qualifier')
+  .option('--qualifier <version>', 'delete only this version')
+  .addOption(endpointOption())
+  .action(async (name: string, flags: { qualifier?: string; endpoint?: string }) => rmCommand(client(flags), makeOutput(), name, flags.qualifier));
 
 function readToken(platformDataDir: string): string {
   const file = join(platformDataDir, 'cluster-token');
