@@ -4,10 +4,8 @@
  * CodeUri with node_modules and InlineCode, Globals, Parameters and
  * --parameter-overrides, ReservedConcurrentExecutions, EventInvokeConfig),
  * redeploys that change nothing or one function, invoke, ls, rm.
- *
- * Layers, aliases, function URLs, routes and logs are served by features
- * built alongside; their tests are skipped only while this server answers
- * their routes with 404 UnknownOperationException (probed at start).
+ * Layers, aliases, function URLs, routes and logs each have their case;
+ * test/e2e/sam-app.test.ts deploys one template that uses them together.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,22 +28,6 @@ after(async () => {
   rmSync(kindling.dataDir, { recursive: true, force: true });
 });
 const { client, url: endpoint } = kindling;
-
-/** Whether the server has a route: anything but 404 UnknownOperationException. */
-async function has(method: string, path: string): Promise<boolean> {
-  const res = await fetch(`${endpoint}${path}`, { method });
-  await res.arrayBuffer();
-  return !(res.status === 404 && res.headers.get('x-amzn-errortype') === 'UnknownOperationException');
-}
-const notMerged = async (feature: string, method: string, path: string): Promise<string | false> =>
-  (await has(method, path)) ? false : `${feature} server side not merged yet`;
-const SKIP = {
-  layers: await notMerged('layers', 'GET', '/2018-10-31/layers/cli-probe/versions'),
-  aliases: await notMerged('versions and aliases', 'GET', '/2015-03-31/functions/cli-probe/aliases/live'),
-  urls: await notMerged('function URLs', 'GET', '/2021-10-31/functions/cli-probe/url'),
-  routes: await notMerged('routes', 'GET', '/kindling/v1/routes'),
-  logs: await notMerged('logs', 'GET', '/kindling/v1/logs/cli-probe'),
-};
 
 interface Run {
   code: number | null;
@@ -243,7 +225,7 @@ Resources:
   assert.match(missing.stderr, /ResourceNotFoundException/);
 });
 
-test('kindling deploy: AWS::Serverless::LayerVersion, published only when its content changed', { skip: SKIP.layers }, async () => {
+test('kindling deploy: AWS::Serverless::LayerVersion, published only when its content changed', async () => {
   const dir = project({
     'template.yaml': `Transform: AWS::Serverless-2016-10-31
 Resources:
@@ -279,7 +261,7 @@ Resources:
   assert.equal(JSON.parse((await ok(['invoke', 'cli-uses-layer'])).stdout), 'layer v2');
 });
 
-test('kindling deploy: AutoPublishAlias publishes a version and points the alias at it', { skip: SKIP.aliases }, async () => {
+test('kindling deploy: AutoPublishAlias publishes a version and points the alias at it', async () => {
   const template = (body: string) => `Transform: AWS::Serverless-2016-10-31
 Resources:
   Aliased:
@@ -305,7 +287,7 @@ Resources:
   assert.deepEqual([v2.ExecutedVersion, v2.Payload], ['2', 'two']);
 });
 
-test('kindling deploy: FunctionUrlConfig creates a function URL and prints it', { skip: SKIP.urls }, async () => {
+test('kindling deploy: FunctionUrlConfig creates a function URL and prints it', async () => {
   const dir = project({
     'template.yaml': `Transform: AWS::Serverless-2016-10-31
 Resources:
@@ -340,7 +322,7 @@ Resources:
   assert.match((await ok(['deploy'], { cwd: dir })).stdout, /^unchanged +cli-with-url$/m);
 });
 
-test('kindling deploy: Api and HttpApi events become kindling routes', { skip: SKIP.routes }, async () => {
+test('kindling deploy: Api and HttpApi events become kindling routes', async () => {
   const dir = project({
     'template.yaml': `Transform: AWS::Serverless-2016-10-31
 Resources:
@@ -374,7 +356,7 @@ Resources:
   assert.match((await ok(['deploy'], { cwd: dir })).stdout, /^unchanged +cli-routed$/m);
 });
 
-test('kindling logs prints log events and --follow shows new ones', { skip: SKIP.logs }, async () => {
+test('kindling logs prints log events and --follow shows new ones', async () => {
   const dir = project({
     'template.yaml': `Transform: AWS::Serverless-2016-10-31
 Resources:
