@@ -26,6 +26,7 @@ import { functionNotFound, LambdaError } from '../shared/errors.js';
 import type { AliasRecord, MetadataStore } from '../store/types.js';
 import { LATEST } from '../store/types.js';
 import { checkPattern, DESCRIPTION_MAX, parseListQuery, parseShape, Violations } from './validation.js';
+import { encodeMarker, markerKey } from './list-markers.js';
 
 /** botocore Alias: length 1..128; not only digits (a number is a version). */
 export const ALIAS_NAME_PATTERN = '(?!^[0-9]+$)([a-zA-Z0-9-_]+)';
@@ -352,7 +353,7 @@ export class Aliases {
     v.throwIfAny();
     const { maxItems: limit } = parseListQuery(maxItems, undefined);
     this.#requireFunction(name);
-    const after = marker === undefined || marker === '' ? undefined : decodeMarker(marker);
+    const after = markerKey(marker, 1)?.[0];
     const all = [...(this.#aliases.get(name)?.values() ?? [])]
       .filter((a) => functionVersion === undefined || a.functionVersion === functionVersion)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -360,7 +361,7 @@ export class Aliases {
     const page = rest.slice(0, limit);
     const out: ListAliasesResponse = { Aliases: page.map((a) => this.#wire(a)) };
     const last = page.at(-1);
-    if (rest.length > limit && last) out.NextMarker = encodeMarker(last.name);
+    if (rest.length > limit && last) out.NextMarker = encodeMarker([last.name]);
     return out;
   }
 
@@ -422,20 +423,4 @@ export class Aliases {
     }
     byName.set(record.name, Object.freeze({ ...record }));
   }
-}
-
-/** Markers are opaque to clients: base64url of the last listed alias name. */
-function encodeMarker(name: string): string {
-  return Buffer.from(JSON.stringify([name])).toString('base64url');
-}
-
-function decodeMarker(marker: string): string {
-  try {
-    const v = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'string') return v[0];
-  } catch {
-    // fall through
-  }
-  // The registry's wording for ListFunctions (Kindling's; Lambda's text for a bad marker is not recorded).
-  throw new LambdaError('InvalidParameterValueException', `Invalid marker: ${marker}`);
 }

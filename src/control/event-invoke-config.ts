@@ -26,6 +26,7 @@ import type { EventInvokeConfigRecord, MetadataStore } from '../store/types.js';
 import { LATEST } from '../store/types.js';
 import { arnService, parseDestinationArn, queueArnForm, UNSUPPORTED_DESTINATION_SERVICES } from './destination-arn.js';
 import { checkInt, checkPattern, parseShape, Violations } from './validation.js';
+import { encodeMarker, markerKey } from './list-markers.js';
 
 export { parseDestinationArn } from './destination-arn.js';
 export type { DestinationTarget } from './destination-arn.js';
@@ -342,12 +343,12 @@ export class EventInvokeConfigs implements AsyncInvokeSettings {
     // LS-A recorded list_function_doesnotexist.
     if (!this.#functions.lookupVersion(ref.name, LATEST)) throw new LambdaError('ResourceNotFoundException', "The function doesn't exist.");
     const all = [...(this.#configs.get(ref.name)?.values() ?? [])].sort((a, b) => qualifierOrder(a.qualifier, b.qualifier));
-    const after = marker === undefined || marker === '' ? undefined : decodeMarker(marker);
+    const after = markerKey(marker, 1)?.[0];
     const rest = after === undefined ? all : all.filter((c) => qualifierOrder(c.qualifier, after) > 0);
     const page = rest.slice(0, limit);
     const out: ListFunctionEventInvokeConfigsResponse = { FunctionEventInvokeConfigs: page.map((r) => this.#wire(r)) };
     const last = page.at(-1);
-    if (rest.length > limit && last) out.NextMarker = encodeMarker(last.qualifier);
+    if (rest.length > limit && last) out.NextMarker = encodeMarker([last.qualifier]);
     return out;
   }
 
@@ -458,20 +459,4 @@ export class EventInvokeConfigs implements AsyncInvokeSettings {
     byQualifier?.delete(qualifier);
     if (byQualifier?.size === 0) this.#configs.delete(name);
   }
-}
-
-/** Markers are opaque to clients: base64url of the last listed qualifier. */
-function encodeMarker(qualifier: string): string {
-  return Buffer.from(JSON.stringify([qualifier])).toString('base64url');
-}
-
-function decodeMarker(marker: string): string {
-  try {
-    const v = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'string') return v[0];
-  } catch {
-    // fall through
-  }
-  // The registry's wording for ListFunctions (Kindling's; Lambda's text for a bad marker is not recorded).
-  throw new LambdaError('InvalidParameterValueException', `Invalid marker: ${marker}`);
 }

@@ -23,6 +23,7 @@ import type { BlobStore, LayerStore, LayerVersionRecord, StoredFunctionLayer } f
 import { inspectZip } from './code.js';
 import { formatLastModified } from './registry.js';
 import { checkPattern, checkZipSize, decodeBase64, LAMBDA_RUNTIME_ENUM, parseShape, validationError, Violations } from './validation.js';
+import { encodeMarker, markerKey } from './list-markers.js';
 
 /** botocore LayerName: length 1..140; a name or a layer ARN. */
 export const LAYER_NAME_PATTERN = '(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+';
@@ -196,7 +197,7 @@ export class LayerRegistry implements LayerResolver {
    */
   async list(query: { runtime?: string | undefined; architecture?: string | undefined; marker?: string | undefined; maxItems?: string | undefined }): Promise<ListLayersResponse> {
     const maxItems = checkListQuery(query.runtime, query.architecture, query.maxItems);
-    const after = query.marker === undefined || query.marker === '' ? undefined : decodeMarker(query.marker);
+    const after = markerKey(query.marker, 1)?.[0];
     const names = [...this.#layers.keys()].sort().filter((n) => after === undefined || n > after);
     const out: ListLayersResponse = { Layers: [] };
     for (const name of names) {
@@ -204,7 +205,7 @@ export class LayerRegistry implements LayerResolver {
       const latest = versions.find((r) => matches(r, query.runtime, query.architecture));
       if (!latest) continue;
       if (out.Layers.length === maxItems) {
-        out.NextMarker = encodeMarker(out.Layers.at(-1)!.LayerName);
+        out.NextMarker = encodeMarker([out.Layers.at(-1)!.LayerName]);
         break;
       }
       out.Layers.push({ LayerName: name, LayerArn: this.layerArn(name), LatestMatchingVersion: this.#listItem(latest) });
@@ -219,18 +220,14 @@ export class LayerRegistry implements LayerResolver {
   ): Promise<ListLayerVersionsResponse> {
     const name = this.#nameOf(layerName);
     const maxItems = checkListQuery(query.runtime, query.architecture, query.maxItems);
-    let before: number | undefined;
-    if (query.marker !== undefined && query.marker !== '') {
-      const m = decodeMarker(query.marker);
-      before = Number(m);
-      if (!/^[1-9]\d*$/.test(m)) throw new LambdaError('InvalidParameterValueException', `Invalid marker: ${query.marker}`);
-    }
+    const m = markerKey(query.marker, 1, ([v]) => /^[1-9]\d*$/.test(v!))?.[0];
+    const before = m === undefined ? undefined : Number(m);
     const versions = [...(this.#layers.get(name)?.values() ?? [])]
       .filter((r) => (before === undefined || r.version < before) && matches(r, query.runtime, query.architecture))
       .sort((a, b) => b.version - a.version);
     const page = versions.slice(0, maxItems);
     const out: ListLayerVersionsResponse = { LayerVersions: page.map((r) => this.#listItem(r)) };
-    if (versions.length > maxItems) out.NextMarker = encodeMarker(String(page.at(-1)!.version));
+    if (versions.length > maxItems) out.NextMarker = encodeMarker([String(page.at(-1)!.version)]);
     return out;
   }
 
@@ -416,17 +413,4 @@ function matches(r: LayerVersionRecord, runtime: string | undefined, architectur
   if (runtime !== undefined && !(r.compatibleRuntimes ?? []).includes(runtime)) return false;
   if (architecture !== undefined && !(r.compatibleArchitectures ?? []).includes(architecture)) return false;
   return true;
-}
-
-/** Markers are opaque to clients: base64url of the last listed layer name (or version number). */
-function encodeMarker(last: string): string {
-  return Buffer.from(last).toString('base64url');
-}
-
-function decodeMarker(marker: string): string {
-  const text = Buffer.from(marker, 'base64url').toString('utf8');
-  if (marker === '' || !/^[A-Za-z0-9_-]+$/.test(marker) || !/^[a-zA-Z0-9-_]+$/.test(text)) {
-    throw new LambdaError('InvalidParameterValueException', `Invalid marker: ${marker}`);
-  }
-  return text;
 }

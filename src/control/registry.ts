@@ -25,6 +25,7 @@ import {
   parseUpdateConfiguration,
 } from './validation.js';
 import { canonicalJson, parsePublishVersion } from './versions.js';
+import { encodeMarker, markerKey } from './list-markers.js';
 
 export type { CodePreparer } from './code.js';
 
@@ -160,6 +161,9 @@ function checkCombinedSize(codeUnzipped: number, layers: readonly StoredFunction
 function layerHexes(config: StoredFunctionConfig | undefined): string[] {
   return (config?.layers ?? []).map((l) => l.codeSha256Hex);
 }
+
+/** The key of a ListFunctions / ListVersionsByFunction marker: (function name, version). */
+const FUNCTION_VERSION_KEY = ([, version]: readonly string[]): boolean => /^(\$LATEST|[1-9]\d*)$/.test(version!);
 
 function hexToBase64(hex: string): string {
   return Buffer.from(hex, 'hex').toString('base64');
@@ -381,8 +385,8 @@ export class FunctionRegistry implements FunctionCatalog {
    */
   async list(marker: string | undefined, maxItems: string | number | undefined, functionVersion: string | undefined): Promise<ListFunctionsResponse> {
     const q = parseListQuery(maxItems, functionVersion);
-    let after: { name: string; version: string } | undefined;
-    if (marker !== undefined && marker !== '') after = decodeMarker(marker);
+    const key = markerKey(marker, 2, FUNCTION_VERSION_KEY);
+    const after = key && { name: key[0]!, version: key[1]! };
     const page = await this.#metadata.listFunctions({ after, limit: q.maxItems + 1, latestOnly: !q.all });
     const items = page.slice(0, q.maxItems);
     const out: ListFunctionsResponse = {
@@ -391,7 +395,7 @@ export class FunctionRegistry implements FunctionCatalog {
       ),
     };
     const last = items.at(-1);
-    if (page.length > q.maxItems && last) out.NextMarker = encodeMarker(last.name, last.version);
+    if (page.length > q.maxItems && last) out.NextMarker = encodeMarker([last.name, last.version]);
     return out;
   }
 
@@ -473,14 +477,12 @@ export class FunctionRegistry implements FunctionCatalog {
     if (!versions) throw functionNotFound(functionArn(this.#partition, name));
     const order = (v: string): number => (v === LATEST ? 0 : Number(v));
     let all = [...versions.values()].map((e) => e.record).sort((a, b) => order(a.version) - order(b.version));
-    if (marker !== undefined && marker !== '') {
-      const after = decodeMarker(marker);
-      all = all.filter((r) => order(r.version) > order(after.version));
-    }
+    const after = markerKey(marker, 2, FUNCTION_VERSION_KEY);
+    if (after) all = all.filter((r) => order(r.version) > order(after[1]!));
     const page = all.slice(0, q.maxItems);
     const out: ListVersionsByFunctionResponse = { Versions: page.map((r) => this.#configuration(r, functionArn(this.#partition, name, r.version), true)) };
     const last = page.at(-1);
-    if (all.length > q.maxItems && last) out.NextMarker = encodeMarker(name, last.version);
+    if (all.length > q.maxItems && last) out.NextMarker = encodeMarker([name, last.version]);
     return out;
   }
 
@@ -1135,19 +1137,3 @@ export class FunctionRegistry implements FunctionCatalog {
   }
 }
 
-/** Markers are opaque to clients: base64url of the last listed (name, version). */
-function encodeMarker(name: string, version: string): string {
-  return Buffer.from(JSON.stringify([name, version])).toString('base64url');
-}
-
-function decodeMarker(marker: string): { name: string; version: string } {
-  try {
-    const v = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && /^(\$LATEST|[1-9]\d*)$/.test(v[1])) {
-      return { name: v[0], version: v[1] };
-    }
-  } catch {
-    // fall through
-  }
-  throw new LambdaError('InvalidParameterValueException', `Invalid marker: ${marker}`);
-}
