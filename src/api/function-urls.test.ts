@@ -180,6 +180,36 @@ describe('the front door: routes', () => {
     assert.equal(malformed.status, 502);
     assert.equal(malformed.body, '{"message": "Internal server error"}');
   });
+
+  it('invokes a route’s Qualifier; a target gone (alias deleted) is API Gateway’s 500, a throttle 429', async (t) => {
+    const seen: (string | undefined)[] = [];
+    let next: () => Promise<InvokeResponse> = async () => ok({ statusCode: 200, body: 'v2' });
+    const send = await door(t, {
+      routes: [
+        { functionName: 'api', method: 'GET', path: '/live', payloadFormatVersion: '2.0', qualifier: 'live' },
+        { functionName: 'rest', method: 'GET', path: '/rest', payloadFormatVersion: '1.0', qualifier: '3' },
+        { functionName: 'api', method: 'GET', path: '/latest', payloadFormatVersion: '2.0' },
+      ],
+      invoke: (cmd) => {
+        seen.push(cmd.qualifier);
+        return next();
+      },
+    });
+    assert.equal((await send('GET', '/live', 'localhost')).body, 'v2');
+    assert.equal((await send('GET', '/rest', 'localhost')).status, 200);
+    assert.equal((await send('GET', '/latest', 'localhost')).status, 200);
+    assert.deepEqual(seen, ['live', '3', undefined]);
+
+    next = () => Promise.reject(new LambdaError('ResourceNotFoundException', 'Function not found: arn:aws:lambda:us-east-1:000000000000:function:api:live'));
+    const gone = await send('GET', '/live', 'localhost');
+    assert.deepEqual([gone.status, gone.body], [500, '{"message":"Internal Server Error"}']);
+    const goneV1 = await send('GET', '/rest', 'localhost');
+    assert.deepEqual([goneV1.status, goneV1.body], [500, '{"message": "Internal server error"}']);
+
+    next = () => Promise.reject(new LambdaError('TooManyRequestsException', 'Rate Exceeded.'));
+    const throttled = await send('GET', '/live', 'localhost');
+    assert.deepEqual([throttled.status, throttled.body], [429, '{"message":"Too Many Requests"}']);
+  });
 });
 
 describe('the Lambda API: URL config and routes operations', () => {

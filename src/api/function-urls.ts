@@ -152,9 +152,16 @@ export class FrontDoor {
     const failed = v1 ? json(502, '{"message": "Internal server error"}') : json(500, '{"message":"Internal Server Error"}');
     let out: InvokeResponse;
     try {
-      out = await this.#invoke(route.functionName, undefined, event, req.requestId);
+      // A route of a SAM function with AutoPublishAlias invokes the alias (its integration URI names the alias ARN).
+      out = await this.#invoke(route.functionName, route.qualifier, event, req.requestId);
     } catch (err) {
       if (err instanceof LambdaError && err.code === 'TooManyRequestsException') return json(429, '{"message":"Too Many Requests"}');
+      // The integration's target is gone (the route's alias was deleted): a configuration error, which
+      // API Gateway answers 500 for both kinds of API ("Execution failed due to configuration error";
+      // AWS re:Post knowledge center, api-gateway-internal-server-error: REST APIs {"message": "Internal server error"}).
+      if (err instanceof LambdaError && err.code === 'ResourceNotFoundException') {
+        return v1 ? json(500, '{"message": "Internal server error"}') : json(500, '{"message":"Internal Server Error"}');
+      }
       if (err instanceof LambdaError) return failed;
       throw err;
     }

@@ -144,6 +144,8 @@ export interface Route {
   Method: string;
   Path: string;
   PayloadFormatVersion: string;
+  /** The alias or version the route invokes; absent: $LATEST. */
+  Qualifier?: string;
 }
 
 export interface RouteListing extends Route {

@@ -284,6 +284,67 @@ describe('HTTP routes', () => {
     assert.equal(s.urls.routes().length, 3);
   });
 
+  it('stores a route’s Qualifier (an alias or a version that exists), lists it only when set, keeps it across a restart and after the alias is deleted', async (t) => {
+    const s = await setup(t);
+    await create(s, 'f');
+    assert.equal((await s.registry.publishVersion('f', {}))['Version'], '1');
+    await s.registry.createAlias('f', { Name: 'live', FunctionVersion: '1' });
+    const put = await s.urls.putRoutes('f', {
+      Routes: [
+        { Method: 'GET', Path: '/live', Qualifier: 'live' },
+        { Method: 'GET', Path: '/v1', PayloadFormatVersion: '1.0', Qualifier: '1' },
+        { Method: 'GET', Path: '/latest' },
+      ],
+    });
+    assert.deepEqual(put.Routes, [
+      { FunctionName: 'f', Method: 'GET', Path: '/live', PayloadFormatVersion: '2.0', Qualifier: 'live' },
+      { FunctionName: 'f', Method: 'GET', Path: '/v1', PayloadFormatVersion: '1.0', Qualifier: '1' },
+      { FunctionName: 'f', Method: 'GET', Path: '/latest', PayloadFormatVersion: '2.0' },
+    ]);
+    assert.deepEqual(
+      s.urls.routes().map((r) => [r.path, r.qualifier]),
+      [['/latest', undefined], ['/live', 'live'], ['/v1', '1']],
+    );
+    // Invoke's words for a qualifier that names nothing; nothing is stored.
+    await rejects(s.urls.putRoutes('f', { Routes: [{ Method: 'GET', Path: '/x', Qualifier: 'beta' }] }), 'ResourceNotFoundException', `Function not found: ${ARN('f', 'beta')}`);
+    await rejects(s.urls.putRoutes('f', { Routes: [{ Method: 'GET', Path: '/x', Qualifier: '7' }] }), 'ResourceNotFoundException', `Function not found: ${ARN('f', '7')}`);
+    assert.equal(s.urls.routes().length, 3);
+    // Invoke's ?Qualifier= constraints (botocore Qualifier), the member named as AWS names list members.
+    await rejects(
+      s.urls.putRoutes('f', { Routes: [{ Method: 'GET', Path: '/a' }, { Method: 'GET', Path: '/b', Qualifier: 'no:pe' }] }),
+      'ValidationException',
+      "1 validation error detected: Value 'no:pe' at 'routes.2.member.qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)",
+    );
+    await rejects(
+      s.urls.putRoutes('f', { Routes: [{ Method: 'GET', Path: '/a', Qualifier: '' }] }),
+      'ValidationException',
+      "1 validation error detected: Value '' at 'routes.1.member.qualifier' failed to satisfy constraint: Member must have length greater than or equal to 1",
+    );
+    await rejects(
+      s.urls.putRoutes('f', { Routes: [{ Method: 'GET', Path: '/a', Qualifier: 'q'.repeat(129) }] }),
+      'ValidationException',
+      `1 validation error detected: Value '${'q'.repeat(129)}' at 'routes.1.member.qualifier' failed to satisfy constraint: Member must have length less than or equal to 128`,
+    );
+    await assert.rejects(s.urls.putRoutes('f:live', { Routes: [] }), { code: 'InvalidParameterValueException' });
+
+    // Deleting the alias leaves the route (the front door answers for the missing target).
+    await s.registry.deleteAlias('f', 'live');
+    assert.equal(s.urls.routes().find((r) => r.path === '/live')?.qualifier, 'live');
+
+    s.registry.close();
+    await s.metadata.close();
+    const again = await openAt(s.dir, s.clock);
+    t.after(async () => {
+      again.registry.close();
+      await again.metadata.close();
+    });
+    assert.deepEqual(again.urls.listRoutes().Routes, [
+      { FunctionName: 'f', Method: 'GET', Path: '/latest', PayloadFormatVersion: '2.0' },
+      { FunctionName: 'f', Method: 'GET', Path: '/live', PayloadFormatVersion: '2.0', Qualifier: 'live' },
+      { FunctionName: 'f', Method: 'GET', Path: '/v1', PayloadFormatVersion: '1.0', Qualifier: '1' },
+    ]);
+  });
+
   it('validates methods, paths and payload versions', async (t) => {
     const s = await setup(t);
     await create(s, 'f');

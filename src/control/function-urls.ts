@@ -27,7 +27,7 @@ import type { Clock } from '../shared/clock.js';
 import { LambdaError } from '../shared/errors.js';
 import type { FunctionUrlCors, FunctionUrlRecord, HttpEndpointStore, HttpRouteRecord } from '../store/http-endpoints.js';
 import { LATEST } from '../store/types.js';
-import { checkInt, parseShape, Violations } from './validation.js';
+import { checkInt, checkPattern, parseShape, QUALIFIER_PATTERN, Violations } from './validation.js';
 
 /** botocore FunctionUrlQualifier: an alias name, never a version number (nor $LATEST: LS-A create_function_url_config_qualifier_latest). */
 export const URL_QUALIFIER_PATTERN = '((?!^\\d+$)^[0-9a-zA-Z-_]+$)';
@@ -61,11 +61,13 @@ export interface HttpRoute {
   Method: string;
   Path: string;
   PayloadFormatVersion: '1.0' | '2.0';
+  /** The alias or version the route invokes; absent: $LATEST. */
+  Qualifier?: string;
 }
 
 /** What FunctionUrls needs of the function registry (control/registry.ts implements the first three). */
 export interface UrlFunctionCatalog {
-  /** The version of the function ('$LATEST' or a number), or undefined when it does not exist. */
+  /** The version of the function ('$LATEST', a number or an alias name: its version), or undefined when it does not exist. */
   lookupVersion(name: string, version: string): object | undefined;
   /** Runs `fn` while no create, update or delete of that function runs. */
   exclusive<T>(name: string, fn: () => Promise<T>): Promise<T>;
@@ -220,7 +222,9 @@ export function randomUrlId(): string {
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY'] as const;
 const routesShape = z.looseObject({
-  Routes: z.array(z.looseObject({ Method: z.string().nullish(), Path: z.string().nullish(), PayloadFormatVersion: z.string().nullish() })).nullish(),
+  Routes: z
+    .array(z.looseObject({ Method: z.string().nullish(), Path: z.string().nullish(), PayloadFormatVersion: z.string().nullish(), Qualifier: z.string().nullish() }))
+    .nullish(),
 });
 /** A path segment: literal, {name} or (last) {name+}; API Gateway's resource path rules. */
 const LITERAL_SEGMENT = /^[a-zA-Z0-9._~:@!$&'()*+,;=-]+$/;
@@ -229,7 +233,7 @@ const GREEDY_SEGMENT = /^\{[a-zA-Z_][a-zA-Z0-9_]*\+\}$/;
 
 function parseRoutes(functionName: string, body: unknown): HttpRouteRecord[] {
   const b = parseShape(routesShape, body);
-  if (b.Routes == null) throw new LambdaError('InvalidParameterValueException', 'Routes is required: a list of {"Method", "Path", "PayloadFormatVersion"}.');
+  if (b.Routes == null) throw new LambdaError('InvalidParameterValueException', 'Routes is required: a list of {"Method", "Path", "PayloadFormatVersion", "Qualifier"}.');
   const out: HttpRouteRecord[] = [];
   const seen = new Set<string>();
   b.Routes.forEach((r, i) => {
@@ -244,10 +248,20 @@ function parseRoutes(functionName: string, body: unknown): HttpRouteRecord[] {
     if (version !== '1.0' && version !== '2.0') {
       throw new LambdaError('InvalidParameterValueException', `${where}.PayloadFormatVersion must be "1.0" or "2.0" (got ${JSON.stringify(version)}).`);
     }
+    // Qualifier: an alias name or a version number, checked as Invoke's ?Qualifier= is
+    // (botocore Qualifier: length 1..128, pattern (|[a-zA-Z0-9$_-]+)); the member is named as AWS names list members.
+    const qualifier = r.Qualifier ?? undefined;
+    if (qualifier !== undefined) {
+      const v = new Violations();
+      const field = `routes.${i + 1}.member.qualifier`;
+      if (qualifier.length < 1) v.add(qualifier, field, 'Member must have length greater than or equal to 1');
+      else checkPattern(v, qualifier, field, QUALIFIER_PATTERN, 128);
+      v.throwIfAny();
+    }
     const key = `${method} ${routeShapeKey(path)}`;
     if (seen.has(key)) throw new LambdaError('InvalidParameterValueException', `${where} repeats the route ${method} ${path}.`);
     seen.add(key);
-    out.push({ functionName, method, path, payloadFormatVersion: version });
+    out.push({ functionName, method, path, payloadFormatVersion: version, ...(qualifier !== undefined ? { qualifier } : {}) });
   });
   return out;
 }
@@ -458,14 +472,25 @@ export class FunctionUrls implements EndpointDirectory {
    * PUT /kindling/v1/routes/{FunctionName}: replaces the function's routes.
    * A route that matches the same requests as another function's (same
    * method, or ANY on either side, and the same path up to parameter names)
-   * is refused with 409.
+   * is refused with 409. A route's Qualifier (an alias or a version) must
+   * exist when the routes are put; a route whose alias is deleted later
+   * stays, and answers as API Gateway does when its integration's target is
+   * gone (api/function-urls.ts).
    */
   async putRoutes(fn: string, body: unknown): Promise<{ Routes: HttpRoute[] }> {
     const ref = parseFunctionRef(fn, this.#partition);
-    if (ref.qualifier !== undefined) throw new LambdaError('InvalidParameterValueException', 'Routes belong to a function: name it without a qualifier.');
+    if (ref.qualifier !== undefined) {
+      throw new LambdaError('InvalidParameterValueException', 'Routes belong to a function: name it without a qualifier (give a route\'s alias or version as its Qualifier member).');
+    }
     const routes = parseRoutes(ref.name, body);
     return this.#functions.exclusive(ref.name, async () => {
       if (!this.#functions.lookupVersion(ref.name, LATEST)) throw new LambdaError('ResourceNotFoundException', FUNCTION_DOES_NOT_EXIST);
+      for (const { qualifier } of routes) {
+        // Invoke's answer for a qualifier that names no version or alias (LS-A recorded get_function_alias_notfound_exc).
+        if (qualifier !== undefined && !this.#functions.lookupVersion(ref.name, qualifier)) {
+          throw new LambdaError('ResourceNotFoundException', `Function not found: ${functionArn(this.#partition, ref.name, qualifier)}`);
+        }
+      }
       for (const mine of routes) {
         const clash = this.#allRoutes.find(
           (other) =>
@@ -584,7 +609,9 @@ function cmp(a: string, b: string): number {
 }
 
 function wireRoute(r: HttpRouteRecord): HttpRoute {
-  return { FunctionName: r.functionName, Method: r.method, Path: r.path, PayloadFormatVersion: r.payloadFormatVersion };
+  const out: HttpRoute = { FunctionName: r.functionName, Method: r.method, Path: r.path, PayloadFormatVersion: r.payloadFormatVersion };
+  if (r.qualifier !== undefined) out.Qualifier = r.qualifier;
+  return out;
 }
 
 function decodeMarker(marker: string): string {

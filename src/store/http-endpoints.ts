@@ -42,6 +42,8 @@ export interface HttpRouteRecord {
   /** '/', '/items/{id}', '/files/{proxy+}'. */
   readonly path: string;
   readonly payloadFormatVersion: '1.0' | '2.0';
+  /** The alias or version the route invokes (SAM AutoPublishAlias); absent: $LATEST. */
+  readonly qualifier?: string;
 }
 
 /** Where function URLs and HTTP routes are kept (SqliteMetadataStore implements it). */

@@ -52,6 +52,7 @@ interface HttpRouteRow {
   method: string;
   path: string;
   payload_format_version: string;
+  qualifier: string | null;
 }
 
 interface EventInvokeConfigRow {
@@ -153,6 +154,9 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (method, path)
    );
    CREATE INDEX http_routes_by_function ON http_routes (name);`,
+  // 6 → 7: a route may invoke an alias or a version (SAM AutoPublishAlias):
+  // qualifier NULL invokes $LATEST.
+  `ALTER TABLE http_routes ADD COLUMN qualifier TEXT;`,
 ];
 
 /** The schema version this code writes (and the newest it can read). */
@@ -266,10 +270,12 @@ export class SqliteMetadataStore implements MetadataStore, LayerStore, HttpEndpo
     this.#listUrls = this.#db.prepare('SELECT * FROM function_urls ORDER BY name, qualifier');
     const deleteUrls = this.#db.prepare<[string]>('DELETE FROM function_urls WHERE name = ?');
     const deleteRoutes = this.#db.prepare<[string]>('DELETE FROM http_routes WHERE name = ?');
-    const insertRoute = this.#db.prepare<[string, string, string, string]>('INSERT INTO http_routes (name, method, path, payload_format_version) VALUES (?, ?, ?, ?)');
+    const insertRoute = this.#db.prepare<[string, string, string, string, string | null]>(
+      'INSERT INTO http_routes (name, method, path, payload_format_version, qualifier) VALUES (?, ?, ?, ?, ?)',
+    );
     this.#replaceRoutes = this.#db.transaction((name: string, routes: readonly HttpRouteRecord[]) => {
       deleteRoutes.run(name);
-      for (const r of routes) insertRoute.run(name, r.method, r.path, r.payloadFormatVersion);
+      for (const r of routes) insertRoute.run(name, r.method, r.path, r.payloadFormatVersion, r.qualifier ?? null);
     });
     this.#listRoutes = this.#db.prepare('SELECT * FROM http_routes ORDER BY name, path, method');
     this.#deleteAll = this.#db.transaction((name: string) => {
@@ -447,6 +453,7 @@ export class SqliteMetadataStore implements MetadataStore, LayerStore, HttpEndpo
       method: row.method,
       path: row.path,
       payloadFormatVersion: row.payload_format_version as HttpRouteRecord['payloadFormatVersion'],
+      ...(row.qualifier !== null ? { qualifier: row.qualifier } : {}),
     }));
   }
 

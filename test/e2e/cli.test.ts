@@ -261,7 +261,14 @@ Resources:
   assert.equal(JSON.parse((await ok(['invoke', 'cli-uses-layer'])).stdout), 'layer v2');
 });
 
-test('kindling deploy: AutoPublishAlias publishes a version and points the alias at it', async () => {
+/** The front door's port, from `kindling up`'s "function urls on http://HOST:PORT" line. */
+async function frontDoorPort(): Promise<number> {
+  const line = /^function urls on http:\/\/[^:\s]+:(\d+)$/m;
+  await eventually(() => line.test(kindling.output()), 10_000, 'the front door line');
+  return Number(line.exec(kindling.output())![1]);
+}
+
+test('kindling deploy: AutoPublishAlias publishes a version and points the alias at it; its routes serve the alias', async () => {
   const template = (body: string) => `Transform: AWS::Serverless-2016-10-31
 Resources:
   Aliased:
@@ -271,20 +278,35 @@ Resources:
       Runtime: nodejs20.x
       Handler: index.handler
       AutoPublishAlias: live
-      InlineCode: "exports.handler = async () => '${body}';"
+      InlineCode: "exports.handler = async () => '${body}@' + process.env.AWS_LAMBDA_FUNCTION_VERSION;"
+      Events:
+        Get:
+          Type: HttpApi
+          Properties:
+            Path: /cli-aliased
+            Method: GET
 `;
   const dir = project({ 'template.yaml': template('one') });
   cleanup(() => kindlingCli(['rm', 'cli-aliased']));
   const first = await ok(['deploy'], { cwd: dir });
   assert.match(first.stdout, /^alias +cli-aliased:live +→ version 1$/m);
+  assert.match(first.stdout, /^route +cli-aliased +GET \/cli-aliased → cli-aliased:live$/m);
   const v1 = JSON.parse((await ok(['invoke', 'cli-aliased', '--qualifier', 'live', '--json'])).stdout) as { ExecutedVersion: string; Payload: unknown };
-  assert.deepEqual([v1.ExecutedVersion, v1.Payload], ['1', 'one']);
+  assert.deepEqual([v1.ExecutedVersion, v1.Payload], ['1', 'one@1']);
+  // The route invokes the alias, as SAM's integration URI names the alias ARN: version 1, not $LATEST.
+  const door = `http://127.0.0.1:${await frontDoorPort()}/cli-aliased`;
+  const viaRoute = await fetch(door);
+  assert.deepEqual([viaRoute.status, await viaRoute.text()], [200, 'one@1']);
   assert.match((await ok(['deploy'], { cwd: dir })).stdout, /^unchanged +cli-aliased$/m);
   writeFileSync(join(dir, 'template.yaml'), template('two'));
   const second = await ok(['deploy'], { cwd: dir });
   assert.match(second.stdout, /^updated +cli-aliased \(code, alias live → version 2\)$/m);
   const v2 = JSON.parse((await ok(['invoke', 'cli-aliased', '--qualifier', 'live', '--json'])).stdout) as { ExecutedVersion: string; Payload: unknown };
-  assert.deepEqual([v2.ExecutedVersion, v2.Payload], ['2', 'two']);
+  assert.deepEqual([v2.ExecutedVersion, v2.Payload], ['2', 'two@2']);
+  const viaRoute2 = await fetch(door);
+  assert.deepEqual([viaRoute2.status, await viaRoute2.text()], [200, 'two@2']);
+  const listed = (await (await fetch(`${endpoint}/kindling/v1/routes`)).json()) as { Routes: { FunctionName: string; Qualifier?: string }[] };
+  assert.deepEqual(listed.Routes.filter((x) => x.FunctionName === 'cli-aliased').map((x) => x.Qualifier), ['live']);
 });
 
 test('kindling deploy: FunctionUrlConfig creates a function URL and prints it', async () => {

@@ -12,12 +12,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CreateAliasCommand,
   CreateFunctionUrlConfigCommand,
+  DeleteAliasCommand,
   DeleteFunctionCommand,
   DeleteFunctionUrlConfigCommand,
   GetFunctionUrlConfigCommand,
   ListFunctionUrlConfigsCommand,
+  PublishVersionCommand,
+  UpdateAliasCommand,
+  UpdateFunctionConfigurationCommand,
   UpdateFunctionUrlConfigCommand,
+  waitUntilFunctionUpdatedV2,
   type LambdaServiceException,
 } from '@aws-sdk/client-lambda';
 import { deploy, startKindling, type Kindling } from './harness.js';
@@ -258,4 +264,59 @@ test('function URLs and HTTP routes through the SDK and real HTTP clients, kept 
   const removed = await fetch(`${second.url}/kindling/v1/routes/rest`, { method: 'DELETE' });
   assert.equal(removed.status, 204);
   assert.equal((await fetch(`http://127.0.0.1:${port2}/legacy/x`, { method: 'POST' })).status, 404);
+});
+
+test('a route with a Qualifier serves the alias’s version; moving the alias moves the route; a deleted alias is API Gateway’s 500', async (t) => {
+  const k = await startKindling(t);
+  const lambda = k.client;
+  const door = `http://127.0.0.1:${frontDoorPort(k)}`;
+  const VERSIONED = {
+    'index.js': `exports.handler = async () => ({ statusCode: 200, body: JSON.stringify({ version: process.env.AWS_LAMBDA_FUNCTION_VERSION, mark: process.env.MARK }) });`,
+  };
+  await deploy(lambda, 'ver', VERSIONED, { Environment: { Variables: { MARK: 'one' } } });
+  assert.equal((await lambda.send(new PublishVersionCommand({ FunctionName: 'ver' }))).Version, '1');
+  await lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'ver', Environment: { Variables: { MARK: 'two' } } }));
+  await waitUntilFunctionUpdatedV2({ client: lambda, maxWaitTime: 60 }, { FunctionName: 'ver' });
+  assert.equal((await lambda.send(new PublishVersionCommand({ FunctionName: 'ver' }))).Version, '2');
+  await lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: 'ver', Environment: { Variables: { MARK: 'latest' } } }));
+  await waitUntilFunctionUpdatedV2({ client: lambda, maxWaitTime: 60 }, { FunctionName: 'ver' });
+  await lambda.send(new CreateAliasCommand({ FunctionName: 'ver', Name: 'live', FunctionVersion: '1' }));
+
+  const notYet = await putRoutes(k, 'ver', [{ Method: 'GET', Path: '/beta', Qualifier: 'beta' }]);
+  assert.equal(notYet.status, 404);
+  assert.deepEqual(await notYet.json(), { Type: 'User', Message: `Function not found: ${ARN('ver')}:beta` });
+  const put = await putRoutes(k, 'ver', [
+    { Method: 'GET', Path: '/live', PayloadFormatVersion: '2.0', Qualifier: 'live' },
+    { Method: 'GET', Path: '/pinned', PayloadFormatVersion: '1.0', Qualifier: '2' },
+    { Method: 'GET', Path: '/latest', PayloadFormatVersion: '2.0' },
+  ]);
+  assert.equal(put.status, 200);
+  const listed = (await (await fetch(`${k.url}/kindling/v1/routes`)).json()) as { Routes: Obj[] };
+  assert.deepEqual(
+    listed.Routes.map((r) => [r['Path'], r['Qualifier']]),
+    [['/latest', undefined], ['/live', 'live'], ['/pinned', '2']],
+  );
+
+  const served = async (path: string) => {
+    const res = await fetch(`${door}${path}`);
+    return { status: res.status, body: (await res.json()) as Obj };
+  };
+  assert.deepEqual(await served('/live'), { status: 200, body: { version: '1', mark: 'one' } });
+  assert.deepEqual(await served('/pinned'), { status: 200, body: { version: '2', mark: 'two' } });
+  assert.deepEqual(await served('/latest'), { status: 200, body: { version: '$LATEST', mark: 'latest' } });
+
+  // Moving the alias (as a SAM deploy does) changes what the route serves; weights apply to it as to Invoke.
+  await lambda.send(new UpdateAliasCommand({ FunctionName: 'ver', Name: 'live', FunctionVersion: '2' }));
+  assert.deepEqual(await served('/live'), { status: 200, body: { version: '2', mark: 'two' } });
+  await lambda.send(new UpdateAliasCommand({ FunctionName: 'ver', Name: 'live', FunctionVersion: '2', RoutingConfig: { AdditionalVersionWeights: { '1': 0.5 } } }));
+  const seen = new Set<unknown>();
+  for (let i = 0; i < 40 && seen.size < 2; i++) seen.add((await served('/live')).body['version']);
+  assert.deepEqual([...seen].sort(), ['1', '2']);
+
+  // The alias deleted: the route stays, and answers as an HTTP API does when its integration's target is gone.
+  await lambda.send(new DeleteAliasCommand({ FunctionName: 'ver', Name: 'live' }));
+  const gone = await fetch(`${door}/live`);
+  assert.equal(gone.status, 500);
+  assert.deepEqual(await gone.json(), { message: 'Internal Server Error' });
+  assert.deepEqual(await served('/pinned'), { status: 200, body: { version: '2', mark: 'two' } });
 });

@@ -237,7 +237,7 @@ class FakeLambda implements DeployApi {
 
   putRoutes(name: string, routes: readonly Route[]): Promise<{ Routes?: RouteListing[] }> {
     if (this.missing.has('routes')) throw unknown();
-    this.calls.push(`putRoutes ${name} ${routes.map((r) => `${r.Method} ${r.Path}`).join(', ')}`);
+    this.calls.push(`putRoutes ${name} ${routes.map((r) => `${r.Method} ${r.Path}${r.Qualifier !== undefined ? ` → ${r.Qualifier}` : ''}`).join(', ')}`);
     this.routes.set(name, [...routes]);
     return Promise.resolve({ Routes: routes.map((r) => ({ ...r, FunctionName: name })) });
   }
@@ -323,7 +323,7 @@ describe('applyModel against a fake Lambda', () => {
       'createAlias api live 1',
       'putFunctionEventInvokeConfig api live',
       'createFunctionUrlConfig api live',
-      'putRoutes api GET /items/{id}',
+      'putRoutes api GET /items/{id} → live',
       'createFunction Small',
     ]);
     assert.deepEqual(api.functions.get('api')!.config.Layers, [{ Arn: 'arn:aws:lambda:us-east-1:000000000000:layer:deps:1' }]);
@@ -334,7 +334,7 @@ describe('applyModel against a fake Lambda', () => {
       '',
       'alias  api:live  → version 1',
       'url    api       http://api.lambda-url.test/',
-      'route  api       GET /items/{id}',
+      'route  api       GET /items/{id} → api:live',
       "(routes are served by the platform's HTTP front door: `kindling up --http-port`, by default the API's port + 1)",
     ]);
   });
@@ -388,6 +388,23 @@ describe('applyModel against a fake Lambda', () => {
     assert.deepEqual(result.functions[0]!.changes, ['Timeout', 'Layers', 'ReservedConcurrentExecutions', 'alias live → version 2']);
     assert.deepEqual(api.functions.get('api')!.config.Layers, [{ Arn: 'arn:aws:lambda:us-east-1:000000000000:layer:deps:2' }]);
     assert.deepEqual(result.functions[1]!.changes, ['Timeout']);
+  });
+
+  it('routes follow AutoPublishAlias: routes of $LATEST are put again with the alias, and without it once it leaves', async () => {
+    const api = new FakeLambda();
+    const dir = project('qualified');
+    await deployOnce(api, dir);
+    // Routes as a kindling without route qualifiers stored them: they differ, and are put again.
+    api.routes.set('api', [{ Method: 'GET', Path: '/items/{id}', PayloadFormatVersion: '2.0' }]);
+    api.calls.length = 0;
+    let result = await deployOnce(api, dir);
+    assert.deepEqual(api.calls, ['putRoutes api GET /items/{id} → live']);
+    assert.deepEqual(result.functions[0]!.changes, ['routes']);
+    // Without AutoPublishAlias the routes invoke $LATEST again (the alias itself is left alone, as before).
+    api.calls.length = 0;
+    result = await deployOnce(api, dir, TEMPLATE.replace('      AutoPublishAlias: live\n', ''));
+    assert.ok(api.calls.includes('putRoutes api GET /items/{id}'), api.calls.join('; '));
+    assert.deepEqual(api.routes.get('api'), [{ Method: 'GET', Path: '/items/{id}', PayloadFormatVersion: '2.0' }]);
   });
 
   it('what leaves the template is removed: concurrency, EventInvokeConfig, URL, routes', async () => {

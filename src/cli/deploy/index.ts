@@ -75,7 +75,7 @@ export function summary(result: DeployResult, out: Output): string[] {
   for (const f of result.functions) {
     if (f.alias) extra.push(['alias', `${f.name}:${f.alias.name}`, `→ version ${f.alias.version}`]);
     if (f.url) extra.push(['url', f.name, f.url]);
-    for (const r of f.routes ?? []) extra.push(['route', f.name, `${r.Method} ${r.Url ?? r.Path}`]);
+    for (const r of f.routes ?? []) extra.push(['route', f.name, `${r.Method} ${r.Url ?? r.Path}${r.Qualifier !== undefined ? ` → ${f.name}:${r.Qualifier}` : ''}`]);
   }
   if (extra.length > 0) lines.push('', ...table(extra));
   if (result.functions.some((f) => (f.routes ?? []).some((r) => r.Url === undefined))) {

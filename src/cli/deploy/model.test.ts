@@ -205,10 +205,11 @@ Resources:
     assert.deepEqual(fn.eventInvokeConfig, { MaximumRetryAttempts: 0, DestinationConfig: { OnFailure: { Destination: 'arn:aws:sqs:eu-west-1:000000000000:dlq' } } });
     assert.equal(fn.alias, 'live');
     assert.deepEqual(fn.url, { AuthType: 'NONE', Cors: { AllowOrigins: ['*'] } });
+    // AutoPublishAlias: the events invoke the alias (SAM's integration URI names the alias ARN).
     assert.deepEqual(fn.routes, [
-      { Method: 'GET', Path: '/items/{id}', PayloadFormatVersion: '1.0' },
-      { Method: 'ANY', Path: '/{proxy+}', PayloadFormatVersion: '2.0' },
-      { Method: 'POST', Path: '/items', PayloadFormatVersion: '1.0' },
+      { Method: 'GET', Path: '/items/{id}', PayloadFormatVersion: '1.0', Qualifier: 'live' },
+      { Method: 'ANY', Path: '/{proxy+}', PayloadFormatVersion: '2.0', Qualifier: 'live' },
+      { Method: 'POST', Path: '/items', PayloadFormatVersion: '1.0', Qualifier: 'live' },
     ]);
   });
 

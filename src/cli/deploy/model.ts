@@ -400,7 +400,8 @@ function readFunction(
     ...(eic ? { eventInvokeConfig: readEventInvokeConfig(t, r, eic, `${where}.EventInvokeConfig`) } : {}),
     ...(alias !== undefined ? { alias } : {}),
     ...(url ? { url: readUrlConfig(t, r, url, `${where}.FunctionUrlConfig`) } : {}),
-    ...(events ? { routes: readEvents(t, r, events, `${where}.Events`) } : {}),
+    // With AutoPublishAlias, SAM points the events' integrations at the alias ARN: the routes invoke the alias.
+    ...(events ? { routes: readEvents(t, r, events, `${where}.Events`, alias) } : {}),
   };
 }
 
@@ -454,7 +455,7 @@ function readUrlConfig(t: Template, r: Resolver, v: TValue, where: string): Func
 
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS', 'ANY']);
 
-function readEvents(t: Template, r: Resolver, v: TValue, where: string): Route[] {
+function readEvents(t: Template, r: Resolver, v: TValue, where: string, alias: string | undefined): Route[] {
   const m = plainMap(t, v, where);
   const routes: Route[] = [];
   for (const ev of m.entries) {
@@ -480,7 +481,7 @@ function readEvents(t: Template, r: Resolver, v: TValue, where: string): Route[]
     if (!routePath.startsWith('/')) throw new TemplateError(t.file, path!.line, `Events.${ev.key}: Path must start with /`);
     const version = pfv ? r.string(pfv, `Events.${ev.key}.Properties.PayloadFormatVersion`) : type === 'Api' ? '1.0' : '2.0';
     if (version !== '1.0' && version !== '2.0') throw new TemplateError(t.file, pfv!.line, `Events.${ev.key}: PayloadFormatVersion must be 1.0 or 2.0`);
-    routes.push({ Method: routeMethod, Path: routePath, PayloadFormatVersion: version });
+    routes.push({ Method: routeMethod, Path: routePath, PayloadFormatVersion: version, ...(alias !== undefined ? { Qualifier: alias } : {}) });
   }
   return routes;
 }

@@ -100,9 +100,9 @@ export function planUrl(desired: FunctionUrlSettings, current: FunctionUrlConfig
   return same ? undefined : 'update';
 }
 
-/** The same routes, in any order. */
+/** The same routes (method, path, payload format and the qualifier they invoke), in any order. */
 export function sameRoutes(a: readonly Route[], b: readonly Route[]): boolean {
-  const key = (r: Route) => `${r.Method} ${r.Path} ${r.PayloadFormatVersion}`;
+  const key = (r: Route) => JSON.stringify([r.Method, r.Path, r.PayloadFormatVersion, r.Qualifier ?? null]);
   return sameJson([...a].map(key).sort(), [...b].map(key).sort());
 }
 
