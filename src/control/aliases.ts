@@ -26,7 +26,7 @@ import { functionNotFound, LambdaError } from '../shared/errors.js';
 import type { AliasRecord, MetadataStore } from '../store/types.js';
 import { LATEST } from '../store/types.js';
 import { checkPattern, DESCRIPTION_MAX, parseListQuery, parseShape, Violations } from './validation.js';
-import { encodeMarker, markerKey } from './list-markers.js';
+import { encodeMarker, markerKey } from './list-paging.js';
 
 /** botocore Alias: length 1..128; not only digits (a number is a version). */
 export const ALIAS_NAME_PATTERN = '(?!^[0-9]+$)([a-zA-Z0-9-_]+)';

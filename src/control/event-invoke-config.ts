@@ -26,7 +26,7 @@ import type { EventInvokeConfigRecord, MetadataStore } from '../store/types.js';
 import { LATEST } from '../store/types.js';
 import { arnService, parseDestinationArn, queueArnForm, UNSUPPORTED_DESTINATION_SERVICES } from './destination-arn.js';
 import { checkInt, checkPattern, parseShape, Violations } from './validation.js';
-import { encodeMarker, markerKey } from './list-markers.js';
+import { encodeMarker, markerKey, parseMaxItems } from './list-paging.js';
 
 export { parseDestinationArn } from './destination-arn.js';
 export type { DestinationTarget } from './destination-arn.js';
@@ -159,17 +159,6 @@ function checkQualifierMember(v: Violations, qualifier: string | undefined): voi
   if (qualifier === undefined) return;
   if (qualifier.length < 1) v.add(qualifier, 'qualifier', 'Member must have length greater than or equal to 1');
   else checkPattern(v, qualifier, 'qualifier', INVOKE_CONFIG_QUALIFIER_PATTERN, 128);
-}
-
-/** ListFunctionEventInvokeConfigs ?MaxItems= (1..50); Lambda lists up to 50 when it is not given. */
-function parseMaxItems(maxItems: string | undefined): number {
-  if (maxItems === undefined) return LIST_INVOKE_CONFIGS_MAX_ITEMS;
-  const n = Number(maxItems);
-  if (maxItems === '' || !Number.isInteger(n)) throw new LambdaError('SerializationException', 'STRING_VALUE can not be converted to an Integer');
-  const v = new Violations();
-  checkInt(v, n, 'maxItems', 1, LIST_INVOKE_CONFIGS_MAX_ITEMS);
-  v.throwIfAny();
-  return n;
 }
 
 /** List order: $LATEST, then versions numerically, then (later) aliases by name. */
@@ -339,7 +328,7 @@ export class EventInvokeConfigs implements AsyncInvokeSettings {
    */
   async list(fn: string, marker: string | undefined, maxItems: string | undefined): Promise<ListFunctionEventInvokeConfigsResponse> {
     const ref = parseFunctionRef(fn, this.#partition);
-    const limit = parseMaxItems(maxItems);
+    const limit = parseMaxItems(maxItems, LIST_INVOKE_CONFIGS_MAX_ITEMS);
     // LS-A recorded list_function_doesnotexist.
     if (!this.#functions.lookupVersion(ref.name, LATEST)) throw new LambdaError('ResourceNotFoundException', "The function doesn't exist.");
     const all = [...(this.#configs.get(ref.name)?.values() ?? [])].sort((a, b) => qualifierOrder(a.qualifier, b.qualifier));

@@ -28,6 +28,7 @@ import { LambdaError } from '../shared/errors.js';
 import type { FunctionUrlCors, FunctionUrlRecord, HttpEndpointStore, HttpRouteRecord } from '../store/http-endpoints.js';
 import { LATEST } from '../store/types.js';
 import { checkInt, checkPattern, parseShape, QUALIFIER_PATTERN, Violations } from './validation.js';
+import { encodeMarker, markerKey, parseMaxItems } from './list-paging.js';
 
 /** botocore FunctionUrlQualifier: an alias name, never a version number (nor $LATEST: LS-A create_function_url_config_qualifier_latest). */
 export const URL_QUALIFIER_PATTERN = '((?!^\\d+$)^[0-9a-zA-Z-_]+$)';
@@ -192,16 +193,6 @@ function checkUrlQualifier(v: Violations, qualifier: string | undefined): void {
   if (qualifier.length < 1) v.add(qualifier, 'qualifier', 'Member must have length greater than or equal to 1');
   else if (qualifier.length > 128) v.add(qualifier, 'qualifier', 'Member must have length less than or equal to 128');
   else if (!URL_QUALIFIER.test(qualifier)) v.add(qualifier, 'qualifier', `Member must satisfy regular expression pattern: ${URL_QUALIFIER_PATTERN}`);
-}
-
-function parseMaxItems(maxItems: string | undefined): number {
-  if (maxItems === undefined) return LIST_URL_CONFIGS_MAX_ITEMS;
-  const n = Number(maxItems);
-  if (maxItems === '' || !Number.isInteger(n)) throw new LambdaError('SerializationException', 'STRING_VALUE can not be converted to an Integer');
-  const v = new Violations();
-  checkInt(v, n, 'maxItems', 1, LIST_URL_CONFIGS_MAX_ITEMS);
-  v.throwIfAny();
-  return n;
 }
 
 /** Lambda's timestamps in these responses: ISO 8601 with microseconds ("2021-12-01T18:27:20.565045Z", botocore examples). */
@@ -454,15 +445,15 @@ export class FunctionUrls implements EndpointDirectory {
   /** ListFunctionUrlConfigs: the function's URLs, the unqualified one first, then by alias name. */
   async list(fn: string, marker: string | undefined, maxItems: string | undefined): Promise<{ FunctionUrlConfigs: FunctionUrlConfig[]; NextMarker?: string }> {
     const ref = parseFunctionRef(fn, this.#partition);
-    const limit = parseMaxItems(maxItems);
+    const limit = parseMaxItems(maxItems, LIST_URL_CONFIGS_MAX_ITEMS);
     if (!this.#functions.lookupVersion(ref.name, LATEST)) throw new LambdaError('ResourceNotFoundException', FUNCTION_DOES_NOT_EXIST);
     const all = [...(this.#urls.get(ref.name)?.entries() ?? [])].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const after = marker === undefined || marker === '' ? undefined : decodeMarker(marker);
+    const after = markerKey(marker, 1)?.[0];
     const rest = after === undefined ? all : all.filter(([q]) => q > after);
     const page = rest.slice(0, limit);
     const out: { FunctionUrlConfigs: FunctionUrlConfig[]; NextMarker?: string } = { FunctionUrlConfigs: page.map(([, r]) => this.#wire(r)) };
     const last = page.at(-1);
-    if (rest.length > limit && last) out.NextMarker = Buffer.from(JSON.stringify([last[0]])).toString('base64url');
+    if (rest.length > limit && last) out.NextMarker = encodeMarker([last[0]]);
     return out;
   }
 
@@ -612,14 +603,4 @@ function wireRoute(r: HttpRouteRecord): HttpRoute {
   const out: HttpRoute = { FunctionName: r.functionName, Method: r.method, Path: r.path, PayloadFormatVersion: r.payloadFormatVersion };
   if (r.qualifier !== undefined) out.Qualifier = r.qualifier;
   return out;
-}
-
-function decodeMarker(marker: string): string {
-  try {
-    const v = JSON.parse(Buffer.from(marker, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 1 && typeof v[0] === 'string') return v[0];
-  } catch {
-    // fall through
-  }
-  throw new LambdaError('InvalidParameterValueException', `Invalid marker: ${marker}`);
 }

@@ -23,7 +23,7 @@ import type { BlobStore, LayerStore, LayerVersionRecord, StoredFunctionLayer } f
 import { inspectZip } from './code.js';
 import { formatLastModified } from './registry.js';
 import { checkPattern, checkZipSize, decodeBase64, LAMBDA_RUNTIME_ENUM, parseShape, validationError, Violations } from './validation.js';
-import { encodeMarker, markerKey } from './list-markers.js';
+import { encodeMarker, markerKey } from './list-paging.js';
 
 /** botocore LayerName: length 1..140; a name or a layer ARN. */
 export const LAYER_NAME_PATTERN = '(arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\\d{12}:layer:[a-zA-Z0-9-_]+)|[a-zA-Z0-9-_]+';

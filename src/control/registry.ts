@@ -25,7 +25,7 @@ import {
   parseUpdateConfiguration,
 } from './validation.js';
 import { canonicalJson, parsePublishVersion } from './versions.js';
-import { encodeMarker, markerKey } from './list-markers.js';
+import { encodeMarker, markerKey } from './list-paging.js';
 
 export type { CodePreparer } from './code.js';
 

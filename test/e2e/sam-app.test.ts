@@ -110,7 +110,7 @@ test('a SAM application: deploy, then the CLI, the SDK and HTTP see the function
   assert.match(first.stdout, /^alias +samapp-items:live +→ version 1$/m);
   const url = /^url +samapp-items +(\S+)$/m.exec(first.stdout)?.[1];
   assert.ok(url, first.stdout);
-  assert.match(first.stdout, /^route +samapp-items +GET \S*\/samapp\/items\/\{id\}$/m);
+  assert.match(first.stdout, /^route +samapp-items +GET \S*\/samapp\/items\/\{id\} → samapp-items:live$/m);
 
   // The CLI: invoke through the alias; the layer's module and the Globals' environment are there.
   const viaCli = JSON.parse((await cli(['invoke', 'samapp-items', '--qualifier', 'live', '--payload', '{"id":"cli"}', '--json'])).stdout) as {
@@ -142,7 +142,8 @@ test('a SAM application: deploy, then the CLI, the SDK and HTTP see the function
   assert.equal((JSON.parse(viaUrl.body) as ItemBody).item, '/FROM-URL!');
   const viaRoute = await httpOn(port, 'GET', '/samapp/items/42');
   assert.equal(viaRoute.status, 200, viaRoute.body);
-  assert.equal((JSON.parse(viaRoute.body) as ItemBody).item, '42!');
+  // The route invokes the alias, as SAM's AutoPublishAlias makes API events do.
+  assert.deepEqual(JSON.parse(viaRoute.body), { item: '42!', stage: 'prod', version: '1' } satisfies ItemBody);
   assert.equal((await httpOn(port, 'GET', '/samapp/nothing-here')).status, 404);
 
   // Logs of what ran, through the CLI.
@@ -170,5 +171,7 @@ test('a SAM application: deploy, then the CLI, the SDK and HTTP see the function
   assert.match(changed.stdout, /^alias +samapp-items:live +→ version 2$/m);
   const v2 = JSON.parse((await httpOn(port, 'GET', '/again', target.host)).body) as ItemBody;
   assert.deepEqual(v2, { item: '/AGAIN!!!', stage: 'prod', version: '2' });
+  const routedV2 = JSON.parse((await httpOn(port, 'GET', '/samapp/items/7')).body) as ItemBody;
+  assert.deepEqual(routedV2, { item: '7!!!', stage: 'prod', version: '2' });
   assert.equal((await client.send(new GetAliasCommand({ FunctionName: 'samapp-items', Name: 'live' }))).FunctionVersion, '2');
 });

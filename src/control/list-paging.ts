@@ -6,6 +6,7 @@
  * between the calls.
  */
 import { LambdaError } from '../shared/errors.js';
+import { checkInt, Violations } from './validation.js';
 
 /** The NextMarker of a page whose last item has `key`. */
 export function encodeMarker(key: readonly string[]): string {
@@ -32,4 +33,19 @@ export function decodeMarker(marker: string, size: number, valid?: (key: readonl
 /** A ?Marker= query value: undefined when absent or empty (the SDKs send neither on the first page). */
 export function markerKey(marker: string | undefined, size: number, valid?: (key: readonly string[]) => boolean): string[] | undefined {
   return marker === undefined || marker === '' ? undefined : decodeMarker(marker, size, valid);
+}
+
+/**
+ * A ?MaxItems= query value of a list whose page holds 1..max items, `max`
+ * when absent (ListFunctionEventInvokeConfigs, ListFunctionUrlConfigs: the
+ * model's range; a value that is no integer fails to deserialize, as on Lambda).
+ */
+export function parseMaxItems(maxItems: string | undefined, max: number): number {
+  if (maxItems === undefined) return max;
+  const n = Number(maxItems);
+  if (maxItems === '' || !Number.isInteger(n)) throw new LambdaError('SerializationException', 'STRING_VALUE can not be converted to an Integer');
+  const v = new Violations();
+  checkInt(v, n, 'maxItems', 1, max);
+  v.throwIfAny();
+  return n;
 }
