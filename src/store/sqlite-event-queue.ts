@@ -1,9 +1,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { EventQueue, Message, MessageQueues, NewEvent, NewMessage, PartitionStats, QueuedEvent, Settlement } from './event-queue.js';
-import { migrateSchema } from './sqlite-schema.js';
+import { openSqlite } from './sqlite-schema.js';
 
 const SCHEMA: readonly string[] = [
   // 0 → 1: the event queue and the named message queues.
@@ -134,21 +132,7 @@ export class SqliteEventQueue implements EventQueue, MessageQueues {
   /** Opens (creating if needed) `<dataDir>/queue.db`; ':memory:' as file for a private in-memory one. */
   constructor(dataDir: string, options: { file?: string; now?: number } = {}) {
     const file = options.file ?? 'queue.db';
-    let location = file;
-    if (file !== ':memory:') {
-      mkdirSync(dataDir, { recursive: true });
-      location = join(dataDir, file);
-    }
-    this.#db = new Database(location);
-    try {
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('busy_timeout = 5000');
-      migrateSchema(this.#db, location, 'queue', SCHEMA);
-    } catch (err) {
-      this.#db.close();
-      throw err;
-    }
+    this.#db = openSqlite(dataDir, file, 'queue', SCHEMA);
     this.#insertEvent = this.#db.prepare(
       `INSERT INTO events (id, function_name, qualifier, payload, client_context, accepted_at, visible_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,

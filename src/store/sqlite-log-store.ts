@@ -24,13 +24,11 @@
  * later event exactly once.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { systemClock } from '../shared/clock.js';
 import type { Clock, Timer } from '../shared/clock.js';
 import { InvalidTokenError, LogStreamNotFoundError } from './log-store.js';
 import type { LogAppender, LogEvent, LogPage, LogQuery, LogReader, LogRetention, LogStreamInfo, NewLogEvent } from './log-store.js';
-import { migrateSchema } from './sqlite-schema.js';
+import { openSqlite } from './sqlite-schema.js';
 
 const SCHEMA: readonly string[] = [
   // 0 → 1: groups, streams, events.
@@ -80,7 +78,7 @@ const TRIM_BATCH = 1000;
 export interface SqliteLogStoreOptions {
   readonly retention: LogRetention;
   readonly clock?: Clock;
-  /** Default: logs.db in dataDir. */
+  /** Its file name in dataDir (':memory:' for a private in-memory one). Default logs.db. */
   readonly file?: string;
   /** Told when a background flush or sweep fails (the events stay buffered for the next one). */
   readonly onError?: (err: unknown) => void;
@@ -143,21 +141,10 @@ export class SqliteLogStore implements LogAppender, LogReader {
   readonly #stmt;
 
   constructor(dataDir: string, options: SqliteLogStoreOptions) {
-    mkdirSync(dataDir, { recursive: true });
-    const location = options.file ?? join(dataDir, 'logs.db');
     this.#clock = options.clock ?? systemClock;
     this.#retention = options.retention;
     this.#onError = options.onError ?? ((err) => console.error('kindling: log store:', err));
-    this.#db = new Database(location);
-    try {
-      this.#db.pragma('journal_mode = WAL');
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('busy_timeout = 5000');
-      migrateSchema(this.#db, location, 'log store', SCHEMA);
-    } catch (err) {
-      this.#db.close();
-      throw err;
-    }
+    this.#db = openSqlite(dataDir, options.file ?? 'logs.db', 'log store', SCHEMA);
     const db = this.#db;
     this.#stmt = {
       group: db.prepare<[string], { id: number; last_ts: number; last_seq: number; stored_bytes: number }>('SELECT id, last_ts, last_seq, stored_bytes FROM log_groups WHERE name = ?'),

@@ -1,9 +1,7 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { AliasRecord, EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, LayerStore, LayerVersionRecord, ListFunctionsQuery, MetadataStore } from './types.js';
 import { LATEST } from './types.js';
-import { migrateSchema } from './sqlite-schema.js';
+import { openSqlite } from './sqlite-schema.js';
 import type { FunctionUrlRecord, HttpEndpointStore, HttpRouteRecord } from './http-endpoints.js';
 
 /**
@@ -197,23 +195,7 @@ export class SqliteMetadataStore implements MetadataStore, LayerStore, HttpEndpo
 
   /** Opens (creating if needed) `<dataDir>/kindling.db`; pass ':memory:' as file for a private in-memory DB. */
   constructor(dataDir: string, file = 'kindling.db') {
-    let location = file;
-    if (file !== ':memory:') {
-      mkdirSync(dataDir, { recursive: true });
-      location = join(dataDir, file);
-    }
-    this.#db = new Database(location);
-    try {
-      this.#db.pragma('journal_mode = WAL');
-      // NORMAL is durable across application crashes in WAL mode; only an OS
-      // crash / power loss can lose the last transactions.
-      this.#db.pragma('synchronous = NORMAL');
-      this.#db.pragma('busy_timeout = 5000');
-      migrateSchema(this.#db, location, 'metadata', MIGRATIONS);
-    } catch (err) {
-      this.#db.close();
-      throw err;
-    }
+    this.#db = openSqlite(dataDir, file, 'metadata', MIGRATIONS);
     this.#get = this.#db.prepare('SELECT record FROM functions WHERE name = ? AND version = ?');
     this.#put = this.#db.prepare(
       `INSERT INTO functions (name, version, version_order, record) VALUES (?, ?, ?, ?)

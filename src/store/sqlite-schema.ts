@@ -1,4 +1,33 @@
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Opens one of the embedded store's SQLite files, `<dataDir>/<file>` (created
+ * if needed; ':memory:' for a private in-memory database), and brings its
+ * schema up to date. WAL: readers never block the writer. synchronous NORMAL
+ * is durable across application crashes in WAL mode (only an OS crash or
+ * power loss can lose the last transactions); a store that acknowledges
+ * writes switches to FULL around them itself (see sqlite-event-queue.ts).
+ */
+export function openSqlite(dataDir: string, file: string, what: string, steps: readonly string[]): Database.Database {
+  let location = file;
+  if (file !== ':memory:') {
+    mkdirSync(dataDir, { recursive: true });
+    location = join(dataDir, file);
+  }
+  const db = new Database(location);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    migrateSchema(db, location, what, steps);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
 
 /**
  * Brings a SQLite database's schema up to date. `steps[i]` takes it from
