@@ -10,16 +10,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { request as httpRequest } from 'node:http';
-import { fileURLToPath } from 'node:url';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GetFunctionCommand, GetFunctionEventInvokeConfigCommand } from '@aws-sdk/client-lambda';
 import { eventually, launchKindling } from './harness.js';
-
-/** ./bin/kindling of the checkout (this file is dist/test/e2e/cli.test.js). */
-const BIN = fileURLToPath(new URL('../../../bin/kindling', import.meta.url));
+import { BIN, frontDoorPort, httpOn, runCli, runCliOk, writeProject, type CliRun } from './cli-harness.js';
 
 const kindling = await launchKindling();
 after(async () => {
@@ -29,44 +24,14 @@ after(async () => {
 });
 const { client, url: endpoint } = kindling;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const kindlingCli = (args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<CliRun> => runCli(endpoint, args, options);
+const ok = (args: readonly string[], options: { cwd?: string } = {}): Promise<CliRun> => runCliOk(endpoint, args, options);
 
-/** Runs ./bin/kindling with args (the endpoint from KINDLING_ENDPOINT unless --endpoint is given). */
-function kindlingCli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? process.cwd(),
-      env: { ...process.env, KINDLING_ENDPOINT: endpoint, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-async function ok(args: readonly string[], options: { cwd?: string } = {}): Promise<Run> {
-  const r = await kindlingCli(args, options);
-  assert.equal(r.code, 0, `kindling ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-  return r;
-}
-
-/** A project directory with files (path → content). */
+/** A project directory with files (path → content), removed after the file's tests. */
 function project(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'kindling-cli-e2e-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  for (const [path, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(dir, path)), { recursive: true });
-    writeFileSync(join(dir, path), content);
-  }
-  return dir;
+  const p = writeProject(files);
+  after(() => p.remove());
+  return p.dir;
 }
 
 const TEMPLATE = `AWSTemplateFormatVersion: '2010-09-09'
@@ -261,13 +226,6 @@ Resources:
   assert.equal(JSON.parse((await ok(['invoke', 'cli-uses-layer'])).stdout), 'layer v2');
 });
 
-/** The front door's port, from `kindling up`'s "function urls on http://HOST:PORT" line. */
-async function frontDoorPort(): Promise<number> {
-  const line = /^function urls on http:\/\/[^:\s]+:(\d+)$/m;
-  await eventually(() => line.test(kindling.output()), 10_000, 'the front door line');
-  return Number(line.exec(kindling.output())![1]);
-}
-
 test('kindling deploy: AutoPublishAlias publishes a version and points the alias at it; its routes serve the alias', async () => {
   const template = (body: string) => `Transform: AWS::Serverless-2016-10-31
 Resources:
@@ -294,7 +252,7 @@ Resources:
   const v1 = JSON.parse((await ok(['invoke', 'cli-aliased', '--qualifier', 'live', '--json'])).stdout) as { ExecutedVersion: string; Payload: unknown };
   assert.deepEqual([v1.ExecutedVersion, v1.Payload], ['1', 'one@1']);
   // The route invokes the alias, as SAM's integration URI names the alias ARN: version 1, not $LATEST.
-  const door = `http://127.0.0.1:${await frontDoorPort()}/cli-aliased`;
+  const door = `http://127.0.0.1:${frontDoorPort(kindling)}/cli-aliased`;
   const viaRoute = await fetch(door);
   assert.deepEqual([viaRoute.status, await viaRoute.text()], [200, 'one@1']);
   assert.match((await ok(['deploy'], { cwd: dir })).stdout, /^unchanged +cli-aliased$/m);
@@ -330,15 +288,7 @@ Resources:
   assert.ok(m, r.stdout);
   // The URL's host is <url-id>.lambda-url.<region>.localhost, which the host's resolver may not know: connect to 127.0.0.1 with it as Host.
   const target = new URL(m[1]!);
-  const res = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: target.port, path: target.pathname, headers: { host: target.host } }, (r) => {
-      let body = '';
-      r.setEncoding('utf8').on('data', (d: string) => (body += d));
-      r.on('end', () => resolve({ status: r.statusCode, body }));
-    });
-    req.once('error', reject);
-    req.end();
-  });
+  const res = await httpOn(Number(target.port), 'GET', target.pathname, target.host);
   assert.equal(res.status, 200);
   assert.equal(res.body, 'via url');
   assert.match((await ok(['deploy'], { cwd: dir })).stdout, /^unchanged +cli-with-url$/m);

@@ -27,6 +27,7 @@ import {
   type LambdaServiceException,
 } from '@aws-sdk/client-lambda';
 import { deploy, startKindling, type Kindling } from './harness.js';
+import { frontDoorPort } from './cli-harness.js';
 
 type Obj = Record<string, unknown>;
 const ARN = (name: string) => `arn:aws:lambda:us-east-1:000000000000:function:${name}`;
@@ -63,12 +64,6 @@ function send(port: number, host: string, method: string, path: string, headers:
     req.on('error', reject);
     req.end(body);
   });
-}
-
-function frontDoorPort(k: Kindling): number {
-  const m = /^function urls on http:\/\/[^:]+:(\d+)$/m.exec(k.output());
-  assert.ok(m, k.output());
-  return Number(m[1]);
 }
 
 /** The url-id and host of a FunctionUrl. */
