@@ -222,6 +222,34 @@ describe('AsyncInvoke: pollers, leases and fairness', () => {
     assert.equal(s.calls.length, 31);
   });
 
+  it('claims no more events of a function than its reserved concurrency leaves: a backlog drains one at a time, without throttles', async (t) => {
+    let ended = 0;
+    let most = 0;
+    const calls: { length: number }[] = [];
+    const s = setup(t, {
+      settings: { one: {}, free: {} },
+      reserved: { one: 1 },
+      slowMs: 3,
+      behaviour: {
+        one: () => {
+          // Started so far minus ended so far: the attempts running now, this one included.
+          most = Math.max(most, calls[0]!.length - ended);
+          ended++;
+          return ok('done');
+        },
+      },
+    });
+    calls.push({ get length() { return s.calls.filter((c) => c.fn === 'one').length; } });
+    for (let i = 0; i < 10; i++) await s.accept('one');
+    for (let i = 0; i < 5; i++) await s.accept('free');
+    const deadline = Date.now() + 10_000;
+    // No clock advance: a throttle's backoff (1 s and more) would stop the drain.
+    while (s.calls.length < 15 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(s.calls.filter((c) => c.fn === 'one').length, 10);
+    assert.equal(s.calls.filter((c) => c.fn === 'free').length, 5, 'a function held back does not hold back the others');
+    assert.equal(most, 1);
+  });
+
   it('delivers an event whose poller died once its lease runs out, and never twice while it is leased', async (t) => {
     const s = setup(t, { settings: { f: {} } });
     await s.service.close(); // this test drives the queue by hand first

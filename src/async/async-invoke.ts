@@ -114,6 +114,8 @@ export class AsyncInvoke {
   readonly #o: AsyncInvokeOptions;
   readonly #scale: number;
   readonly #pollers: Poller[] = [];
+  /** Attempts in flight per function, over every poller of this process. */
+  readonly #running = new Map<string, number>();
   #closed = false;
 
   constructor(options: AsyncInvokeOptions) {
@@ -153,6 +155,35 @@ export class AsyncInvoke {
 
   get clock(): Clock {
     return this.#o.clock;
+  }
+
+  /**
+   * How many more events of `functionName` may start now: what its reserved
+   * concurrency leaves beside the attempts already running (unbounded
+   * without one). Pollers claim no more than this, so that a backlog of a
+   * function with reserved concurrency drains at its concurrency instead of
+   * throttling and backing off (up to 5 minutes) event by event. Throttles
+   * still happen when synchronous invokes hold the slots, and are retried
+   * as on Lambda. Reserved concurrency 0 is not held back: those events fail
+   * at once (ZeroReservedConcurrency).
+   */
+  roomFor(functionName: string): number {
+    const reserved = this.#o.reservations.reservedConcurrency(functionName);
+    if (reserved === undefined || reserved === 0) return Number.POSITIVE_INFINITY;
+    return Math.max(0, reserved - (this.#running.get(functionName) ?? 0));
+  }
+
+  /** Runs one claimed event, counted in roomFor while it runs; every poller looks again when it ends. */
+  run(event: QueuedEvent, owner: string): Promise<void> {
+    const fn = event.functionName;
+    this.#running.set(fn, (this.#running.get(fn) ?? 0) + 1);
+    return this.deliver(event, owner).finally(() => {
+      const left = (this.#running.get(fn) ?? 1) - 1;
+      if (left === 0) this.#running.delete(fn);
+      else this.#running.set(fn, left);
+      // A slot of this function is free: a poller that held its events back claims them now.
+      for (const p of this.#pollers) p.wake();
+    });
   }
 
   #ms(lambdaMs: number): number {
@@ -334,6 +365,8 @@ export class Poller {
     const { queue, clock } = this.#service;
     if (this.#timer) clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    /** Events of a function at its reserved concurrency were left queued. */
+    let heldBack = false;
     try {
       let functions = await queue.readyFunctions(clock.now());
       while (functions.length > 0 && this.#inFlight.size < this.#concurrency && !this.#service.closed) {
@@ -345,11 +378,18 @@ export class Poller {
         for (const fn of round) {
           const free = this.#concurrency - this.#inFlight.size;
           if (free <= 0 || this.#service.closed) break;
-          const events = await queue.claim(fn, this.owner, Math.min(share, free), clock.now(), EVENT_LEASE_MS);
+          const room = this.#service.roomFor(fn);
+          if (room <= 0) {
+            // Its reserved concurrency is in use: the end of one of its attempts wakes the pollers.
+            drained.add(fn);
+            heldBack = true;
+            continue;
+          }
+          const events = await queue.claim(fn, this.owner, Math.min(share, free, room), clock.now(), EVENT_LEASE_MS);
           this.#cursor++;
           if (events.length === 0) drained.add(fn);
           for (const event of events) {
-            const task: Promise<void> = this.#service.deliver(event, this.owner).finally(() => {
+            const task: Promise<void> = this.#service.run(event, this.owner).finally(() => {
               this.#inFlight.delete(task);
               this.wake();
             });
@@ -361,8 +401,10 @@ export class Poller {
     } finally {
       if (!this.#service.closed) {
         // Sleep until the next event is due (a retry's delay), at most IDLE_POLL_MS.
-        // At capacity, a finished attempt wakes the poller instead.
-        const next = this.#inFlight.size >= this.#concurrency ? undefined : await queue.nextReadyAt().catch(() => undefined);
+        // At capacity, a finished attempt wakes the poller instead; so it
+        // does when events were held back (the next due is then one of
+        // theirs, due now: a timer would spin).
+        const next = this.#inFlight.size >= this.#concurrency || heldBack ? undefined : await queue.nextReadyAt().catch(() => undefined);
         const wait = next === undefined ? IDLE_POLL_MS : Math.max(1, Math.min(IDLE_POLL_MS, next - clock.now()));
         this.#timer = clock.setTimeout(() => this.wake(), wait);
       }
