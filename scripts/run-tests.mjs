@@ -6,9 +6,11 @@
 //
 // End-to-end tests (dist/test/e2e/) run once per sandbox backend named in
 // KINDLING_E2E_SANDBOXES (default "namespace process"), with
-// KINDLING_E2E_SANDBOX set for the run; the other tests run once.
+// KINDLING_E2E_SANDBOX set for the run (those that do not depend on the
+// backend, BACKEND_INDEPENDENT below, with the first one only); the other
+// tests run once.
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 function collect(dir, out) {
@@ -30,9 +32,22 @@ if (files.length === 0) {
 }
 
 const isE2e = (f) => f.includes(join('dist', 'test', 'e2e'));
+// End-to-end files about the control plane and the developer tools: what
+// they check does not depend on the sandbox backend, so they run with the
+// first backend only (the others run with every backend).
+const BACKEND_INDEPENDENT = new Set([
+  'aws-cli.test.js',
+  'cli.test.js',
+  'event-invoke-config.test.js',
+  'function-urls.test.js',
+  'sam-app.test.js',
+  'versions.test.js',
+]);
 const runs = [{ label: 'unit, component and isolation tests', files: files.filter((f) => !isE2e(f)), env: {} }];
-for (const sandbox of (process.env.KINDLING_E2E_SANDBOXES ?? 'namespace process').split(/\s+/).filter(Boolean)) {
-  runs.push({ label: `end-to-end tests, --sandbox ${sandbox}`, files: files.filter(isE2e), env: { KINDLING_E2E_SANDBOX: sandbox } });
+const sandboxes = (process.env.KINDLING_E2E_SANDBOXES ?? 'namespace process').split(/\s+/).filter(Boolean);
+for (const [i, sandbox] of sandboxes.entries()) {
+  const e2e = files.filter((f) => isE2e(f) && (i === 0 || !BACKEND_INDEPENDENT.has(basename(f))));
+  runs.push({ label: `end-to-end tests, --sandbox ${sandbox}`, files: e2e, env: { KINDLING_E2E_SANDBOX: sandbox } });
 }
 
 let failed = false;
