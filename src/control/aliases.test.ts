@@ -10,7 +10,7 @@ import { SqliteMetadataStore } from '../store/sqlite-metadata.js';
 import { isAliasName } from './aliases.js';
 import { EventInvokeConfigs } from './event-invoke-config.js';
 import { FunctionRegistry } from './registry.js';
-import { handlerZip } from './testing.js';
+import { handlerZip, rejectsWith } from './testing.js';
 
 const partition = { region: 'us-east-1', accountId: '000000000000' };
 const ROLE = 'arn:aws:iam::000000000000:role/lambda-role';
@@ -86,15 +86,6 @@ async function withVersions(s: Setup, name: string, n: number): Promise<void> {
   }
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string, message: string | RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof LambdaError, String(err));
-    assert.equal(err.code, code);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
-}
 
 describe('aliases: the API', () => {
   it('creates, gets, updates, lists and deletes aliases in Lambda\'s shape', async (t) => {

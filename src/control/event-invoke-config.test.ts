@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../shared/clock.js';
-import { LambdaError } from '../shared/errors.js';
 import { FileBlobStore } from '../store/file-blobs.js';
 import { SqliteMetadataStore } from '../store/sqlite-metadata.js';
 import {
@@ -15,7 +14,7 @@ import {
 } from './event-invoke-config.js';
 import { FunctionRegistry } from './registry.js';
 import { ZipCodePreparer } from './code.js';
-import { handlerZip } from './testing.js';
+import { handlerZip, rejectsWith } from './testing.js';
 
 const partition = { region: 'us-east-1', accountId: '000000000000' };
 const ROLE = 'arn:aws:iam::000000000000:role/lambda-role';
@@ -81,15 +80,6 @@ async function create(s: Pick<Setup, 'registry'>, name: string, versions = 0, ex
   }
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string, message: string | RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof LambdaError, String(err));
-    assert.equal(err.code, code, err.message);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
-}
 
 const noConfig = (name: string, q = '$LATEST') => `The function ${ARN(name, q)} doesn't have an EventInvokeConfig`;
 

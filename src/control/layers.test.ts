@@ -4,13 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../shared/clock.js';
-import { LambdaError } from '../shared/errors.js';
 import { FileBlobStore } from '../store/file-blobs.js';
 import { SqliteMetadataStore } from '../store/sqlite-metadata.js';
 import { layersKey, ZipCodePreparer } from './code.js';
 import { LayerRegistry } from './layers.js';
 import { FunctionRegistry } from './registry.js';
-import { handlerZip, makeZip } from './testing.js';
+import { handlerZip, makeZip, rejectsWith } from './testing.js';
 
 const partition = { region: 'us-east-1', accountId: '000000000000' };
 const ROLE = 'arn:aws:iam::000000000000:role/lambda-role';
@@ -40,15 +39,6 @@ async function content(files: Record<string, string>): Promise<{ ZipFile: string
   return { ZipFile: (await makeZip(Object.entries(files).map(([name, data]) => ({ name, data })))).toString('base64') };
 }
 
-async function expectError(p: Promise<unknown>, code: string, message: string | RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof LambdaError, String(err));
-    assert.equal(err.code, code);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
-}
 
 describe('LayerRegistry', () => {
   it('publishes versions 1, 2, ... in the shape of PublishLayerVersion', async (t) => {
@@ -122,8 +112,8 @@ describe('LayerRegistry', () => {
     const page = await layers.listVersions('b-layer', { maxItems: '1' });
     assert.deepEqual(page.LayerVersions.map((v) => v['Version']), [2]);
     assert.deepEqual((await layers.listVersions('b-layer', { maxItems: '1', marker: page.NextMarker })).LayerVersions.map((v) => v['Version']), [1]);
-    await expectError(layers.list({ maxItems: '51' }), 'ValidationException', "1 validation error detected: Value '51' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 50");
-    await expectError(layers.list({ marker: '%%%' }), 'InvalidParameterValueException', 'Invalid marker: %%%');
+    await rejectsWith(layers.list({ maxItems: '51' }), 'ValidationException', "1 validation error detected: Value '51' at 'maxItems' failed to satisfy constraint: Member must have value less than or equal to 50");
+    await rejectsWith(layers.list({ marker: '%%%' }), 'InvalidParameterValueException', 'Invalid marker: %%%');
   });
 
   it('answers bad requests in Lambda words (LS-A TestLambdaLayer)', async (t) => {
@@ -131,25 +121,25 @@ describe('LayerRegistry', () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const zip = await content({ a: '1' });
     await layers.publish('l', { Content: zip }, location);
-    await expectError(layers.get('doesnotexist', '1', location), 'ResourceNotFoundException', 'The resource you requested does not exist.');
-    await expectError(layers.get('l', '2', location), 'ResourceNotFoundException', 'The resource you requested does not exist.');
-    await expectError(layers.get('l', '0', location), 'InvalidParameterValueException', 'Layer Version Cannot be less than 1');
-    await expectError(layers.get('l', '-1', location), 'InvalidParameterValueException', 'Layer Version Cannot be less than 1');
-    await expectError(layers.delete('l', '-1'), 'InvalidParameterValueException', 'Layer Version Cannot be less than 1');
+    await rejectsWith(layers.get('doesnotexist', '1', location), 'ResourceNotFoundException', 'The resource you requested does not exist.');
+    await rejectsWith(layers.get('l', '2', location), 'ResourceNotFoundException', 'The resource you requested does not exist.');
+    await rejectsWith(layers.get('l', '0', location), 'InvalidParameterValueException', 'Layer Version Cannot be less than 1');
+    await rejectsWith(layers.get('l', '-1', location), 'InvalidParameterValueException', 'Layer Version Cannot be less than 1');
+    await rejectsWith(layers.delete('l', '-1'), 'InvalidParameterValueException', 'Layer Version Cannot be less than 1');
     await layers.delete('doesnotexist', '1');
     await layers.delete('l', '7');
-    await expectError(layers.getByArn(LAYER('l'), location), 'ValidationException', /^1 validation error detected: Value 'arn:aws:lambda:us-east-1:000000000000:layer:l' at 'arn' failed to satisfy constraint: Member must satisfy regular expression pattern: \(arn:\(aws\[a-zA-Z-\]\*\)\?:lambda:\(eusc-\)\?/);
-    await expectError(layers.getByArn(LAYER('l', 2), location), 'ResourceNotFoundException', 'The resource you requested does not exist.');
-    await expectError(layers.publish('has space', { Content: zip }, location), 'ValidationException', /^1 validation error detected: Value 'has space' at 'layerName' failed to satisfy constraint: Member must satisfy regular expression pattern: /);
-    await expectError(layers.publish('l', {}, location), 'ValidationException', "1 validation error detected: Value null at 'content' failed to satisfy constraint: Member must not be null");
-    await expectError(
+    await rejectsWith(layers.getByArn(LAYER('l'), location), 'ValidationException', /^1 validation error detected: Value 'arn:aws:lambda:us-east-1:000000000000:layer:l' at 'arn' failed to satisfy constraint: Member must satisfy regular expression pattern: \(arn:\(aws\[a-zA-Z-\]\*\)\?:lambda:\(eusc-\)\?/);
+    await rejectsWith(layers.getByArn(LAYER('l', 2), location), 'ResourceNotFoundException', 'The resource you requested does not exist.');
+    await rejectsWith(layers.publish('has space', { Content: zip }, location), 'ValidationException', /^1 validation error detected: Value 'has space' at 'layerName' failed to satisfy constraint: Member must satisfy regular expression pattern: /);
+    await rejectsWith(layers.publish('l', {}, location), 'ValidationException', "1 validation error detected: Value null at 'content' failed to satisfy constraint: Member must not be null");
+    await rejectsWith(
       layers.publish('l', { Content: zip, CompatibleRuntimes: ['invalidruntime', 'nodejs20.x'], CompatibleArchitectures: ['invalidarch', 'x86_64'] }, location),
       'ValidationException',
       "2 validation errors detected: Value '[invalidruntime, nodejs20.x]' at 'compatibleRuntimes' failed to satisfy constraint: Member must satisfy enum value set: [nodejs20.x, python3.14, provided.al2023, python3.12, python3.13, nodejs24.x, nodejs22.x, java25, python3.10, python3.11, java21, ruby3.3, ruby3.4, ruby3.2, python3.8, python3.9, java17, nodejs16.x, dotnet10, dotnet8, java11, dotnet6, nodejs18.x, provided.al2, java8.al2]; Value '[invalidarch, x86_64]' at 'compatibleArchitectures' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [x86_64, arm64], Member must not be null]",
     );
-    await expectError(layers.list({ runtime: 'runtimedoesnotexist' }), 'ValidationException', /^1 validation error detected: Value 'runtimedoesnotexist' at 'compatibleRuntime' failed to satisfy constraint: Member must satisfy enum value set: \[ruby3.5, ruby2.6, /);
-    await expectError(layers.publish('l', { Content: { ZipFile: Buffer.from('nope').toString('base64') } }, location), 'InvalidParameterValueException', 'Could not unzip uploaded file. Please check your file, then try to upload again.');
-    await expectError(layers.publish('l', { Content: { S3Bucket: 'b', S3Key: 'k' } }, location), 'InvalidParameterValueException', /only as Content.ZipFile/);
+    await rejectsWith(layers.list({ runtime: 'runtimedoesnotexist' }), 'ValidationException', /^1 validation error detected: Value 'runtimedoesnotexist' at 'compatibleRuntime' failed to satisfy constraint: Member must satisfy enum value set: \[ruby3.5, ruby2.6, /);
+    await rejectsWith(layers.publish('l', { Content: { ZipFile: Buffer.from('nope').toString('base64') } }, location), 'InvalidParameterValueException', 'Could not unzip uploaded file. Please check your file, then try to upload again.');
+    await rejectsWith(layers.publish('l', { Content: { S3Bucket: 'b', S3Key: 'k' } }, location), 'InvalidParameterValueException', /only as Content.ZipFile/);
     // A refused publish uses no number.
     assert.equal((await layers.publish('l', { Content: zip }, location))['Version'], 2);
   });
@@ -163,21 +153,21 @@ describe('LayerRegistry', () => {
     const resolved = await layers.resolve(arns.slice(0, 5));
     assert.deepEqual(resolved.map((l) => l.arn), arns.slice(0, 5));
     assert.equal(resolved[0]!.codeSize, Buffer.from(zip.ZipFile, 'base64').length);
-    await expectError(layers.resolve(arns), 'InvalidParameterValueException', 'Cannot reference more than 5 layers.');
-    await expectError(layers.resolve([LAYER('doesnotexist', 1)]), 'InvalidParameterValueException', `Layer version ${LAYER('doesnotexist', 1)} does not exist.`);
-    await expectError(layers.resolve([LAYER('l0')]), 'ValidationException', /^1 validation error detected: Value '\[arn:aws:lambda:us-east-1:000000000000:layer:l0\]' at 'layers' failed to satisfy constraint: Member must satisfy constraint: \[Member must have length less than or equal to 2048/);
-    await expectError(
+    await rejectsWith(layers.resolve(arns), 'InvalidParameterValueException', 'Cannot reference more than 5 layers.');
+    await rejectsWith(layers.resolve([LAYER('doesnotexist', 1)]), 'InvalidParameterValueException', `Layer version ${LAYER('doesnotexist', 1)} does not exist.`);
+    await rejectsWith(layers.resolve([LAYER('l0')]), 'ValidationException', /^1 validation error detected: Value '\[arn:aws:lambda:us-east-1:000000000000:layer:l0\]' at 'layers' failed to satisfy constraint: Member must satisfy constraint: \[Member must have length less than or equal to 2048/);
+    await rejectsWith(
       layers.resolve(['arn:aws:lambda:eu-west-1:000000000000:layer:l0:1']),
       'InvalidParameterValueException',
       'Layers are not in the same region as the function. Layers are expected to be in region us-east-1.',
     );
-    await expectError(
+    await rejectsWith(
       layers.resolve([arns[0]!, arns[0]!]),
       'InvalidParameterValueException',
       `Two different versions of the same layer are not allowed to be referenced in the same function. ${arns[0]} and ${arns[0]} are versions of the same layer.`,
     );
     await layers.delete('l0', '1');
-    await expectError(layers.resolve([arns[0]!]), 'InvalidParameterValueException', `Layer version ${arns[0]} does not exist.`);
+    await rejectsWith(layers.resolve([arns[0]!]), 'InvalidParameterValueException', `Layer version ${arns[0]} does not exist.`);
   });
 });
 
@@ -289,7 +279,7 @@ describe('FunctionRegistry with layers', () => {
     t.after(() => reopened.close());
     const v1 = reopened.resolveForInvoke('f', '1').spec;
     assert.equal(readFileSync(join(v1.optDir!, 'nodejs/node_modules/m/index.js'), 'utf8'), 'module.exports = 2;', 'the restart unpacked the layers again');
-    await expectError(reopened.updateConfiguration('f', { Layers: [b] }), 'InvalidParameterValueException', `Layer version ${b} does not exist.`);
+    await rejectsWith(reopened.updateConfiguration('f', { Layers: [b] }), 'InvalidParameterValueException', `Layer version ${b} does not exist.`);
   });
   it('refuses a function whose code and layers together unzip to more than 250 MB, in Lambda words', async (t) => {
     const s = await setup(t);
@@ -311,13 +301,13 @@ describe('FunctionRegistry with layers', () => {
     const body = 'export const handler = async (e) => e;';
     const code = (await handlerZip(body)).toString('base64');
     const tooBig = `Function code combined with layers exceeds the maximum allowed size of 262144000 bytes. The actual size is ${262_144_000 + body.length} bytes.`;
-    await expectError(
+    await rejectsWith(
       registry.create({ FunctionName: 'f', Role: ROLE, Runtime: 'nodejs20.x', Handler: 'index.handler', Code: { ZipFile: code }, Layers: [arn] }),
       'InvalidParameterValueException',
       tooBig,
     );
     await registry.create({ FunctionName: 'f', Role: ROLE, Runtime: 'nodejs20.x', Handler: 'index.handler', Code: { ZipFile: code } });
     await registry.whenIdle();
-    await expectError(registry.updateConfiguration('f', { Layers: [arn] }), 'InvalidParameterValueException', tooBig);
+    await rejectsWith(registry.updateConfiguration('f', { Layers: [arn] }), 'InvalidParameterValueException', tooBig);
   });
 });

@@ -4,14 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../shared/clock.js';
-import { LambdaError } from '../shared/errors.js';
 import { FileBlobStore } from '../store/file-blobs.js';
 import { SqliteMetadataStore } from '../store/sqlite-metadata.js';
 import { UnpackError, ZipCodePreparer } from './code.js';
 import type { CodePreparer } from './code.js';
 import { FunctionRegistry } from './registry.js';
 import type { RegistryOptions } from './registry.js';
-import { handlerZip, makeZip, ManualPreparer } from './testing.js';
+import { handlerZip, makeZip, ManualPreparer, rejectsWith } from './testing.js';
 
 const partition = { region: 'us-east-1', accountId: '000000000000' };
 const ROLE = 'arn:aws:iam::000000000000:role/lambda-role';
@@ -63,16 +62,6 @@ async function createBody(name: string, extra: Record<string, unknown> = {}): Pr
 }
 
 /** Asserts that `p` rejects with a LambdaError of this code and exact message. */
-async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string, message: string | RegExp): Promise<void> {
-  const run = typeof p === 'function' ? async () => p() : () => p;
-  await assert.rejects(run, (err: unknown) => {
-    assert.ok(err instanceof LambdaError, String(err));
-    assert.equal(err.code, code);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
-}
 
 async function settle(s: Setup): Promise<void> {
   // Let the completion (queued behind the function's lock) run.

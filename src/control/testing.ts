@@ -1,5 +1,7 @@
+import assert from 'node:assert/strict';
 import yazl from 'yazl';
 import type { CodePreparer } from './code.js';
+import { LambdaError } from '../shared/errors.js';
 
 /** One entry of a zip built for tests. */
 export interface ZipEntrySpec {
@@ -59,4 +61,19 @@ export class ManualPreparer implements CodePreparer {
     if (!call) throw new Error('no preparation is pending');
     call.reject(err);
   }
+}
+
+/**
+ * Asserts that `p` (a promise, or a function that throws or rejects) fails
+ * with a LambdaError of `code` and `message` (exact, or matching a RegExp).
+ */
+export async function rejectsWith(p: Promise<unknown> | (() => unknown), code: string, message: string | RegExp): Promise<void> {
+  const run = typeof p === 'function' ? async () => p() : () => p;
+  await assert.rejects(run, (err: unknown) => {
+    assert.ok(err instanceof LambdaError, String(err));
+    assert.equal(err.code, code, err.message);
+    if (typeof message === 'string') assert.equal(err.message, message);
+    else assert.match(err.message, message);
+    return true;
+  });
 }

@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../shared/clock.js';
-import { LambdaError } from '../shared/errors.js';
 import { FileBlobStore } from '../store/file-blobs.js';
 import { SqliteMetadataStore } from '../store/sqlite-metadata.js';
 import { FunctionRegistry } from './registry.js';
-import { handlerZip, ManualPreparer } from './testing.js';
+import { handlerZip, ManualPreparer, rejectsWith } from './testing.js';
 import { canonicalJson } from './versions.js';
 
 const partition = { region: 'us-east-1', accountId: '000000000000' };
@@ -72,15 +71,6 @@ async function createActive(s: Setup, name: string, extra: Record<string, unknow
   await s.registry.whenIdle();
 }
 
-async function rejectsWith(p: Promise<unknown>, code: string, message: string | RegExp): Promise<void> {
-  await assert.rejects(p, (err: unknown) => {
-    assert.ok(err instanceof LambdaError, String(err));
-    assert.equal(err.code, code);
-    if (typeof message === 'string') assert.equal(err.message, message);
-    else assert.match(err.message, message);
-    return true;
-  });
-}
 
 describe('PublishVersion', () => {
   it('publishes $LATEST as version 1, Active at once, with a qualified ARN, and changes $LATEST\'s RevisionId', async (t) => {
