@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ASSIGNMENT_PATH, MAX_RUNTIME_PAYLOAD_SIZE, RuntimeApi } from './runtime-api.js';
 import type { RuntimeApiListener } from './runtime-api.js';
+import { RuntimeApiClient } from '../runtime/nodejs/runtime-api.js';
 
 interface Reply {
   status: number;
@@ -230,5 +231,63 @@ describe('RuntimeApi of a stem cell (Kindling\'s assignment)', () => {
     } finally {
       await close(api);
     }
+  });
+});
+
+describe('RuntimeApi, framed channel (the built-in runtime\'s client)', () => {
+  const invocation = (requestId: string, payload: string) => ({
+    requestId,
+    payload: Buffer.from(payload),
+    deadlineMs: 1_700_000_000_000,
+    invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:f',
+    traceId: 'Root=1-abc',
+    clientContext: '{"custom":"ü"}',
+  });
+
+  it('carries next, the event with its fields, responses and errors, one write each way', async () => {
+    const recorder = new Recorder();
+    const api = new RuntimeApi(recorder);
+    const port = await listen(api);
+    const client = new RuntimeApiClient(`127.0.0.1:${port}`);
+    try {
+      const first = client.next();
+      await new Promise((r) => setTimeout(r, 50));
+      api.deliver(invocation('id-1', '{"n":1}'));
+      const got = await first;
+      assert.equal(got.body, '{"n":1}');
+      assert.equal(got.headers['lambda-runtime-aws-request-id'], 'id-1');
+      assert.equal(got.headers['lambda-runtime-deadline-ms'], '1700000000000');
+      assert.equal(got.headers['lambda-runtime-invoked-function-arn'], 'arn:aws:lambda:us-east-1:000000000000:function:f');
+      assert.equal(got.headers['lambda-runtime-trace-id'], 'Root=1-abc');
+      // As node:http decodes a header: the UTF-8 bytes as latin1.
+      assert.equal(got.headers['lambda-runtime-client-context'], Buffer.from('{"custom":"ü"}').toString('latin1'));
+      const second = client.respondAndNext('id-1', '"done"');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(recorder.events, ['next', 'response id-1', 'next']);
+      assert.equal(recorder.bodies[0]!.toString(), '"done"');
+      api.deliver(invocation('id-2', '{}'));
+      await second;
+      const third = client.failAndNext('id-2', '{"errorType":"E"}', 'E');
+      // A second response to an answered invoke is dropped (HTTP: 403).
+      await new Promise((r) => setTimeout(r, 50));
+      assert.deepEqual(recorder.events.slice(3), ['error id-2 E', 'next']);
+      api.deliver(invocation('id-3', '{}'));
+      await third;
+      void client.respondAndNext('id-3', 'x'.repeat(MAX_RUNTIME_PAYLOAD_SIZE + 1)).catch(() => {});
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(recorder.events.slice(5), ['too-large id-3', 'next']);
+    } finally {
+      await close(api);
+    }
+  });
+
+  it('closes its channels with every other connection', async () => {
+    const api = new RuntimeApi(new Recorder());
+    const port = await listen(api);
+    const client = new RuntimeApiClient(`127.0.0.1:${port}`);
+    const parked = client.next();
+    await new Promise((r) => setTimeout(r, 50));
+    await close(api);
+    await assert.rejects(parked, /socket hang up/);
   });
 });

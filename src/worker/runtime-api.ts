@@ -1,5 +1,7 @@
-import { createServer } from 'node:http';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { FRAME_ERROR, FRAME_EVENT, FRAME_NEXT, FRAME_RESPONSE, FRAMES_PATH, FRAMES_PROTOCOL, FrameReader, SWITCHING_PROTOCOLS, encodeFrame } from '../runtime/nodejs/frames.js';
 import { decodePathSegment, readCappedBody } from '../shared/http.js';
 
 /**
@@ -97,15 +99,15 @@ export const MAX_CONNECTIONS = 16;
 
 export class RuntimeApi {
   /** The HTTP server; the sandbox backend makes it reachable. */
-  readonly server: Server;
+  readonly server: RuntimeApiServer;
   readonly #listener: RuntimeApiListener;
   #state: RuntimeState = 'Started';
   /** The last delivered event; kept after its response so a double post gets 403, not 400. */
   #current: RuntimeInvocation | undefined;
   /** Delivered while no /next was parked. */
   #queued: RuntimeInvocation | undefined;
-  /** A /next waiting for an event. */
-  #parked: ServerResponse | undefined;
+  /** A /next waiting for an event: an HTTP request, or a framed channel's NEXT. */
+  #parked: ServerResponse | FramedChannel | undefined;
   /**
    * Stem cells: 'waiting' until the runtime has its assignment, then
    * 'served'; 'none' for every other sandbox.
@@ -120,7 +122,7 @@ export class RuntimeApi {
   constructor(listener: RuntimeApiListener, options: RuntimeApiOptions = {}) {
     this.#listener = listener;
     this.#cell = options.stemCell === true ? 'waiting' : 'none';
-    this.server = createServer(
+    this.server = new RuntimeApiServer(
       {
         keepAlive: true,
         noDelay: true,
@@ -131,6 +133,7 @@ export class RuntimeApi {
       },
       (req, res) => this.#route(req, res),
     );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#upgrade(req, socket, head));
     // Every connection is a file descriptor of the platform's: a runtime
     // needs one or two (a custom runtime's curl opens one per request, in
     // turn), so a function that opens them in a loop is cut off here instead
@@ -144,7 +147,8 @@ export class RuntimeApi {
     const parked = this.#parked;
     this.#parked = undefined;
     if (parked && !parked.destroyed) {
-      this.#sendEvent(parked, invocation);
+      if (parked instanceof FramedChannel) parked.send(invocation);
+      else this.#sendEvent(parked, invocation);
     } else {
       this.#queued = invocation;
     }
@@ -217,17 +221,78 @@ export class RuntimeApi {
     if (this.#state === 'InitError') {
       return forbidden(res, this.#state, 'Ready');
     }
+    const queued = this.#nextInvocation();
+    if (queued) this.#sendEvent(res, queued);
+    else this.#park(res);
+  }
+
+  /** A /next arrived (HTTP or framed): the runtime is Running; returns the event already waiting, if any. */
+  #nextInvocation(): RuntimeInvocation | undefined {
     this.#state = 'Running';
     this.#listener.onNext();
     const queued = this.#queued;
-    if (queued) {
-      this.#queued = undefined;
-      this.#sendEvent(res, queued);
+    this.#queued = undefined;
+    return queued;
+  }
+
+  #park(waiter: ServerResponse | FramedChannel): void {
+    // Two parked /next at once is a runtime bug; the newest wins.
+    if (this.#parked !== waiter) this.#parked?.destroy();
+    this.#parked = waiter;
+  }
+
+  /**
+   * GET FRAMES_PATH with `Upgrade: FRAMES_PROTOCOL`: the connection becomes
+   * a framed channel (src/runtime/nodejs/frames.ts). Any other upgrade is
+   * refused, as an unknown path.
+   */
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => socket.destroy());
+    if (req.url !== FRAMES_PATH || req.method !== 'GET' || req.headers['upgrade'] !== FRAMES_PROTOCOL) {
+      socket.end('HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\nConnection: close\r\n\r\n404 page not found\n');
       return;
     }
-    // Two parked /next at once is a runtime bug; the newest wins.
-    this.#parked?.destroy();
-    this.#parked = res;
+    socket.write(SWITCHING_PROTOCOLS);
+    const channel = new FramedChannel(socket, this);
+    this.server.framed.add(socket);
+    socket.once('close', () => {
+      this.server.framed.delete(socket);
+      if (this.#parked === channel) this.#parked = undefined;
+    });
+    socket.on('data', (chunk: Buffer) => channel.read(chunk));
+    if (head.length > 0) channel.read(head);
+  }
+
+  /** @internal FramedChannel: a NEXT frame. */
+  framedNext(channel: FramedChannel): void {
+    // Init failed: the runtime has nothing to run (HTTP answers 403); the
+    // channel closes, and the runtime exits on it.
+    if (this.#state === 'InitError') return channel.destroy();
+    const queued = this.#nextInvocation();
+    if (queued) channel.send(queued);
+    else this.#park(channel);
+  }
+
+  /**
+   * @internal FramedChannel: a RESPONSE or ERROR frame, or one whose payload
+   * is over MAX_RUNTIME_PAYLOAD_SIZE (`body` undefined). The checks are
+   * #result's; what HTTP would answer with 400 or 403 is dropped here, since
+   * nothing is acknowledged on the channel.
+   */
+  framedResult(id: string, action: 'response' | 'error', errorType: string | undefined, body: Buffer | undefined): void {
+    if (this.#accept(id) !== 'accepted') return;
+    if (body === undefined) this.#listener.onResponseTooLarge(id);
+    else if (action === 'response') this.#listener.onResponse(id, body);
+    else this.#listener.onError(id, errorType, body);
+  }
+
+  /** Checks a posted result against the current invoke and the state; on success the state moves on. */
+  #accept(id: string): 'accepted' | 'invalid-id' | 'forbidden' {
+    const current = this.#current;
+    if (current === undefined || id !== current.requestId) return 'invalid-id';
+    if (this.#state !== 'Running') return 'forbidden';
+    this.#state = 'RuntimeResponseSentState';
+    return 'accepted';
   }
 
   #sendEvent(res: ServerResponse, inv: RuntimeInvocation): void {
@@ -257,20 +322,20 @@ export class RuntimeApi {
   }
 
   #result(req: IncomingMessage, res: ServerResponse, id: string, action: 'response' | 'error'): void {
-    const current = this.#current;
-    if (current === undefined || id !== current.requestId) {
+    const state = this.#state;
+    // The transition happens before the body is read, as in RAPID: a second
+    // post racing the first gets 403.
+    const accepted = this.#accept(id);
+    if (accepted === 'invalid-id') {
       req.resume();
       res.writeHead(400, INVALID_REQUEST_ID_HEADERS);
       res.end(INVALID_REQUEST_ID);
       return;
     }
-    if (this.#state !== 'Running') {
+    if (accepted === 'forbidden') {
       req.resume();
-      return forbidden(res, this.#state, action === 'response' ? 'InvocationResponse' : 'InvocationErrorResponse');
+      return forbidden(res, state, action === 'response' ? 'InvocationResponse' : 'InvocationErrorResponse');
     }
-    // The transition happens before the body is read, as in RAPID: a second
-    // post racing the first gets 403.
-    this.#state = 'RuntimeResponseSentState';
     const errorType = action === 'error' ? headerValue(req, 'lambda-runtime-function-error-type') : undefined;
     readCappedBody(req, MAX_RUNTIME_PAYLOAD_SIZE, (body) => {
       if (body === undefined) {
@@ -300,6 +365,66 @@ export class RuntimeApi {
       res.writeHead(202, ACCEPTED_HEADERS);
       res.end(ACCEPTED);
     });
+  }
+}
+
+/**
+ * The Runtime API's HTTP server. It also knows its framed channels, which
+ * node:http forgets once a connection is upgraded, so that closing every
+ * connection (as a backend does when its sandbox goes) closes them too.
+ */
+class RuntimeApiServer extends Server {
+  /** Sockets upgraded to framed channels. */
+  readonly framed = new Set<Duplex>();
+
+  override closeAllConnections(): void {
+    super.closeAllConnections();
+    for (const socket of this.framed) socket.destroy();
+    this.framed.clear();
+  }
+}
+
+/** One framed channel of a RuntimeApi (see src/runtime/nodejs/frames.ts). */
+class FramedChannel {
+  readonly #socket: Duplex;
+  readonly #reader: FrameReader;
+
+  constructor(socket: Duplex, api: RuntimeApi) {
+    this.#socket = socket;
+    this.#reader = new FrameReader(
+      {
+        frame: (type, fields, payload) => {
+          if (type === FRAME_NEXT && fields.length === 0 && payload.length === 0) api.framedNext(this);
+          else if (type === FRAME_RESPONSE && fields.length === 1) api.framedResult(fields[0]!, 'response', undefined, payload);
+          else if (type === FRAME_ERROR && fields.length === 2) api.framedResult(fields[0]!, 'error', fields[1] || undefined, payload);
+          else this.destroy();
+        },
+        oversized: (type, fields) => {
+          if ((type === FRAME_RESPONSE || type === FRAME_ERROR) && fields.length >= 1) api.framedResult(fields[0]!, type === FRAME_RESPONSE ? 'response' : 'error', undefined, undefined);
+          else this.destroy();
+        },
+        malformed: () => this.destroy(),
+      },
+      { maxPayload: MAX_RUNTIME_PAYLOAD_SIZE, fieldEncoding: 'latin1' },
+    );
+  }
+
+  get destroyed(): boolean {
+    return this.#socket.destroyed;
+  }
+
+  read(chunk: Buffer): void {
+    this.#reader.push(chunk);
+  }
+
+  send(inv: RuntimeInvocation): void {
+    const fields = [inv.requestId, String(inv.deadlineMs), inv.invokedFunctionArn, inv.traceId];
+    if (inv.clientContext !== undefined) fields.push(inv.clientContext);
+    this.#socket.write(encodeFrame(FRAME_EVENT, fields, inv.payload));
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
   }
 }
 

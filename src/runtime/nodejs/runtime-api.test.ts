@@ -10,6 +10,9 @@ import type { Server, Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { RuntimeApiClient } from './runtime-api.js';
 
+/** These tests are of the HTTP transport: the framed channel (frames.ts) is tested against the worker's RuntimeApi in src/worker/runtime-api.test.ts. */
+const HTTP_ONLY = { framed: false };
+
 const NEXT = 'GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\n';
 
 /** A server that records what each connection sent and lets the test answer by hand. */
@@ -69,7 +72,7 @@ const event = (id: string, body: string, extra = ''): string =>
 
 test('pipelines the result POST and the next GET in one write, and reads answers split byte by byte', async () => {
   const srv = new RawServer();
-  const client = new RuntimeApiClient(await srv.listen());
+  const client = new RuntimeApiClient(await srv.listen(), undefined, HTTP_ONLY);
   const first = client.next();
   await srv.requests(0, 1);
   await dribble(srv.connections[0]!.socket, event('a', '{"k":"é"}', 'X-Repeat: 1\r\nx-repeat: 2\r\n'));
@@ -90,7 +93,7 @@ test('pipelines the result POST and the next GET in one write, and reads answers
 
 test('reads chunked bodies (with trailers) and interim 100 responses', async () => {
   const srv = new RawServer();
-  const client = new RuntimeApiClient(await srv.listen());
+  const client = new RuntimeApiClient(await srv.listen(), undefined, HTTP_ONLY);
   const first = client.next();
   await srv.requests(0, 1);
   srv.connections[0]!.socket.write(
@@ -108,7 +111,7 @@ test('reads chunked bodies (with trailers) and interim 100 responses', async () 
 
 test('a non-200 answer to GET /next fails with its status and body', async () => {
   const srv = new RawServer();
-  const client = new RuntimeApiClient(await srv.listen());
+  const client = new RuntimeApiClient(await srv.listen(), undefined, HTTP_ONLY);
   const next = client.next();
   await srv.requests(0, 1);
   srv.connections[0]!.socket.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 4\r\n\r\nnope');
@@ -117,7 +120,7 @@ test('a non-200 answer to GET /next fails with its status and body', async () =>
 
 test('requests a closed keep-alive connection left unanswered are written again on a new one', async () => {
   const srv = new RawServer();
-  const client = new RuntimeApiClient(await srv.listen());
+  const client = new RuntimeApiClient(await srv.listen(), undefined, HTTP_ONLY);
   const first = client.next();
   await srv.requests(0, 1);
   // The server answers and closes: the pipelined GET behind the POST must go to a new connection.
@@ -135,7 +138,7 @@ test('requests a closed keep-alive connection left unanswered are written again 
 
 test('an error POST while a GET /next is parked goes on its own connection', async () => {
   const srv = new RawServer();
-  const client = new RuntimeApiClient(await srv.listen());
+  const client = new RuntimeApiClient(await srv.listen(), undefined, HTTP_ONLY);
   client.next().catch(() => {}); // parked: never answered (fails when the test closes the server)
   await srv.requests(0, 1);
   const done = new Promise<void>((resolve) => client.postError('a', '{}', 'Error', resolve));
@@ -149,7 +152,7 @@ test('a refused connection fails GET /next and completes a POST', async () => {
   const srv = new RawServer();
   const endpoint = await srv.listen();
   await new Promise<void>((resolve) => srv.server.close(() => resolve()));
-  const client = new RuntimeApiClient(endpoint);
+  const client = new RuntimeApiClient(endpoint, undefined, HTTP_ONLY);
   await assert.rejects(client.next(), { code: 'ECONNREFUSED' });
   await new Promise<void>((resolve) => client.postInitError('{}', 'Error', resolve));
 });

@@ -9,6 +9,13 @@
  * one write (the result POST with the next GET pipelined behind it) and one
  * small parse per response.
  *
+ * Framed channel: Kindling's worker also offers the invoke loop (next,
+ * response, error) as frames on an upgraded connection (frames.ts), one
+ * write each way per invoke and no acknowledgement. The first next() asks
+ * for it; when the server refuses (any Runtime API but Kindling's), every
+ * call stays on HTTP. Rare calls (init errors, an error that ends the
+ * process, a stem cell's assignment) always use HTTP.
+ *
  * Pipelining: the worker's server (node:http) reads pipelined requests in
  * order and answers them in order, so the GET /next written behind a POST is
  * parked as soon as the POST is read, and the next event needs no extra
@@ -17,6 +24,7 @@
  */
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { FRAME_ERROR, FRAME_EVENT, FRAME_NEXT, FRAME_RESPONSE, FRAMES_PATH, FRAMES_PROTOCOL, FrameReader, encodeFrame } from './frames.js';
 
 /** Response headers: names lower-cased, values latin1 (as node:http decodes them), repeats joined with ', '. */
 export type ResponseHeaders = Readonly<Record<string, string | undefined>>;
@@ -303,12 +311,148 @@ const ONE_SHOT: ConnectionOwner = {
   },
 };
 
+/** Largest event a framed channel accepts: the worker's own limit (6 MB request payload) with room to spare. */
+const MAX_FRAMED_EVENT = 16 * 1024 * 1024;
+
+const NEXT_FRAME = encodeFrame(FRAME_NEXT, []);
+
+/** The invoke loop on a framed channel (frames.ts), once the upgrade succeeded. */
+class FramedConnection {
+  readonly #socket: Socket;
+  readonly #reader: FrameReader;
+  readonly #readBuffer = Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+  /** Settles the upgrade: true once switched, false when refused or failed before. */
+  #upgrade: ((ok: boolean) => void) | undefined;
+  /** Bytes of the upgrade's answer read so far. */
+  #head = '';
+  /** The caller of the next() in flight. */
+  #waiter: { resolve: (next: NextInvocation) => void; reject: (err: Error) => void } | undefined;
+  #dead = false;
+
+  constructor(target: ConnectTarget, hostHeader: string, upgraded: (ok: boolean) => void) {
+    this.#upgrade = upgraded;
+    this.#reader = new FrameReader(
+      {
+        frame: (type, fields, payload) => {
+          if (type !== FRAME_EVENT || fields.length < 4) return this.#die(new Error('Parse Error: Invalid frame'));
+          this.#deliver(fields, payload);
+        },
+        oversized: () => this.#die(new Error('Parse Error: Event too large')),
+        malformed: (reason) => this.#die(new Error(`Parse Error: ${reason}`)),
+      },
+      { maxPayload: MAX_FRAMED_EVENT, borrowed: true, fieldEncoding: 'latin1' },
+    );
+    const onread = { buffer: this.#readBuffer, callback: (n: number): boolean => this.#data(n) };
+    const socket = target.path !== undefined ? connect({ path: target.path, onread }) : connect({ host: target.host, port: target.port, noDelay: true, onread });
+    this.#socket = socket;
+    socket.on('error', (err) => this.#die(err));
+    socket.on('close', () => this.#die(hangUp()));
+    socket.write(`GET ${FRAMES_PATH} HTTP/1.1\r\nHost: ${hostHeader}\r\nConnection: Upgrade\r\nUpgrade: ${FRAMES_PROTOCOL}\r\n\r\n`);
+  }
+
+  next(): Promise<NextInvocation> {
+    return this.#await(NEXT_FRAME);
+  }
+
+  /** The result and the next request, in one write. */
+  respondAndNext(requestId: string, body: string): Promise<NextInvocation> {
+    return this.#await(encodeFrame(FRAME_RESPONSE, [requestId], body));
+  }
+
+  failAndNext(requestId: string, body: string, errorType: string): Promise<NextInvocation> {
+    // The HTTP header's rule: an errorType a header could not carry is left out.
+    return this.#await(encodeFrame(FRAME_ERROR, [requestId, isHeaderSafe(errorType) ? errorType : ''], body));
+  }
+
+  #await(frame: Buffer): Promise<NextInvocation> {
+    return new Promise((resolve, reject) => {
+      if (this.#dead) return reject(hangUp());
+      if (this.#waiter !== undefined) return reject(new Error('a next invocation is already awaited'));
+      this.#waiter = { resolve, reject };
+      // Referenced only while an event is awaited, as an HTTP connection is.
+      this.#socket.ref();
+      if (frame === NEXT_FRAME) {
+        this.#socket.write(NEXT_FRAME);
+      } else {
+        this.#socket.cork();
+        this.#socket.write(frame);
+        this.#socket.write(NEXT_FRAME);
+        this.#socket.uncork();
+      }
+    });
+  }
+
+  #data(n: number): boolean {
+    if (this.#dead) return true;
+    const chunk = this.#readBuffer.subarray(0, n);
+    if (this.#upgrade === undefined) {
+      this.#reader.push(chunk);
+      return true;
+    }
+    // The upgrade's answer: an HTTP head, then (after a 101) frames.
+    this.#head += chunk.toString('latin1');
+    const end = this.#head.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (this.#head.length > MAX_HEAD_SIZE) this.#refused();
+      return true;
+    }
+    if (!/^HTTP\/1\.1 101 /.test(this.#head)) {
+      this.#refused();
+      return true;
+    }
+    const upgraded = this.#upgrade;
+    this.#upgrade = undefined;
+    const rest = Buffer.from(this.#head.slice(end + 4), 'latin1');
+    this.#head = '';
+    this.#socket.unref();
+    upgraded(true);
+    if (rest.length > 0) this.#reader.push(rest);
+    return true;
+  }
+
+  #deliver(fields: string[], payload: Buffer): void {
+    const waiter = this.#waiter;
+    if (waiter === undefined) return this.#die(new Error('Parse Error: Event without a request'));
+    this.#waiter = undefined;
+    this.#socket.unref();
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'lambda-runtime-aws-request-id': fields[0]!,
+      'lambda-runtime-deadline-ms': fields[1]!,
+      'lambda-runtime-invoked-function-arn': fields[2]!,
+      'lambda-runtime-trace-id': fields[3]!,
+    };
+    if (fields[4] !== undefined) headers['lambda-runtime-client-context'] = fields[4];
+    waiter.resolve({ body: payload.toString(), headers });
+  }
+
+  #refused(): void {
+    const upgraded = this.#upgrade;
+    this.#upgrade = undefined;
+    this.#dead = true;
+    this.#socket.destroy();
+    upgraded?.(false);
+  }
+
+  #die(err: Error): void {
+    if (this.#dead) return;
+    if (this.#upgrade !== undefined) return this.#refused();
+    this.#dead = true;
+    this.#socket.destroy();
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.reject(err);
+  }
+}
+
 /** The Runtime API over HTTP/1.1; `endpoint` is AWS_LAMBDA_RUNTIME_API (host:port). */
 export class RuntimeApiClient implements ConnectionOwner {
   readonly #target: ConnectTarget;
   readonly #hostHeader: string;
   readonly #nextBytes: string;
   #conn: Connection | undefined;
+  /** The framed channel: undefined until the first next(), a promise while it is asked for, null when refused. */
+  #framed: FramedConnection | Promise<FramedConnection | null> | null | undefined;
   /** Requests waiting for the connection to be free; each group is written in one write. */
   readonly #waiting: Exchange[][] = [];
 
@@ -316,8 +460,12 @@ export class RuntimeApiClient implements ConnectionOwner {
    * `socketPath`: a unix socket the Runtime API also listens on (Kindling's
    * namespace backend names it in _KINDLING_RUNTIME_API_SOCKET); used instead
    * of TCP when given. The Host header still names `endpoint`.
+   * `options.framed: false`: never ask for the framed channel (the tests of
+   * the HTTP transport).
    */
-  constructor(endpoint: string, socketPath?: string) {
+  constructor(endpoint: string, socketPath?: string, options: { framed?: boolean } = {}) {
+    // Without the framed channel every call is HTTP from the start.
+    if (options.framed === false) this.#framed = null;
     if (socketPath !== undefined && socketPath !== '') {
       this.#target = { path: socketPath };
     } else {
@@ -362,8 +510,25 @@ export class RuntimeApiClient implements ConnectionOwner {
     });
   }
 
-  /** GET /runtime/invocation/next: blocks until the worker has an event. */
+  /** GET /runtime/invocation/next: blocks until the worker has an event. The first call asks for the framed channel. */
   next(): Promise<NextInvocation> {
+    const framed = this.#framed;
+    if (framed instanceof FramedConnection) return framed.next();
+    if (framed === undefined) {
+      const asked = new Promise<FramedConnection | null>((resolve) => {
+        const conn = new FramedConnection(this.#target, this.#hostHeader, (ok) => {
+          this.#framed = ok ? conn : null;
+          resolve(ok ? conn : null);
+        });
+      });
+      this.#framed = asked;
+      return asked.then((conn) => (conn === null ? this.#httpNext() : conn.next()));
+    }
+    if (framed !== null) return framed.then(() => this.next());
+    return this.#httpNext();
+  }
+
+  #httpNext(): Promise<NextInvocation> {
     return new Promise((resolve, reject) => this.#send([this.#nextExchange(resolve, reject)]));
   }
 
@@ -374,11 +539,15 @@ export class RuntimeApiClient implements ConnectionOwner {
    * fails, the next step is the GET (as it was when the GET followed it).
    */
   respondAndNext(requestId: string, body: string): Promise<NextInvocation> {
+    const framed = this.#framed;
+    if (framed instanceof FramedConnection) return framed.respondAndNext(requestId, body);
     return this.#postAndNext(INVOCATION_PATH + encodeURIComponent(requestId) + '/response', body, undefined);
   }
 
   /** POST /runtime/invocation/{id}/error, then GET /next, as respondAndNext. */
   failAndNext(requestId: string, body: string, errorType: string): Promise<NextInvocation> {
+    const framed = this.#framed;
+    if (framed instanceof FramedConnection) return framed.failAndNext(requestId, body, errorType);
     return this.#postAndNext(INVOCATION_PATH + encodeURIComponent(requestId) + '/error', body, errorType);
   }
 
