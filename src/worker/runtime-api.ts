@@ -147,8 +147,7 @@ export class RuntimeApi {
     const parked = this.#parked;
     this.#parked = undefined;
     if (parked && !parked.destroyed) {
-      if (parked instanceof FramedChannel) parked.send(invocation);
-      else this.#sendEvent(parked, invocation);
+      this.#sendTo(parked, invocation);
     } else {
       this.#queued = invocation;
     }
@@ -217,28 +216,30 @@ export class RuntimeApi {
     res.end(body);
   }
 
-  #next(res: ServerResponse): void {
+  /** A /next, over HTTP or as a framed channel's NEXT frame. */
+  #next(waiter: ServerResponse | FramedChannel): void {
     if (this.#state === 'InitError') {
-      return forbidden(res, this.#state, 'Ready');
+      // Init failed: the runtime has nothing to run. HTTP answers 403; a
+      // channel, which acknowledges nothing, closes, and the runtime exits on it.
+      if (waiter instanceof FramedChannel) return waiter.destroy();
+      return forbidden(waiter, this.#state, 'Ready');
     }
-    const queued = this.#nextInvocation();
-    if (queued) this.#sendEvent(res, queued);
-    else this.#park(res);
-  }
-
-  /** A /next arrived (HTTP or framed): the runtime is Running; returns the event already waiting, if any. */
-  #nextInvocation(): RuntimeInvocation | undefined {
     this.#state = 'Running';
     this.#listener.onNext();
     const queued = this.#queued;
-    this.#queued = undefined;
-    return queued;
-  }
-
-  #park(waiter: ServerResponse | FramedChannel): void {
+    if (queued) {
+      this.#queued = undefined;
+      this.#sendTo(waiter, queued);
+      return;
+    }
     // Two parked /next at once is a runtime bug; the newest wins.
     if (this.#parked !== waiter) this.#parked?.destroy();
     this.#parked = waiter;
+  }
+
+  #sendTo(waiter: ServerResponse | FramedChannel, invocation: RuntimeInvocation): void {
+    if (waiter instanceof FramedChannel) waiter.send(invocation);
+    else this.#sendEvent(waiter, invocation);
   }
 
   /**
@@ -265,12 +266,7 @@ export class RuntimeApi {
 
   /** @internal FramedChannel: a NEXT frame. */
   framedNext(channel: FramedChannel): void {
-    // Init failed: the runtime has nothing to run (HTTP answers 403); the
-    // channel closes, and the runtime exits on it.
-    if (this.#state === 'InitError') return channel.destroy();
-    const queued = this.#nextInvocation();
-    if (queued) channel.send(queued);
-    else this.#park(channel);
+    this.#next(channel);
   }
 
   /**

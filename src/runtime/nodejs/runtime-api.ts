@@ -81,6 +81,12 @@ interface ConnectionOwner {
   dead(conn: Connection, err: Error, unanswered: Exchange[], partial: boolean): void;
 }
 
+/** Connects to the Runtime API; reads go into `buffer` (`onread`: no Readable stream machinery per read) and `n` bytes of it to `read`. */
+function connectTo(target: ConnectTarget, buffer: Buffer, read: (n: number) => boolean): Socket {
+  const onread = { buffer, callback: read };
+  return target.path !== undefined ? connect({ path: target.path, onread }) : connect({ host: target.host, port: target.port, noDelay: true, onread });
+}
+
 /** One keep-alive connection and its response parser; answers go to requests in order. */
 class Connection {
   readonly #socket: Socket;
@@ -104,11 +110,7 @@ class Connection {
 
   constructor(target: ConnectTarget, owner: ConnectionOwner) {
     this.#owner = owner;
-    const onread = { buffer: this.#readBuffer, callback: (n: number): boolean => this.#data(n) };
-    const socket =
-      target.path !== undefined
-        ? connect({ path: target.path, onread })
-        : connect({ host: target.host, port: target.port, noDelay: true, onread });
+    const socket = connectTo(target, this.#readBuffer, (n) => this.#data(n));
     this.#socket = socket;
     socket.on('end', () => this.#end());
     socket.on('error', (err) => this.#die(err));
@@ -342,8 +344,7 @@ class FramedConnection {
       },
       { maxPayload: MAX_FRAMED_EVENT, borrowed: true, fieldEncoding: 'latin1' },
     );
-    const onread = { buffer: this.#readBuffer, callback: (n: number): boolean => this.#data(n) };
-    const socket = target.path !== undefined ? connect({ path: target.path, onread }) : connect({ host: target.host, port: target.port, noDelay: true, onread });
+    const socket = connectTo(target, this.#readBuffer, (n) => this.#data(n));
     this.#socket = socket;
     socket.on('error', (err) => this.#die(err));
     socket.on('close', () => this.#die(hangUp()));
