@@ -7,7 +7,11 @@
 import http from 'node:http';
 
 export interface Target {
-  readonly url: URL;
+  /**
+   * Where to send. With several URLs, loop i sends to urls[i % length]: one
+   * server per connection, as sandboxes are.
+   */
+  readonly url: URL | readonly URL[];
   /** The request body, or a function making each one. */
   readonly body: Buffer | (() => Buffer);
   readonly headers?: Readonly<Record<string, string>>;
@@ -29,11 +33,11 @@ export function percentile(sorted: Float64Array, p: number): number {
 }
 
 /** Sends one request; resolves with the status and body. */
-export function request(agent: http.Agent, target: Target): Promise<{ status: number; body: Buffer }> {
+export function request(agent: http.Agent, target: Target, url: URL = urlOf(target, 0)): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const body = typeof target.body === 'function' ? target.body() : target.body;
     const req = http.request(
-      target.url,
+      url,
       { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': body.length, ...target.headers } },
       (res) => {
         const chunks: Buffer[] = [];
@@ -47,6 +51,11 @@ export function request(agent: http.Agent, target: Target): Promise<{ status: nu
   });
 }
 
+function urlOf(target: Target, loop: number): URL {
+  const urls = target.url;
+  return urls instanceof URL ? urls : urls[loop % urls.length]!;
+}
+
 /** Runs `concurrency` loops until `count` requests were sent or `seconds` passed, whichever first. */
 export async function load(target: Target, concurrency: number, limits: { count?: number; seconds?: number }): Promise<LoadResult> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
@@ -56,12 +65,13 @@ export async function load(target: Target, concurrency: number, limits: { count?
   let sent = 0;
   let errors = 0;
   const start = performance.now();
-  const loop = async () => {
+  const loop = async (i: number) => {
+    const url = urlOf(target, i);
     while (sent < maxCount && performance.now() < deadline) {
       sent++;
       const t0 = performance.now();
       try {
-        const res = await request(agent, target);
+        const res = await request(agent, target, url);
         if (res.status !== (target.expectStatus ?? 200)) errors++;
       } catch {
         errors++;
@@ -69,7 +79,7 @@ export async function load(target: Target, concurrency: number, limits: { count?
       latencies.push(performance.now() - t0);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, loop));
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => loop(i)));
   const seconds = (performance.now() - start) / 1000;
   agent.destroy();
   const sorted = Float64Array.from(latencies).sort();

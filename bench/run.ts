@@ -13,9 +13,15 @@
  *   again on a platform with stem cells (`--stem-cells N`; the rows above
  *   run with `--stem-cells 0`).
  *
+ * Throughput is measured after a warm-up of WARM_UP_PER_CONNECTION requests
+ * per connection: each sandbox (and each process of the per-connection
+ * baseline) sees 1/c of the traffic, so its JIT warms c times slower than one
+ * server's. A warm-up in seconds would measure JIT warm-up at c=32.
+ *
  *   npm run bench                    everything
  *   npm run bench -- --quick         fewer requests (a smoke run)
  *   npm run bench -- --backends process,namespace
+ *   npm run bench -- --warm-only     warm latency and throughput only
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,10 +34,15 @@ import { coldStarts, creationRate, idleMemory } from './sandboxes.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
+const warmOnly = argv.includes('--warm-only');
 const backendsArg = argv[argv.indexOf('--backends') + 1];
 const BACKENDS = argv.includes('--backends') && backendsArg ? backendsArg.split(',') : ['process', 'namespace', 'gvisor'];
 const LATENCY_REQUESTS = quick ? 500 : 5000;
 const THROUGHPUT_SECONDS = quick ? 1 : 4;
+const CONCURRENCIES = [1, 8, 32] as const;
+/** Requests per connection before a throughput cell is measured (see the file comment), capped at WARM_UP_MAX_SECONDS. */
+const WARM_UP_PER_CONNECTION = quick ? 300 : 3000;
+const WARM_UP_MAX_SECONDS = quick ? 3 : 60;
 const COLD_FUNCTIONS = quick ? 10 : 30;
 const CREATION_BURST = quick ? 16 : 32;
 const IDLE_SANDBOXES = quick ? 10 : 20;
@@ -87,15 +98,36 @@ function summary(r: LoadResult): Summary {
   return { p50: percentile(r.latenciesMs, 50), p90: percentile(r.latenciesMs, 90), p99: percentile(r.latenciesMs, 99), rps: r.requests / r.seconds, errors: r.errors };
 }
 
+async function throughputAt(target: Target, c: number): Promise<Summary> {
+  // Warm-up: at c, kindling starts c sandboxes, and each one's JIT warms.
+  await load(target, c, { count: c * WARM_UP_PER_CONNECTION, seconds: WARM_UP_MAX_SECONDS });
+  return summary(await load(target, c, { seconds: THROUGHPUT_SECONDS }));
+}
+
 async function warm(target: Target): Promise<{ latency: Summary; throughput: Map<number, Summary> }> {
   await load(target, 1, { count: 300 }); // warm-up: sandbox started, JIT warm
   const latency = summary(await load(target, 1, { count: LATENCY_REQUESTS }));
   const throughput = new Map<number, Summary>();
-  for (const c of [1, 8, 32]) {
-    await load(target, c, { seconds: 1 }); // warm-up: at c, kindling starts c sandboxes
-    throughput.set(c, summary(await load(target, c, { seconds: THROUGHPUT_SECONDS })));
-  }
+  for (const c of CONCURRENCIES) throughput.set(c, await throughputAt(target, c));
   return { latency, throughput };
+}
+
+/**
+ * The Lambda model's own limit: one bare server process per connection, as
+ * there is one sandbox per concurrent invoke. At c=1 it is the bare server.
+ */
+async function perConnectionBaseline(handlerFile: string): Promise<Map<number, Summary>> {
+  const servers = await Promise.all(Array.from({ length: Math.max(...CONCURRENCIES) }, () => startBare(handlerFile)));
+  try {
+    const throughput = new Map<number, Summary>();
+    for (const c of CONCURRENCIES) {
+      if (c === 1) continue;
+      throughput.set(c, await throughputAt({ url: servers.slice(0, c).map((s) => s.url), body: Buffer.from('{}') }, c));
+    }
+    return throughput;
+  } finally {
+    for (const s of servers) s.stop();
+  }
 }
 
 async function tryLaunch(backend: string, stemCells: number): Promise<Kindling | string> {
@@ -117,9 +149,10 @@ async function main(): Promise<void> {
   writeFileSync(handlerFile, HANDLER);
   const bare = await startBare(handlerFile);
   const bareWarm = await warm({ url: bare.url, body: Buffer.from('{}') });
-  const coldFloor: number[] = [];
-  for (let i = 0; i < COLD_FUNCTIONS; i++) coldFloor.push(await bareColdStart(handlerFile));
   bare.stop();
+  const perConnection = await perConnectionBaseline(handlerFile);
+  const coldFloor: number[] = [];
+  if (!warmOnly) for (let i = 0; i < COLD_FUNCTIONS; i++) coldFloor.push(await bareColdStart(handlerFile));
 
   const warmBy = new Map<string, Awaited<ReturnType<typeof warm>>>();
   const coldBy = new Map<string, Float64Array>();
@@ -138,6 +171,7 @@ async function main(): Promise<void> {
     try {
       await deploy(k.client, 'noop', { 'index.js': HANDLER }, { MemorySize: WARM_MEMORY_MB });
       warmBy.set(backend, await warm({ url: new URL('/2015-03-31/functions/noop/invocations', k.url), body: Buffer.from('{}') }));
+      if (warmOnly) continue; // (after finally: no stem-cell rows either)
       coldBy.set(backend, await coldStarts(k, 'cold', COLD_FUNCTIONS));
       rateBy.set(backend, await creationRate(k, 'burst', CREATION_BURST));
       memoryBy.set(backend, await idleMemory(k, 'idle', IDLE_SANDBOXES));
@@ -185,18 +219,21 @@ async function main(): Promise<void> {
     console.log(`| kindling, ${backend} | ${fmt(l.p50, 3)} | ${fmt(l.p90, 3)} | ${fmt(l.p99, 3)} | ${fmt(l.p50 - b.p50, 3)} | ${fmt(l.p99 - b.p99, 3)} |`);
   }
 
-  console.log(`\n## Warm throughput (${THROUGHPUT_SECONDS} s per cell, after a warm-up)\n`);
+  console.log(`\n## Warm throughput (${THROUGHPUT_SECONDS} s per cell, after ${WARM_UP_PER_CONNECTION} requests per connection or ${WARM_UP_MAX_SECONDS} s)\n`);
+  console.log('"bare" is one node:http server; "bare ×c" is c of them, one connection each, as there is one sandbox per concurrent invoke. "÷" columns divide by each.\n');
   const names = [...warmBy.keys()];
-  console.log(`| concurrency | bare req/s | ${names.map((n) => `${n} req/s | ÷ bare | p99 ms`).join(' | ')} |`);
-  console.log(`|---|---|${names.map(() => '---|---|---').join('|')}|`);
-  for (const c of [1, 8, 32]) {
+  console.log(`| concurrency | bare req/s | bare ×c req/s | ${names.map((n) => `${n} req/s | ÷ bare | ÷ bare ×c | p99 ms`).join(' | ')} |`);
+  console.log(`|---|---|---|${names.map(() => '---|---|---|---').join('|')}|`);
+  for (const c of CONCURRENCIES) {
     const rb = bareWarm.throughput.get(c)!;
+    const rc = perConnection.get(c) ?? rb;
     const cells = names.map((n) => {
       const r = warmBy.get(n)!.throughput.get(c)!;
-      return `${fmt(r.rps, 0)}${r.errors ? ` (${r.errors} errors)` : ''} | ${fmt(r.rps / rb.rps)} | ${fmt(r.p99, 1)}`;
+      return `${fmt(r.rps, 0)}${r.errors ? ` (${r.errors} errors)` : ''} | ${fmt(r.rps / rb.rps)} | ${fmt(r.rps / rc.rps)} | ${fmt(r.p99, 1)}`;
     });
-    console.log(`| ${c} | ${fmt(rb.rps, 0)} | ${cells.join(' | ')} |`);
+    console.log(`| ${c} | ${fmt(rb.rps, 0)} | ${fmt(rc.rps, 0)} | ${cells.join(' | ')} |`);
   }
+  if (warmOnly) return;
 
   const floor = Float64Array.from(coldFloor).sort();
   console.log(`\n## Cold start: invoke to response of a new sandbox (${COLD_FUNCTIONS} fresh no-op functions, 128 MB)\n`);

@@ -15,6 +15,7 @@
 import { existsSync, readFileSync, readdirSync, rmdirSync, writeFileSync, mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { RereadFile } from '../../shared/reread-file.js';
 
 /** Lambda's "processes/threads" quota. A fork bomb stops here. */
 export const MAX_PIDS = 1024;
@@ -158,15 +159,6 @@ function readWords(path: string): string[] {
   }
 }
 
-function readNumber(path: string): number | undefined {
-  try {
-    const n = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    return Number.isFinite(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** The count after `key ` in a flat-keyed file (memory.events, memory.oom_control). */
 function readKey(path: string, key: string): number {
   try {
@@ -302,6 +294,10 @@ export class SandboxCgroup {
   readonly #dirs: readonly string[];
   /** v2 without memory.peak (kernel < 5.19): the highest memory.current read. */
   #peakSeen = 0;
+  /** The file peakBytes() reads on every invoke, kept open (v1 memory.max_usage_in_bytes, v2 memory.peak or memory.current). */
+  #peakFile: RereadFile | undefined;
+  /** v2: whether the kernel has memory.peak. */
+  #hasPeak: boolean | undefined;
 
   constructor(version: 1 | 2, dirs: Record<Controller, string>) {
     this.#version = version;
@@ -384,13 +380,15 @@ export class SandboxCgroup {
   /** Highest memory use in bytes since creation (v2 memory.peak / v1 memory.max_usage_in_bytes). */
   peakBytes(): number | undefined {
     const memory = this.#byController.memory;
-    if (this.#version === 1) return readNumber(join(memory, 'memory.max_usage_in_bytes'));
-    const peak = readNumber(join(memory, 'memory.peak'));
-    if (peak !== undefined) return peak;
-    const current = readNumber(join(memory, 'memory.current'));
-    if (current === undefined) return this.#peakSeen || undefined;
-    this.#peakSeen = Math.max(this.#peakSeen, current);
-    return this.#peakSeen;
+    if (this.#peakFile === undefined) {
+      this.#hasPeak = this.#version === 2 && existsSync(join(memory, 'memory.peak'));
+      const name = this.#version === 1 ? 'memory.max_usage_in_bytes' : this.#hasPeak ? 'memory.peak' : 'memory.current';
+      this.#peakFile = new RereadFile(join(memory, name), 64);
+    }
+    const n = Number.parseInt(this.#peakFile.read() ?? '', 10);
+    if (this.#version === 1 || this.#hasPeak === true) return Number.isFinite(n) ? n : undefined;
+    if (Number.isFinite(n)) this.#peakSeen = Math.max(this.#peakSeen, n);
+    return this.#peakSeen || undefined;
   }
 
   /** How many processes the kernel's OOM killer has killed in this cgroup. */
@@ -439,6 +437,8 @@ export class SandboxCgroup {
 
   /** rmdir of every directory; true when none is left. */
   removeNow(): boolean {
+    this.#peakFile?.close();
+    this.#peakFile = undefined;
     let left = false;
     for (const d of this.#dirs) {
       try {

@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdir, rm, symlink } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { RereadFile } from '../../shared/reread-file.js';
 import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions } from './backend.js';
 
 /** Options of the process backend. */
@@ -155,8 +156,7 @@ class ProcessSandbox implements SandboxProcess {
   readonly #server: Server;
   readonly #dir: string;
   #gone = false;
-  #statusFd: number | undefined;
-  #statusBuf: Buffer | undefined;
+  readonly #status: RereadFile;
   #disposed: Promise<void> | undefined;
 
   constructor(
@@ -173,9 +173,10 @@ class ProcessSandbox implements SandboxProcess {
     this.exited = exited;
     this.#server = server;
     this.#dir = dir;
+    this.#status = new RereadFile(`/proc/${pid}/status`);
     void exited.then(() => {
       this.#gone = true;
-      this.#closeStatus();
+      this.#status.close();
     });
   }
 
@@ -193,24 +194,10 @@ class ProcessSandbox implements SandboxProcess {
 
   peakMemoryBytes(): number | undefined {
     if (this.#gone) return undefined;
-    try {
-      // One fd kept open and read from offset 0 (pread): /proc regenerates
-      // the text on every read, and this saves an open+close per reading
-      // (measured ~8 µs instead of ~16 µs with readFileSync).
-      if (this.#statusFd === undefined) {
-        this.#statusFd = openSync(`/proc/${this.pid}/status`, 'r');
-        this.#statusBuf = Buffer.allocUnsafe(4096);
-      }
-      const buf = this.#statusBuf as Buffer;
-      const n = readSync(this.#statusFd, buf, 0, buf.length, 0);
-      const text = buf.toString('latin1', 0, n);
-      const at = text.indexOf('VmHWM:');
-      if (at < 0) return undefined;
-      const kb = parseInt(text.slice(at + 6), 10);
-      return Number.isFinite(kb) ? kb * 1024 : undefined;
-    } catch {
-      return undefined;
-    }
+    const text = this.#status.read() ?? '';
+    const at = text.indexOf('VmHWM:');
+    const kb = at < 0 ? NaN : parseInt(text.slice(at + 6), 10);
+    return Number.isFinite(kb) ? kb * 1024 : undefined;
   }
 
   dispose(): Promise<void> {
@@ -220,7 +207,7 @@ class ProcessSandbox implements SandboxProcess {
       // A second kill after the leader is reaped catches children it forked
       // between the first kill and its death (the group id is still theirs).
       this.kill();
-      this.#closeStatus();
+      this.#status.close();
       this.#server.close();
       // Ends parked /invocation/next long-polls and idle keep-alive sockets.
       this.#server.closeAllConnections();
@@ -229,16 +216,6 @@ class ProcessSandbox implements SandboxProcess {
     return this.#disposed;
   }
 
-  #closeStatus(): void {
-    if (this.#statusFd !== undefined) {
-      try {
-        closeSync(this.#statusFd);
-      } catch {
-        // already closed
-      }
-      this.#statusFd = undefined;
-    }
-  }
 }
 
 /** A stem cell of the process backend: its task root becomes a symlink to the code. */
