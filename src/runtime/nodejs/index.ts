@@ -15,7 +15,7 @@
  *   _KINDLING_RUNTIME_API_SOCKET  optional unix socket of the Runtime API (namespace backend);
  *                            deleted from process.env once read
  *   _KINDLING_STEM_CELL      "1" (and padding): started as a stem cell, see below; deleted once read
- * and it sets/deletes _X_AMZN_TRACE_ID per invoke.
+ * and it sets/deletes _X_AMZN_TRACE_ID per invoke (in JavaScript: trace-env.ts).
  *
  * Stem cell: Kindling starts some sandboxes before it knows their function,
  * so that a cold start only binds code and loads the handler. Such a runtime
@@ -45,6 +45,8 @@ import { NodeJsExit, UnhandledPromiseRejection, logError, patchConsole, setLoggi
 import { RuntimeApiClient } from './runtime-api.js';
 import type { NextInvocation } from './runtime-api.js';
 import { becomeFunction, showEnvironment } from './stem-cell.js';
+import { installTraceIdVariable } from './trace-env.js';
+import type { SetTraceId } from './trace-env.js';
 import { loadHandler } from './user-function.js';
 import type { Handler } from './user-function.js';
 
@@ -126,6 +128,7 @@ function writeAll(fd: number, bytes: Buffer): void {
 class Runtime {
   readonly #client: RuntimeApiClient;
   readonly #env: FunctionEnvironment;
+  readonly #setTraceId: SetTraceId;
   #handler: Handler | undefined;
   #isAsync = false;
   /** The invoke that uncaught errors are reported against; undefined during init (→ /init/error). */
@@ -149,9 +152,10 @@ class Runtime {
     if (!this.#dying) this.#topLevelError(err);
   };
 
-  constructor(client: RuntimeApiClient, env: FunctionEnvironment) {
+  constructor(client: RuntimeApiClient, env: FunctionEnvironment, setTraceId: SetTraceId) {
     this.#client = client;
     this.#env = env;
+    this.#setTraceId = setTraceId;
   }
 
   /**
@@ -312,8 +316,7 @@ class Runtime {
     try {
       const event: unknown = JSON.parse(body);
       const trace = headers['lambda-runtime-trace-id'];
-      if (typeof trace === 'string' && trace !== '') process.env['_X_AMZN_TRACE_ID'] = trace;
-      else delete process.env['_X_AMZN_TRACE_ID'];
+      this.#setTraceId(typeof trace === 'string' && trace !== '' ? trace : undefined);
       const deadline = Number(headers['lambda-runtime-deadline-ms']);
       const env = this.#env;
       // Property order and kinds as the RIC builds it (people log JSON.stringify(context)).
@@ -402,7 +405,7 @@ function startFunction(): void {
     memoryLimitInMB: env['AWS_LAMBDA_FUNCTION_MEMORY_SIZE'],
     logGroupName: env['AWS_LAMBDA_LOG_GROUP_NAME'],
     logStreamName: env['AWS_LAMBDA_LOG_STREAM_NAME'],
-  });
+  }, installTraceIdVariable());
   runtime.install();
 
   const taskRoot = env['LAMBDA_TASK_ROOT'] || process.cwd();
