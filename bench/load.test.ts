@@ -12,7 +12,7 @@ async function server(): Promise<{ url: (path: string) => URL; bodies: string[];
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      bodies.push(`${req.headers['x-test'] ?? ''}:${Buffer.concat(chunks).toString()}`);
+      bodies.push(`${String(req.headers['x-test'] ?? '')}:${Buffer.concat(chunks).toString()}`);
       if (req.url === '/length') res.end('{"ok":true}');
       else if (req.url === '/chunked') {
         res.write('{"part":1}'); // no Content-Length: chunked
