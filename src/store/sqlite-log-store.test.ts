@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
+import Database from 'better-sqlite3';
 import { ManualClock } from '../shared/clock.js';
 import { InvalidTokenError, LogStreamNotFoundError } from './log-store.js';
 import type { LogRetention } from './log-store.js';
@@ -154,4 +155,78 @@ test('appends are buffered and written by a timer; readers see them at once; reo
   store.append(G, 's3', [{ timestamp: t0 - 100, message: 'four' }]);
   assert.deepEqual(messages(store.read(G, { limit: 10, nextToken: before.nextToken })), ['three', 'four']);
   assert.deepEqual(store.streams(G)!.map((s) => s.logStreamName).sort(), ['s1', 's2', 's3']);
+});
+
+test('retention by age within one flush: the older events of a chunk go, the newer stay, with the streams\' figures', (t) => {
+  const { store, clock } = open(t, { maxAgeMs: HOUR, maxBytesPerGroup: 1e9 });
+  const t0 = clock.now();
+  // One flush, so one batch: two streams, events on both sides of the cutoff to come.
+  store.append(G, 'a', [{ timestamp: t0, message: 'a old' }]);
+  store.append(G, 'b', [{ timestamp: t0, message: 'b old' }]);
+  store.append(G, 'a', [{ timestamp: t0 + HOUR / 2, message: 'a new' }]);
+  store.flush();
+  clock.advance(HOUR + 61_000); // the sweep runs: t0 is past the bound, t0 + HOUR/2 is not
+  assert.deepEqual(messages(store.read(G, { limit: 10 })), ['a new']);
+  assert.deepEqual(store.streams(G)!.map((s) => [s.logStreamName, s.storedBytes, s.firstEventTimestamp]), [['a', 5, t0 + HOUR / 2]]);
+});
+
+test('reads across many flushes and streams: seq order, a time range, a stream, and pages that end inside a flush', (t) => {
+  const { store, clock } = open(t);
+  const t0 = clock.now();
+  const all: string[] = [];
+  for (let f = 0; f < 6; f++) {
+    for (let i = 0; i < 7; i++) {
+      const m = `f${f}e${i}`;
+      all.push(m);
+      store.append(G, `s${(f + i) % 3}`, [{ timestamp: t0 + f * 100 + i, message: m }]);
+    }
+    store.flush();
+  }
+  assert.deepEqual(messages(store.read(G, { limit: 1000 })), all);
+  const paged: string[] = [];
+  let token: string | undefined;
+  for (let n = 0; n < 20; n++) {
+    const page = store.read(G, { limit: 5, ...(token === undefined ? {} : { nextToken: token }) })!;
+    paged.push(...messages(page));
+    token = page.nextToken;
+  }
+  assert.deepEqual(paged, all);
+  assert.deepEqual(messages(store.read(G, { limit: 1000, startTime: t0 + 203, endTime: t0 + 402 })), all.slice(17, 30));
+  assert.deepEqual(messages(store.read(G, { limit: 1000, logStreamName: 's1' })), all.filter((_, k) => (Math.floor(k / 7) + (k % 7)) % 3 === 1));
+});
+
+test('a log store written before chunks (schema 1) is read after the upgrade: events, order, tokens and figures', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kindling-logs-v1-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // What schema 1 held: one row per event, seq global across groups.
+  const db = new Database(join(dir, 'logs.db'));
+  db.exec(`CREATE TABLE log_groups (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL,
+             stored_bytes INTEGER NOT NULL DEFAULT 0, last_ts INTEGER NOT NULL DEFAULT 0, last_seq INTEGER NOT NULL DEFAULT 0);
+           CREATE TABLE log_streams (id INTEGER PRIMARY KEY, group_id INTEGER NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL,
+             first_ts INTEGER, last_ts INTEGER, stored_bytes INTEGER NOT NULL DEFAULT 0, UNIQUE (group_id, name));
+           CREATE TABLE log_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, group_id INTEGER NOT NULL, stream_id INTEGER NOT NULL,
+             ts INTEGER NOT NULL, ingested INTEGER NOT NULL, bytes INTEGER NOT NULL, message TEXT NOT NULL);
+           CREATE INDEX log_events_by_time ON log_events (group_id, ts, seq);
+           CREATE INDEX log_events_by_stream ON log_events (stream_id, ts, seq);
+           INSERT INTO log_groups VALUES (1, '${G}', 1000, 10, 30, 4), (2, '/aws/lambda/other', 1000, 1, 20, 2);
+           INSERT INTO log_streams VALUES (1, 1, 's1', 1000, 10, 30, 7), (2, 2, 'o', 1000, 20, 20, 1), (3, 1, 's2', 1000, 25, 25, 3);
+           INSERT INTO log_events VALUES (1, 1, 1, 10, 11, 3, 'one'), (2, 2, 2, 20, 21, 1, 'o'), (3, 1, 3, 25, 26, 3, 'two'), (4, 1, 1, 30, 31, 4, 'thré');
+           PRAGMA user_version = 1;`);
+  db.close();
+  const clock = new ManualClock(100); // the fixture's times are recent to it
+  const store = new SqliteLogStore(dir, { retention: BIG, clock });
+  t.after(() => store.close());
+  const page = store.read(G, { limit: 2 })!;
+  assert.deepEqual(page.events, [
+    { logStreamName: 's1', timestamp: 10, message: 'one', ingestionTime: 11 },
+    { logStreamName: 's2', timestamp: 25, message: 'two', ingestionTime: 26 },
+  ]);
+  assert.equal(page.nextToken, 'f/25/3', 'a token of before the upgrade names the same place');
+  store.append(G, 's2', [{ timestamp: 40, message: 'after' }]);
+  assert.deepEqual(messages(store.read(G, { limit: 10, nextToken: page.nextToken })), ['thré', 'after']);
+  assert.deepEqual(messages(store.read('/aws/lambda/other', { limit: 10 })), ['o']);
+  assert.deepEqual(store.streams(G)!.map((s) => [s.logStreamName, s.storedBytes, s.firstEventTimestamp, s.lastEventTimestamp]), [
+    ['s2', 8, 25, 40],
+    ['s1', 7, 10, 30],
+  ]);
 });

@@ -8,20 +8,30 @@
  * and a compactor of their own; retention by age and by bytes is a DELETE of
  * a key range. The hot path stays cheap: append() only pushes onto an
  * in-memory buffer; a timer (every FLUSH_MS, or sooner past FLUSH_EVENTS)
- * writes the buffer in one transaction, in WAL mode with synchronous=NORMAL,
+ * writes the buffer in one transaction as one row per stream (a chunk: the
+ * stream's events of that flush, packed as JSON; an invoke's START, END and
+ * REPORT lines were three indexed rows before, a tenth of the platform's
+ * time per warm invoke under load), in WAL mode with synchronous=NORMAL,
  * i.e. one write() to the WAL and no fsync per commit (SQLite fsyncs at
  * checkpoints). An invoke never waits for it. What a crash of the platform
  * can lose is the last FLUSH_MS of lines, never a committed one, and the
  * database stays consistent (WAL). It is its own file, apart from
  * metadata.db, so log traffic never contends with the control plane's writes.
  *
- * Ordering: within a group, events are stored in non-decreasing timestamp
- * order. An event whose timestamp is earlier than the group's latest (lines
- * of two sandboxes that reached the store out of order, a worker's clock
- * behind the platform's) is stored with the group's latest timestamp. So the
- * (timestamp, seq) order is the order of appends, and a token — the
- * (timestamp, seq) of the last event returned — lets a follower see every
- * later event exactly once.
+ * Ordering: every event gets the next sequence number of its group (seq).
+ * Within a group, events are stored in non-decreasing timestamp order. An
+ * event whose timestamp is earlier than the group's latest (lines of two
+ * sandboxes that reached the store out of order, a worker's clock behind the
+ * platform's) is stored with the group's latest timestamp. So the
+ * (timestamp, seq) order is the seq order, which is the order of appends,
+ * and a token — the (timestamp, seq) of the last event returned — lets a
+ * follower see every later event exactly once.
+ *
+ * Chunks: each flush is a batch, named by the group's last seq after it
+ * (batch_end). A batch's chunks (one per stream) hold interleaved seqs, and
+ * every seq of a batch is above every seq of the batch before. So a read
+ * takes chunks in batch_end order and sorts only within a batch; retention
+ * drops whole batches, and unpacks only the one batch its bound falls in.
  */
 import Database from 'better-sqlite3';
 import { systemClock } from '../shared/clock.js';
@@ -62,6 +72,24 @@ const SCHEMA: readonly string[] = [
    );
    CREATE INDEX log_events_by_time ON log_events (group_id, ts, seq);
    CREATE INDEX log_events_by_stream ON log_events (stream_id, ts, seq);`,
+  // 1 → 2: events in chunks (one row per stream per flush); each stored event becomes a chunk of its own.
+  `CREATE TABLE log_chunks (
+     id        INTEGER PRIMARY KEY,
+     group_id  INTEGER NOT NULL,
+     stream_id INTEGER NOT NULL,
+     -- the group's last seq after the flush that wrote it: orders the batches
+     batch_end INTEGER NOT NULL,
+     first_ts  INTEGER NOT NULL,
+     last_ts   INTEGER NOT NULL,
+     bytes     INTEGER NOT NULL,
+     -- JSON [[seq, timestamp, ingestion time, message], ...] in seq order (last: it is the large one)
+     events    TEXT    NOT NULL
+   );
+   INSERT INTO log_chunks (group_id, stream_id, batch_end, first_ts, last_ts, bytes, events)
+     SELECT group_id, stream_id, seq, ts, ts, bytes, json_array(json_array(seq, ts, ingested, message)) FROM log_events ORDER BY seq;
+   DROP TABLE log_events;
+   CREATE INDEX log_chunks_by_group ON log_chunks (group_id, batch_end);
+   CREATE INDEX log_chunks_by_stream ON log_chunks (stream_id, batch_end);`,
 ];
 
 /** How long appended events wait in memory before they are written. */
@@ -72,8 +100,8 @@ const FLUSH_EVENTS = 4096;
 const MAX_PENDING = 200_000;
 /** How often retention by age runs (at most; less with a short retention). */
 const SWEEP_MS = 60_000;
-/** Events fetched per step while trimming a group to its byte bound. */
-const TRIM_BATCH = 1000;
+/** Batches looked at per step while dropping a group's oldest events. */
+const DROP_STEP = 100;
 
 export interface SqliteLogStoreOptions {
   readonly retention: LogRetention;
@@ -99,13 +127,35 @@ interface GroupState {
   bytes: number;
 }
 
-interface EventRow {
-  seq: number;
-  ts: number;
-  ingested: number;
-  message: string;
+/** One event in a chunk: [seq, timestamp, ingestion time, message]. */
+type Packed = [number, number, number, string];
+
+interface ChunkRow {
+  id: number;
+  stream_id: number;
+  batch_end: number;
+  bytes: number;
+  events: string;
+}
+
+interface ReadRow {
+  batch_end: number;
+  events: string;
   stream: string;
 }
+
+/** What a chunk being written holds so far. */
+interface NewChunk {
+  readonly groupId: number;
+  readonly streamId: number;
+  readonly events: Packed[];
+  firstTs: number;
+  lastTs: number;
+  bytes: number;
+}
+
+/** Where dropping a group's oldest events stops: once `bytes` are gone, or at the first event at or after `beforeTs`. */
+type DropBound = { readonly bytes: number } | { readonly beforeTs: number };
 
 interface StreamRow {
   name: string;
@@ -155,30 +205,42 @@ export class SqliteLogStore implements LogAppender, LogReader {
       addToStream: db.prepare<[number, number, number, number]>(
         'UPDATE log_streams SET first_ts = COALESCE(first_ts, ?), last_ts = ?, stored_bytes = stored_bytes + ? WHERE id = ?',
       ),
-      insertEvent: db.prepare<[number, number, number, number, number, string]>(
-        'INSERT INTO log_events (group_id, stream_id, ts, ingested, bytes, message) VALUES (?, ?, ?, ?, ?, ?)',
+      insertChunk: db.prepare<[number, number, number, number, number, number, string]>(
+        'INSERT INTO log_chunks (group_id, stream_id, batch_end, first_ts, last_ts, bytes, events) VALUES (?, ?, ?, ?, ?, ?, ?)',
       ),
-      oldest: db.prepare<[number, number], { seq: number; bytes: number }>('SELECT seq, bytes FROM log_events WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ' + TRIM_BATCH),
-      deleteUpTo: db.prepare<[number, number]>('DELETE FROM log_events WHERE group_id = ? AND seq <= ?'),
-      deleteOlder: db.prepare<[number, number]>('DELETE FROM log_events WHERE group_id = ? AND ts < ?'),
+      // The oldest batches after batch_end ?: their size, their time span.
+      batches: db.prepare<[number, number], { batch_end: number; bytes: number; first_ts: number; last_ts: number }>(
+        `SELECT batch_end, SUM(bytes) AS bytes, MIN(first_ts) AS first_ts, MAX(last_ts) AS last_ts FROM log_chunks
+          WHERE group_id = ? AND batch_end > ? GROUP BY batch_end ORDER BY batch_end LIMIT ${DROP_STEP}`,
+      ),
+      batchChunks: db.prepare<[number, number], ChunkRow>('SELECT id, stream_id, batch_end, bytes, events FROM log_chunks WHERE group_id = ? AND batch_end = ?'),
       removedUpTo: db.prepare<[number, number], { stream_id: number; bytes: number }>(
-        'SELECT stream_id, SUM(bytes) AS bytes FROM log_events WHERE group_id = ? AND seq <= ? GROUP BY stream_id',
+        'SELECT stream_id, SUM(bytes) AS bytes FROM log_chunks WHERE group_id = ? AND batch_end <= ? GROUP BY stream_id',
       ),
-      removedOlder: db.prepare<[number, number], { stream_id: number; bytes: number }>(
-        'SELECT stream_id, SUM(bytes) AS bytes FROM log_events WHERE group_id = ? AND ts < ? GROUP BY stream_id',
-      ),
+      deleteUpTo: db.prepare<[number, number]>('DELETE FROM log_chunks WHERE group_id = ? AND batch_end <= ?'),
+      deleteChunk: db.prepare<[number]>('DELETE FROM log_chunks WHERE id = ?'),
+      rewriteChunk: db.prepare<[number, number, string, number]>('UPDATE log_chunks SET first_ts = ?, bytes = ?, events = ? WHERE id = ?'),
       // After a delete: the stream's bytes less what went, its first event now (NULL: none left).
       subtractFromStream: db.prepare<[number, number, number, number]>(
         `UPDATE log_streams SET stored_bytes = stored_bytes - ?,
-           first_ts = (SELECT ts FROM log_events WHERE stream_id = ? ORDER BY ts, seq LIMIT 1),
-           last_ts = COALESCE((SELECT ts FROM log_events WHERE stream_id = ? ORDER BY ts DESC, seq DESC LIMIT 1), last_ts)
+           first_ts = (SELECT first_ts FROM log_chunks WHERE stream_id = ? ORDER BY batch_end LIMIT 1),
+           last_ts = COALESCE((SELECT last_ts FROM log_chunks WHERE stream_id = ? ORDER BY batch_end DESC LIMIT 1), last_ts)
          WHERE id = ?`,
       ),
       expiredStreams: db.prepare<[number, number], { id: number; name: string }>(
         'SELECT id, name FROM log_streams WHERE group_id = ? AND first_ts IS NULL AND COALESCE(last_ts, created_at) < ?',
       ),
       deleteStream: db.prepare<[number]>('DELETE FROM log_streams WHERE id = ?'),
-      groupBytes: db.prepare<[number], { b: number | null }>('SELECT SUM(bytes) AS b FROM log_events WHERE group_id = ?'),
+      // Chunks that may hold events after seq ? in [?, ?): batches in order.
+      readGroup: db.prepare<[number, number, number, number], ReadRow>(
+        `SELECT c.batch_end, c.events, s.name AS stream FROM log_chunks c JOIN log_streams s ON s.id = c.stream_id
+          WHERE c.group_id = ? AND c.batch_end > ? AND c.last_ts >= ? AND c.first_ts < ? ORDER BY c.batch_end, c.id`,
+      ),
+      readStream: db.prepare<[number, number, number, number], ReadRow>(
+        `SELECT c.batch_end, c.events, s.name AS stream FROM log_chunks c JOIN log_streams s ON s.id = c.stream_id
+          WHERE c.stream_id = ? AND c.batch_end > ? AND c.last_ts >= ? AND c.first_ts < ? ORDER BY c.batch_end`,
+      ),
+      groupBytes: db.prepare<[number], { b: number | null }>('SELECT SUM(bytes) AS b FROM log_chunks WHERE group_id = ?'),
       allGroups: db.prepare<[], { id: number; name: string }>('SELECT id, name FROM log_groups'),
       streamsOf: db.prepare<[number], StreamRow>(
         'SELECT name, created_at, first_ts, last_ts, stored_bytes FROM log_streams WHERE group_id = ? ORDER BY COALESCE(last_ts, created_at) DESC, id DESC',
@@ -219,24 +281,29 @@ export class SqliteLogStore implements LogAppender, LogReader {
     this.#pending = [];
     const touched = new Set<GroupState>();
     const write = this.#db.transaction(() => {
-      const perStream = new Map<number, { first: number; last: number; bytes: number }>();
+      const chunks = new Map<number, NewChunk>();
       for (const p of batch) {
         const group = this.#group(p.group, p.ingested, true)!;
         const streamId = this.#stream(group, p.stream, p.ingested);
         const ts = Math.max(p.ts, group.lastTs);
         const bytes = Buffer.byteLength(p.message, 'utf8');
-        const seq = Number(this.#stmt.insertEvent.run(group.id, streamId, ts, p.ingested, bytes, p.message).lastInsertRowid);
         group.lastTs = ts;
-        group.lastSeq = seq;
+        group.lastSeq++;
         group.bytes += bytes;
         touched.add(group);
-        const s = perStream.get(streamId);
-        if (s) {
-          s.last = ts;
-          s.bytes += bytes;
-        } else perStream.set(streamId, { first: ts, last: ts, bytes });
+        const chunk = chunks.get(streamId);
+        if (chunk) {
+          chunk.events.push([group.lastSeq, ts, p.ingested, p.message]);
+          chunk.lastTs = ts;
+          chunk.bytes += bytes;
+        } else chunks.set(streamId, { groupId: group.id, streamId, events: [[group.lastSeq, ts, p.ingested, p.message]], firstTs: ts, lastTs: ts, bytes });
       }
-      for (const [id, s] of perStream) this.#stmt.addToStream.run(s.first, s.last, s.bytes, id);
+      const batchEnd = new Map<number, number>();
+      for (const g of touched) batchEnd.set(g.id, g.lastSeq);
+      for (const c of chunks.values()) {
+        this.#stmt.insertChunk.run(c.groupId, c.streamId, batchEnd.get(c.groupId)!, c.firstTs, c.lastTs, c.bytes, JSON.stringify(c.events));
+        this.#stmt.addToStream.run(c.firstTs, c.lastTs, c.bytes, c.streamId);
+      }
       for (const g of touched) {
         if (g.bytes > this.#retention.maxBytesPerGroup) this.#trim(g);
         this.#stmt.updateGroup.run(g.lastTs, g.lastSeq, g.bytes, g.id);
@@ -294,26 +361,62 @@ export class SqliteLogStore implements LogAppender, LogReader {
    * flushes a trim each).
    */
   #trim(g: GroupState): void {
-    let excess = g.bytes - Math.floor(this.#retention.maxBytesPerGroup * 0.9);
-    let cutoff = 0;
-    while (excess > 0) {
-      const rows = this.#stmt.oldest.all(g.id, cutoff);
-      if (rows.length === 0) break;
-      for (const r of rows) {
-        cutoff = r.seq;
-        excess -= r.bytes;
-        if (excess <= 0) break;
-      }
-    }
-    if (cutoff === 0) return;
-    this.#remove(this.#stmt.removedUpTo.all(g.id, cutoff), () => this.#stmt.deleteUpTo.run(g.id, cutoff));
-    g.bytes = this.#stmt.groupBytes.get(g.id)?.b ?? 0;
+    this.#dropOldest(g, { bytes: g.bytes - Math.floor(this.#retention.maxBytesPerGroup * 0.9) });
   }
 
-  /** Deletes events (`del`) and takes what they held off their streams' figures. */
-  #remove(removed: readonly { stream_id: number; bytes: number }[], del: () => unknown): void {
-    del();
-    for (const r of removed) this.#stmt.subtractFromStream.run(r.bytes, r.stream_id, r.stream_id, r.stream_id);
+  /**
+   * Drops a group's oldest events up to `bound` (call inside a transaction):
+   * whole batches as long as the bound lies beyond them, then, from the batch
+   * it falls in, the events before it (its chunks rewritten). Then takes
+   * what went off the streams' figures and the group's bytes.
+   */
+  #dropOldest(g: GroupState, bound: DropBound): void {
+    let excess = 'bytes' in bound ? bound.bytes : Number.POSITIVE_INFINITY;
+    const before = 'beforeTs' in bound ? bound.beforeTs : Number.POSITIVE_INFINITY;
+    let wholeUpTo = 0; // batch_end of the last batch that goes entirely
+    let partial: number | undefined; // batch_end of the batch the bound falls in
+    scan: for (;;) {
+      const batches = this.#stmt.batches.all(g.id, wholeUpTo);
+      for (const b of batches) {
+        if (excess <= 0 || b.first_ts >= before) break scan;
+        if (b.bytes <= excess && b.last_ts < before) {
+          wholeUpTo = b.batch_end;
+          excess -= b.bytes;
+        } else {
+          partial = b.batch_end;
+          break scan;
+        }
+      }
+      if (batches.length < DROP_STEP) break;
+    }
+    const removed = new Map<number, number>(); // stream id → bytes
+    if (wholeUpTo > 0) {
+      for (const r of this.#stmt.removedUpTo.all(g.id, wholeUpTo)) removed.set(r.stream_id, r.bytes);
+      this.#stmt.deleteUpTo.run(g.id, wholeUpTo);
+    }
+    if (partial !== undefined) {
+      const chunks = this.#stmt.batchChunks.all(g.id, partial);
+      const unpacked = chunks.map((c) => ({ row: c, events: JSON.parse(c.events) as Packed[] }));
+      // The batch's events in seq order: the oldest go first, across streams.
+      const order = unpacked.flatMap((u) => u.events).sort((x, y) => x[0] - y[0]);
+      let cutoff = 0; // the last seq that goes
+      for (const e of order) {
+        if (e[1] >= before || excess <= 0) break;
+        excess -= Buffer.byteLength(e[3], 'utf8');
+        cutoff = e[0];
+      }
+      for (const { row, events } of unpacked) {
+        const kept = events.filter((e) => e[0] > cutoff);
+        if (kept.length === events.length) continue;
+        const keptBytes = kept.reduce((n, e) => n + Buffer.byteLength(e[3], 'utf8'), 0);
+        if (kept.length === 0) this.#stmt.deleteChunk.run(row.id);
+        else this.#stmt.rewriteChunk.run(kept[0]![1], keptBytes, JSON.stringify(kept), row.id);
+        removed.set(row.stream_id, (removed.get(row.stream_id) ?? 0) + row.bytes - keptBytes);
+      }
+    }
+    if (removed.size === 0) return;
+    for (const [id, bytes] of removed) this.#stmt.subtractFromStream.run(bytes, id, id, id);
+    g.bytes = this.#stmt.groupBytes.get(g.id)?.b ?? 0;
   }
 
   /** Retention by age: events older than maxAgeMs go, then streams left empty and as old. Reschedules itself. */
@@ -324,19 +427,14 @@ export class SqliteLogStore implements LogAppender, LogReader {
       this.flush();
       const cutoff = this.#clock.now() - this.#retention.maxAgeMs;
       this.#db.transaction(() => {
-        for (const { id, name } of this.#stmt.allGroups.all()) {
-          const removed = this.#stmt.removedOlder.all(id, cutoff);
-          if (removed.length === 0) continue;
-          this.#remove(removed, () => this.#stmt.deleteOlder.run(id, cutoff));
-          for (const s of this.#stmt.expiredStreams.all(id, cutoff)) {
+        for (const { name } of this.#stmt.allGroups.all()) {
+          const g = this.#group(name, 0, false)!;
+          this.#dropOldest(g, { beforeTs: cutoff });
+          for (const s of this.#stmt.expiredStreams.all(g.id, cutoff)) {
             this.#stmt.deleteStream.run(s.id);
-            this.#streams.delete(`${id}\u0000${s.name}`);
+            this.#streams.delete(`${g.id}\u0000${s.name}`);
           }
-          const g = this.#group(name, 0, false);
-          if (g) {
-            g.bytes = this.#stmt.groupBytes.get(id)?.b ?? 0;
-            this.#stmt.updateGroup.run(g.lastTs, g.lastSeq, g.bytes, g.id);
-          }
+          this.#stmt.updateGroup.run(g.lastTs, g.lastSeq, g.bytes, g.id);
         }
       })();
     } catch (err) {
@@ -360,40 +458,41 @@ export class SqliteLogStore implements LogAppender, LogReader {
     const after = query.nextToken === undefined ? { ts: -1, seq: 0 } : parseToken(query.nextToken);
     const start = query.startTime ?? 0;
     const end = query.endTime ?? Number.MAX_SAFE_INTEGER;
-    let streamFilter = '';
-    const params: (number | string)[] = [g.id, start, end, after.ts, after.seq];
+    let streamId: number | undefined;
     if (query.logStreamName !== undefined) {
-      if (this.#stmt.stream.get(g.id, query.logStreamName) === undefined) throw new LogStreamNotFoundError('The specified log stream does not exist.');
-      streamFilter = ' AND s.name = ?';
-      params.push(query.logStreamName);
+      streamId = this.#stmt.stream.get(g.id, query.logStreamName)?.id;
+      if (streamId === undefined) throw new LogStreamNotFoundError('The specified log stream does not exist.');
     }
-    params.push(query.limit);
-    const rows = this.#readStatement(streamFilter).all(...params);
-    const events: LogEvent[] = rows.map((r) => ({ logStreamName: r.stream, timestamp: r.ts, message: r.message, ingestionTime: r.ingested }));
-    const last = rows.at(-1);
+    // Within a group (ts, seq) order is seq order (see the top of this
+    // file), so "after the token" is "seq above the token's".
+    const events: LogEvent[] = [];
+    let last: Packed | undefined;
+    let batch: { end: number; events: { e: Packed; stream: string }[] } | undefined;
+    const take = (): boolean => {
+      if (!batch) return true;
+      batch.events.sort((x, y) => x.e[0] - y.e[0]);
+      for (const { e, stream } of batch.events) {
+        if (e[0] <= after.seq || e[1] < start || e[1] >= end) continue;
+        if (events.length === query.limit) return false;
+        events.push({ logStreamName: stream, timestamp: e[1], message: e[3], ingestionTime: e[2] });
+        last = e;
+      }
+      batch = undefined;
+      return events.length < query.limit;
+    };
+    const rows = (streamId === undefined ? this.#stmt.readGroup.iterate(g.id, after.seq, start, end) : this.#stmt.readStream.iterate(streamId, after.seq, start, end));
+    for (const row of rows) {
+      if (batch && batch.end !== row.batch_end && !take()) break;
+      batch ??= { end: row.batch_end, events: [] };
+      for (const e of JSON.parse(row.events) as Packed[]) batch.events.push({ e, stream: row.stream });
+    }
+    take();
     let next: string;
-    if (last) next = token(last.ts, last.seq);
+    if (last) next = token(last[1], last[0]);
     else if (query.nextToken !== undefined) next = query.nextToken;
     // Nothing matched: every later event sorts after the group's end.
     else next = token(g.lastTs, g.lastSeq);
     return { events, nextToken: next };
-  }
-
-  readonly #reads = new Map<string, Database.Statement<(number | string)[], EventRow>>();
-
-  #readStatement(streamFilter: string): Database.Statement<(number | string)[], EventRow> {
-    let st = this.#reads.get(streamFilter);
-    if (!st) {
-      // (ts, seq) row values: the index (group_id, ts, seq) serves both the range and the order.
-      st = this.#db.prepare<(number | string)[], EventRow>(
-        `SELECT e.seq, e.ts, e.ingested, e.message, s.name AS stream
-           FROM log_events e JOIN log_streams s ON s.id = e.stream_id
-          WHERE e.group_id = ? AND e.ts >= ? AND e.ts < ? AND (e.ts, e.seq) > (?, ?)${streamFilter}
-          ORDER BY e.ts, e.seq LIMIT ?`,
-      );
-      this.#reads.set(streamFilter, st);
-    }
-    return st;
   }
 
   streams(logGroupName: string): readonly LogStreamInfo[] | undefined {
