@@ -405,6 +405,28 @@ export const handler = async (event, context) => {
     await sb.destroy();
   });
 
+  it('reaches the Runtime API over a unix socket; the function sees only AWS_LAMBDA_RUNTIME_API', { skip }, async () => {
+    // The sandbox's sockets by kind, from /proc: the runtime's channel is its only one.
+    const dir = await codeDir({
+      'index.js': `const fs = require('fs');
+// The inode column: 7th of /proc/net/unix, 10th of /proc/net/tcp.
+const inodes = (file) => { const at = file.endsWith('unix') ? 6 : 9;
+  return new Set(fs.readFileSync(file, 'utf8').split('\\n').slice(1).map((l) => l.trim().split(/\\s+/)).filter((f) => f.length > at).map((f) => f[at])); };
+exports.handler = async () => {
+  const mine = fs.readdirSync('/proc/self/fd').map((fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd); } catch { return ''; } })
+    .map((l) => /^socket:\\[(\\d+)\\]$/.exec(l)?.[1]).filter(Boolean);
+  const unix = inodes('/proc/net/unix'), tcp = new Set([...inodes('/proc/net/tcp'), ...inodes('/proc/net/tcp6')]);
+  return { unix: mine.filter((i) => unix.has(i)).length, tcp: mine.filter((i) => tcp.has(i)).length,
+    api: process.env.AWS_LAMBDA_RUNTIME_API, socketVariable: Object.keys(process.env).filter((k) => k.startsWith('_KINDLING')) };
+};`,
+    });
+    const sb = await worker.createSandbox(spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler' }));
+    const body = JSON.parse((await sb.invoke(req('{}'))).payload.toString()) as { unix: number; tcp: number; api: string; socketVariable: string[] };
+    // Unix sockets: the Runtime API's, and stdout and stderr (libuv makes those socketpairs).
+    assert.deepEqual({ ...body, unix: body.unix >= 1, api: /^127\.0\.0\.1:\d+$/.test(body.api) }, { unix: true, tcp: 0, api: true, socketVariable: [] });
+    await sb.destroy();
+  });
+
   it('returns a thrown error as an Unhandled function error', { skip }, async () => {
     const dir = await codeDir({ 'index.mjs': `export const handler = async () => { throw new TypeError('nope'); };\n` });
     const sb = await worker.createSandbox(spec(dir, { runtime: 'nodejs22.x', handler: 'index.handler' }));

@@ -1,13 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
-import { mkdir, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, rm, symlink } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { RereadFile } from '../../shared/reread-file.js';
 import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions } from './backend.js';
+import { RUNTIME_API_SOCKET_ENV, speaksRuntimeApiSocket } from './sandbox-root.js';
+
+/** Longest unix socket path that fits sockaddr_un (108 bytes with its NUL) on Linux, with room to spare. */
+const MAX_SOCKET_PATH = 100;
 
 /** Options of the process backend. */
 export interface ProcessBackendOptions {
@@ -38,9 +43,12 @@ export interface ProcessBackendOptions {
  *   command (same pid) and costs well under 1 ms per start (measured: ~0.7 ms
  *   per spawn+exec). The death signal reaches the main process only; its own
  *   children are orphaned if they outlive it (again: pid namespaces fix this).
- * - Runtime API: the worker's server listens on 127.0.0.1:<ephemeral port>.
- *   Any local process can reach it; the namespace backend binds a unix socket
- *   into the sandbox instead.
+ * - Runtime API: the worker's server listens on 127.0.0.1:<ephemeral port>
+ *   (AWS_LAMBDA_RUNTIME_API), and, for Kindling's built-in runtimes, on
+ *   <private dir>/runtime-api.sock too (mode 0600), named to the runtime by
+ *   _KINDLING_RUNTIME_API_SOCKET as on the namespace backend: a unix socket
+ *   costs both sides less per invoke than TCP over loopback. Any local
+ *   process can reach the TCP port; the namespace backend has no port.
  * - Stem cells: a cell's task root is <private dir>/task, which bind() makes
  *   a symlink to the code (there is no mount namespace to bind into); its
  *   runtime enters it once assigned. So LAMBDA_TASK_ROOT names that link
@@ -54,6 +62,8 @@ export class ProcessBackend implements SandboxBackend {
   readonly #root: string;
   readonly #wantPdeathsig: boolean;
   #setpriv: string | null | undefined;
+  /** Runtime directory → whether its code connects to RUNTIME_API_SOCKET_ENV (read once). */
+  readonly #speaksSocket = new Map<string, boolean>();
 
   constructor(options: ProcessBackendOptions = {}) {
     this.#root = options.root ?? join(tmpdir(), 'kindling-sandboxes');
@@ -75,6 +85,7 @@ export class ProcessBackend implements SandboxBackend {
     const tmp = join(dir, 'tmp');
     await mkdir(tmp, { recursive: true, mode: 0o700 });
     const server = options.runtimeApi;
+    let unix: NetServer | undefined;
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -96,7 +107,14 @@ export class ProcessBackend implements SandboxBackend {
         optDir,
         runtimeApi: `127.0.0.1:${port}`,
       });
-      const env = { ...launch.env, TMPDIR: tmp };
+      const env: Record<string, string> = { ...launch.env, TMPDIR: tmp };
+      // A stem cell always runs the built-in runtime; a sandbox does when its launch is a managed runtime's.
+      const managed = codeDir === undefined || launch.env['AWS_EXECUTION_ENV'] !== undefined;
+      const socket = join(dir, 'runtime-api.sock');
+      if (managed && socket.length <= MAX_SOCKET_PATH && this.#runtimeSpeaksSocket(options.runtimeDir)) {
+        unix = await listenUnix(server, socket);
+        env[RUNTIME_API_SOCKET_ENV] = socket;
+      }
       const setpriv = this.#wantPdeathsig ? this.#findSetpriv() : null;
       const [command, args] = setpriv
         ? [setpriv, ['--pdeathsig', 'KILL', '--', launch.command, ...launch.args]]
@@ -119,14 +137,29 @@ export class ProcessBackend implements SandboxBackend {
       const exited = new Promise<SandboxExit>((resolve) => {
         child.once('exit', (code, signal) => resolve({ code, signal }));
       });
+      const servers = { http: server, unix };
       return codeDir !== undefined
-        ? new ProcessSandbox(pid, child.stdout, child.stderr, exited, server, dir)
-        : new ProcessCell(pid, child.stdout, child.stderr, exited, server, dir, taskRoot);
+        ? new ProcessSandbox(pid, child.stdout, child.stderr, exited, servers, dir)
+        : new ProcessCell(pid, child.stdout, child.stderr, exited, servers, dir, taskRoot);
     } catch (err) {
       server.close();
+      unix?.close();
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  #runtimeSpeaksSocket(runtimeDir: string): boolean {
+    let known = this.#speaksSocket.get(runtimeDir);
+    if (known === undefined) {
+      try {
+        known = speaksRuntimeApiSocket(runtimeDir);
+      } catch {
+        known = false; // unreadable: the runtime gets the TCP port only
+      }
+      this.#speaksSocket.set(runtimeDir, known);
+    }
+    return known;
   }
 
   /** Finds setpriv once and checks it knows --pdeathsig (util-linux >= 2.33). */
@@ -148,12 +181,36 @@ export class ProcessBackend implements SandboxBackend {
   }
 }
 
+/**
+ * Serves the Runtime API `server` on the unix socket `path` too: each
+ * connection is handed to the HTTP server as one of its own (upgrades and
+ * closeAllConnections included). Only the owner (the platform's uid) may connect.
+ */
+async function listenUnix(server: Server, path: string): Promise<NetServer> {
+  const unix = createNetServer((socket) => server.emit('connection', socket));
+  await new Promise<void>((resolveListen, reject) => {
+    unix.once('error', reject);
+    unix.listen(path, () => {
+      unix.off('error', reject);
+      resolveListen();
+    });
+  });
+  await chmod(path, 0o600);
+  return unix;
+}
+
+/** The Runtime API's listeners of one sandbox. */
+interface RuntimeApiServers {
+  readonly http: Server;
+  readonly unix: NetServer | undefined;
+}
+
 class ProcessSandbox implements SandboxProcess {
   readonly pid: number;
   readonly stdout: Readable;
   readonly stderr: Readable;
   readonly exited: Promise<SandboxExit>;
-  readonly #server: Server;
+  readonly #servers: RuntimeApiServers;
   readonly #dir: string;
   #gone = false;
   readonly #status: RereadFile;
@@ -164,14 +221,14 @@ class ProcessSandbox implements SandboxProcess {
     stdout: Readable,
     stderr: Readable,
     exited: Promise<SandboxExit>,
-    server: Server,
+    servers: RuntimeApiServers,
     dir: string,
   ) {
     this.pid = pid;
     this.stdout = stdout;
     this.stderr = stderr;
     this.exited = exited;
-    this.#server = server;
+    this.#servers = servers;
     this.#dir = dir;
     this.#status = new RereadFile(`/proc/${pid}/status`);
     void exited.then(() => {
@@ -208,9 +265,10 @@ class ProcessSandbox implements SandboxProcess {
       // between the first kill and its death (the group id is still theirs).
       this.kill();
       this.#status.close();
-      this.#server.close();
-      // Ends parked /invocation/next long-polls and idle keep-alive sockets.
-      this.#server.closeAllConnections();
+      this.#servers.http.close();
+      this.#servers.unix?.close();
+      // Ends parked /invocation/next long-polls and idle keep-alive sockets (on either listener).
+      this.#servers.http.closeAllConnections();
       await rm(this.#dir, { recursive: true, force: true });
     })();
     return this.#disposed;
@@ -223,8 +281,8 @@ class ProcessCell extends ProcessSandbox implements CellProcess {
   readonly #taskRoot: string;
   #bound = false;
 
-  constructor(pid: number, stdout: Readable, stderr: Readable, exited: Promise<SandboxExit>, server: Server, dir: string, taskRoot: string) {
-    super(pid, stdout, stderr, exited, server, dir);
+  constructor(pid: number, stdout: Readable, stderr: Readable, exited: Promise<SandboxExit>, servers: RuntimeApiServers, dir: string, taskRoot: string) {
+    super(pid, stdout, stderr, exited, servers, dir);
     this.#taskRoot = taskRoot;
   }
 

@@ -165,7 +165,7 @@ export class RuntimeTrees {
   constructor(backendRoot: string, runtimeRoot: string) {
     this.#backendRoot = backendRoot;
     this.#runtimeRoot = resolve(runtimeRoot);
-    this.speaksSocket = treeMentions(this.#prepare(this.#runtimeRoot), RUNTIME_API_SOCKET_ENV);
+    this.speaksSocket = speaksRuntimeApiSocket(this.#prepare(this.#runtimeRoot));
   }
 
   /** Where `runtimeDir` is on the host (the prepared copy to bind at /var/runtime) and in the sandbox. */
@@ -239,6 +239,11 @@ function makeReadable(path: string): void {
   } else {
     chmodSync(path, (st.mode & 0o111) !== 0 ? 0o755 : 0o644);
   }
+}
+
+/** Whether the runtime code in `dir` knows RUNTIME_API_SOCKET_ENV (Kindling's built-in runtimes do). */
+export function speaksRuntimeApiSocket(dir: string): boolean {
+  return treeMentions(dir, RUNTIME_API_SOCKET_ENV);
 }
 
 function treeMentions(dir: string, text: string): boolean {
