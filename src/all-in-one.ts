@@ -6,7 +6,7 @@
  *   control (registry over the embedded store) feeds the front end and retires
  *   warm sandboxes when a function changes.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +14,8 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LogsApi } from './api/logs-api.js';
+import { writeError } from './api/errors.js';
+import { WORKER_TO_PLATFORM_PREFIX } from './worker/wire.js';
 import { createApiServer } from './api/server.js';
 import { createFrontDoorServer } from './api/function-urls.js';
 import { FunctionUrls } from './control/function-urls.js';
@@ -253,7 +255,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const queueApi = new QueueApi({ queues: eventQueue, clock, partition, onRedrive: () => asyncInvoke.start(), logger });
   const logsApi = new LogsApi({ logs: logStore, partition, logger });
   const logIngest = new LogIngest({ logs: logStore, token, logger });
+  // Set by close(): from then on the API answers only the worker channel,
+  // so that worker processes can still send their last log lines while
+  // they stop; everyone else is told the platform is going away.
+  let stopping = false;
   const platformRoutes = (req: IncomingMessage, res: ServerResponse) =>
+    (stopping && refuseWhileStopping(req, res)) ||
     metrics.handle(req, res) ||
     (req.url?.startsWith('/kindling/') === true && (queueApi.handle(req, res) || logsApi.handle(req, res) || logIngest.handle(req, res) || fleetApi.handle(req, res)));
   const invoker = measured(frontend, metrics);
@@ -309,7 +316,9 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       closing ??= (async () => {
         // Stop taking requests, then stop every sandbox (busy ones too:
         // their callers get an error rather than a hang), then the stores.
-        const serverClosed = new Promise<void>((r) => server.close(() => r()));
+        // The API keeps listening for the worker channel until the worker
+        // processes are gone (their last log lines; see refuseWhileStopping).
+        stopping = true;
         server.closeIdleConnections();
         const frontDoorClosed = new Promise<void>((r) => frontDoor.close(() => r()));
         frontDoor.closeIdleConnections();
@@ -321,6 +330,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
         await asyncClosed;
         await placement.close();
         await fleet?.close();
+        const serverClosed = new Promise<void>((r) => server.close(() => r()));
         server.closeAllConnections();
         frontDoor.closeAllConnections();
         await serverClosed;
@@ -336,6 +346,17 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       return closing;
     },
   };
+}
+
+/**
+ * While the platform stops: answers every request but the worker channel's
+ * with a ServiceException (500) and closes the connection; true when it answered.
+ */
+function refuseWhileStopping(req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.url?.startsWith(WORKER_TO_PLATFORM_PREFIX) === true) return false;
+  res.shouldKeepAlive = false;
+  writeError(res, randomUUID(), new LambdaError('ServiceException', 'Kindling is shutting down. Try again.'), undefined);
+  return true;
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

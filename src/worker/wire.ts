@@ -15,9 +15,11 @@
 import type { LogSinkEvent, SandboxInvokeOutcome } from './types.js';
 
 export const SANDBOXES_PATH = '/kindling/v1/sandboxes';
-export const HEARTBEAT_PATH = '/kindling/v1/workers/heartbeat';
+/** What a worker sends the platform is under this path (the platform serves it while it stops). */
+export const WORKER_TO_PLATFORM_PREFIX = '/kindling/v1/workers/';
+export const HEARTBEAT_PATH = `${WORKER_TO_PLATFORM_PREFIX}heartbeat`;
 export const CODE_PATH = '/kindling/v1/code';
-export const LOGS_INGEST_PATH = '/kindling/v1/workers/logs';
+export const LOGS_INGEST_PATH = `${WORKER_TO_PLATFORM_PREFIX}logs`;
 
 /** Log lines a worker's sandboxes wrote, for the platform's log store, in the order they were written. */
 export interface LogBatch {

@@ -7,6 +7,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { InvokeCommand, LambdaServiceException } from '@aws-sdk/client-lambda';
 import type { FleetStatus } from '../../src/placement/fleet-api.js';
 import { deploy, eventually, json, runningSandboxes, startKindling, SANDBOX_ID } from './harness.js';
@@ -115,4 +118,23 @@ test('the scaling rate: beyond N new sandboxes per 10 s, a cold start is refused
   });
   await first;
   assert.equal((await invoke(k, 'capped')).FunctionError, undefined, 'the warm sandbox serves');
+});
+
+test('stopping the platform keeps the log lines its worker processes still held', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kindling-fleet-stop-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const first = await startKindling(t, { dataDir, args: ['--workers', '1'] });
+  await deploy(first.client, 'talker', { 'index.js': `exports.handler = async (e) => { console.log('last words', e.n); return e.n; };` });
+  await invoke(first, 'talker', { n: 7 });
+  // A worker sends its lines every 200 ms: these are still in its buffer
+  // when the platform is told to stop, and reach the store only as the
+  // worker stops (the platform still serves the worker channel then).
+  assert.equal(await first.stop('SIGTERM'), 0);
+
+  const second = await startKindling(t, { dataDir });
+  const res = await fetch(`${second.url}/kindling/v1/logs/talker`);
+  const page = (await res.json()) as { events: { message: string }[] };
+  const lines = page.events.map((e) => e.message);
+  assert.ok(lines.some((m) => m.includes('\tINFO\tlast words 7')), lines.join(''));
+  assert.ok(lines.some((m) => m.startsWith('REPORT RequestId: ')), lines.join(''));
 });
