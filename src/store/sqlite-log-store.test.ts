@@ -230,3 +230,20 @@ test('a log store written before chunks (schema 1) is read after the upgrade: ev
     ['s1', 7, 10, 30],
   ]);
 });
+
+test('a stream with thousands of events in one flush takes several chunks; reads, pages and trims see one sequence', (t) => {
+  const { store, clock } = open(t, { maxAgeMs: 7 * 24 * HOUR, maxBytesPerGroup: 1e9 });
+  const t0 = clock.now();
+  const all = Array.from({ length: 2500 }, (_, i) => `e${i}`);
+  store.append(G, 'big', all.slice(0, 1200).map((message, i) => ({ timestamp: t0 + i, message })));
+  store.append(G, 'small', [{ timestamp: t0 + 1200, message: 'other' }]);
+  store.append(G, 'big', all.slice(1200).map((message, i) => ({ timestamp: t0 + 1201 + i, message })));
+  store.flush();
+  const expected = [...all.slice(0, 1200), 'other', ...all.slice(1200)];
+  assert.deepEqual(messages(store.read(G, { limit: 10_000 })), expected);
+  assert.deepEqual(messages(store.read(G, { limit: 10_000, logStreamName: 'big' })), all);
+  const page = store.read(G, { limit: 999 })!;
+  assert.deepEqual(messages(store.read(G, { limit: 5, nextToken: page.nextToken })), expected.slice(999, 1004));
+  assert.deepEqual(messages(store.read(G, { limit: 3, startTime: t0 + 1199, endTime: t0 + 1202 })), ['e1199', 'other', 'e1200']);
+  assert.equal(store.streams(G)!.find((s) => s.logStreamName === 'big')!.storedBytes, all.reduce((n, m) => n + m.length, 0));
+});

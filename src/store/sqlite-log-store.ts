@@ -90,6 +90,8 @@ const SCHEMA: readonly string[] = [
    DROP TABLE log_events;
    CREATE INDEX log_chunks_by_group ON log_chunks (group_id, batch_end);
    CREATE INDEX log_chunks_by_stream ON log_chunks (stream_id, batch_end);`,
+  // 2 → 3: where a time range starts (last_ts never decreases from batch to batch within a group).
+  `CREATE INDEX log_chunks_by_time ON log_chunks (group_id, last_ts, batch_end);`,
 ];
 
 /** How long appended events wait in memory before they are written. */
@@ -100,6 +102,8 @@ const FLUSH_EVENTS = 4096;
 const MAX_PENDING = 200_000;
 /** How often retention by age runs (at most; less with a short retention). */
 const SWEEP_MS = 60_000;
+/** Most events in one chunk: a stream's events of one flush past this take several rows (bounded JSON, bounded unpacking per page). */
+const CHUNK_EVENTS = 1000;
 /** Batches looked at per step while dropping a group's oldest events. */
 const DROP_STEP = 100;
 
@@ -140,6 +144,7 @@ interface ChunkRow {
 
 interface ReadRow {
   batch_end: number;
+  first_ts: number;
   events: string;
   stream: string;
 }
@@ -231,14 +236,18 @@ export class SqliteLogStore implements LogAppender, LogReader {
         'SELECT id, name FROM log_streams WHERE group_id = ? AND first_ts IS NULL AND COALESCE(last_ts, created_at) < ?',
       ),
       deleteStream: db.prepare<[number]>('DELETE FROM log_streams WHERE id = ?'),
-      // Chunks that may hold events after seq ? in [?, ?): batches in order.
-      readGroup: db.prepare<[number, number, number, number], ReadRow>(
-        `SELECT c.batch_end, c.events, s.name AS stream FROM log_chunks c JOIN log_streams s ON s.id = c.stream_id
-          WHERE c.group_id = ? AND c.batch_end > ? AND c.last_ts >= ? AND c.first_ts < ? ORDER BY c.batch_end, c.id`,
+      // Chunks that may hold events after seq ? at or after ?: batches in order.
+      readGroup: db.prepare<[number, number, number], ReadRow>(
+        `SELECT c.batch_end, c.first_ts, c.events, s.name AS stream FROM log_chunks c JOIN log_streams s ON s.id = c.stream_id
+          WHERE c.group_id = ? AND c.batch_end > ? AND c.last_ts >= ? ORDER BY c.batch_end, c.id`,
       ),
-      readStream: db.prepare<[number, number, number, number], ReadRow>(
-        `SELECT c.batch_end, c.events, s.name AS stream FROM log_chunks c JOIN log_streams s ON s.id = c.stream_id
-          WHERE c.stream_id = ? AND c.batch_end > ? AND c.last_ts >= ? AND c.first_ts < ? ORDER BY c.batch_end`,
+      readStream: db.prepare<[number, number, number], ReadRow>(
+        `SELECT c.batch_end, c.first_ts, c.events, s.name AS stream FROM log_chunks c JOIN log_streams s ON s.id = c.stream_id
+          WHERE c.stream_id = ? AND c.batch_end > ? AND c.last_ts >= ? ORDER BY c.batch_end, c.id`,
+      ),
+      // The first batch that can hold an event at or after ?: batches before it end earlier.
+      startOf: db.prepare<[number, number], { batch_end: number }>(
+        'SELECT batch_end FROM log_chunks WHERE group_id = ? AND last_ts >= ? ORDER BY last_ts, batch_end LIMIT 1',
       ),
       groupBytes: db.prepare<[number], { b: number | null }>('SELECT SUM(bytes) AS b FROM log_chunks WHERE group_id = ?'),
       allGroups: db.prepare<[], { id: number; name: string }>('SELECT id, name FROM log_groups'),
@@ -282,6 +291,7 @@ export class SqliteLogStore implements LogAppender, LogReader {
     const touched = new Set<GroupState>();
     const write = this.#db.transaction(() => {
       const chunks = new Map<number, NewChunk>();
+      const full: NewChunk[] = [];
       for (const p of batch) {
         const group = this.#group(p.group, p.ingested, true)!;
         const streamId = this.#stream(group, p.stream, p.ingested);
@@ -291,7 +301,12 @@ export class SqliteLogStore implements LogAppender, LogReader {
         group.lastSeq++;
         group.bytes += bytes;
         touched.add(group);
-        const chunk = chunks.get(streamId);
+        let chunk = chunks.get(streamId);
+        if (chunk && chunk.events.length >= CHUNK_EVENTS) {
+          full.push(chunk);
+          chunk = undefined;
+          chunks.delete(streamId);
+        }
         if (chunk) {
           chunk.events.push([group.lastSeq, ts, p.ingested, p.message]);
           chunk.lastTs = ts;
@@ -300,7 +315,7 @@ export class SqliteLogStore implements LogAppender, LogReader {
       }
       const batchEnd = new Map<number, number>();
       for (const g of touched) batchEnd.set(g.id, g.lastSeq);
-      for (const c of chunks.values()) {
+      for (const c of [...full, ...chunks.values()]) {
         this.#stmt.insertChunk.run(c.groupId, c.streamId, batchEnd.get(c.groupId)!, c.firstTs, c.lastTs, c.bytes, JSON.stringify(c.events));
         this.#stmt.addToStream.run(c.firstTs, c.lastTs, c.bytes, c.streamId);
       }
@@ -438,6 +453,9 @@ export class SqliteLogStore implements LogAppender, LogReader {
         }
       })();
     } catch (err) {
+      // Rolled back: what the groups and streams hold in memory may be ahead of the database.
+      this.#groups.clear();
+      this.#streams.clear();
       this.#onError(err);
     }
     this.#sweepTimer = this.#clock.setTimeout(() => this.#sweep(), Math.max(1000, Math.min(SWEEP_MS, this.#retention.maxAgeMs / 10)));
@@ -480,9 +498,20 @@ export class SqliteLogStore implements LogAppender, LogReader {
       batch = undefined;
       return events.length < query.limit;
     };
-    const rows = (streamId === undefined ? this.#stmt.readGroup.iterate(g.id, after.seq, start, end) : this.#stmt.readStream.iterate(streamId, after.seq, start, end));
+    // Batches before startTime's are skipped by index (last_ts never
+    // decreases from batch to batch), and the scan ends with the batch in
+    // which an event at or after endTime shows (every later one is later).
+    let from = after.seq;
+    if (start > 0) {
+      const first = this.#stmt.startOf.get(g.id, start);
+      if (first === undefined) from = Number.MAX_SAFE_INTEGER;
+      else from = Math.max(from, first.batch_end - 1);
+    }
+    let ended = false;
+    const rows = streamId === undefined ? this.#stmt.readGroup.iterate(g.id, from, start) : this.#stmt.readStream.iterate(streamId, from, start);
     for (const row of rows) {
-      if (batch && batch.end !== row.batch_end && !take()) break;
+      if (batch && batch.end !== row.batch_end && (ended || !take())) break;
+      if (row.first_ts >= end) ended = true;
       batch ??= { end: row.batch_end, events: [] };
       for (const e of JSON.parse(row.events) as Packed[]) batch.events.push({ e, stream: row.stream });
     }

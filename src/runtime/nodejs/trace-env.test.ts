@@ -70,3 +70,16 @@ test('a new trace id per invoke does not grow the process (setenv keeps every va
   `) as number;
   assert.ok(growth < 12, `the process grew by ${growth.toFixed(1)} MB over 200,000 trace ids`);
 });
+
+test('a trace variable that reaches the real environment again is taken over, never listed twice', () => {
+  assert.deepEqual(run(`
+    import { spawnSync } from 'node:child_process';
+    const early = process.env; // the real environment, as a preloaded module might hold it
+    const setTraceId = installTraceIdVariable();
+    setTraceId('Root=invoke');
+    early._X_AMZN_TRACE_ID = 'behind';
+    const keys = Object.keys(process.env);
+    const child = spawnSync('/usr/bin/env', { encoding: 'utf8' }).stdout.split('\\n').filter((l) => l.startsWith('_X_AMZN'));
+    console.log(JSON.stringify({ keys, value: process.env._X_AMZN_TRACE_ID, child, real: Object.hasOwn(early, '_X_AMZN_TRACE_ID') }));
+  `), { keys: ['_X_AMZN_TRACE_ID'], value: 'behind', child: ['_X_AMZN_TRACE_ID=behind'], real: false });
+});

@@ -15,7 +15,12 @@
  * before, and every other variable is the real environment (TZ and the
  * rest keep their effects). What does not see it is only what reads the C
  * environment itself: native addons' getenv(), and a worker thread started
- * without an `env` option (Node copies the C environment for it).
+ * without an `env` option (Node copies the C environment for it); nor does
+ * code holding the process.env of before (a reference taken by a preloaded
+ * module, `import { env } from 'node:process'`). Two differences show:
+ * util.inspect(process.env) (console.log) prints the real environment,
+ * without the variable, and structuredClone(process.env) throws (a Proxy
+ * cannot be cloned).
  */
 
 const NAME = '_X_AMZN_TRACE_ID';
@@ -29,14 +34,27 @@ export type SetTraceId = (value: string | undefined) => void;
  */
 export function installTraceIdVariable(): SetTraceId {
   const real = process.env;
-  let value: string | undefined = real[NAME];
-  delete real[NAME];
+  let value: string | undefined;
+  // The variable can reach the real environment again (a reference to it
+  // taken before this ran, a native setenv): it is taken over from there,
+  // so it is never listed twice.
+  const adopt = (): void => {
+    if (Object.hasOwn(real, NAME)) {
+      value = real[NAME];
+      delete real[NAME];
+    }
+  };
+  adopt();
   const descriptor = (): PropertyDescriptor | undefined =>
     value === undefined ? undefined : { value, writable: true, enumerable: true, configurable: true };
   process.env = new Proxy(real, {
     // The real process.env is the receiver of its own reads and writes: it
     // turns values into strings itself, and takes no partial descriptor.
-    get: (target, key): unknown => (key === NAME ? value : Reflect.get(target, key)),
+    get: (target, key): unknown => {
+      if (key !== NAME) return Reflect.get(target, key);
+      adopt();
+      return value;
+    },
     set: (target, key, v: unknown) => {
       if (key !== NAME) return Reflect.set(target, key, v);
       value = String(v); // process.env turns every value into a string
@@ -44,16 +62,26 @@ export function installTraceIdVariable(): SetTraceId {
     },
     deleteProperty: (target, key) => {
       if (key !== NAME) return Reflect.deleteProperty(target, key);
+      adopt();
       value = undefined;
       return true;
     },
-    has: (target, key) => (key === NAME ? value !== undefined : Reflect.has(target, key)),
+    has: (target, key) => {
+      if (key !== NAME) return Reflect.has(target, key);
+      adopt();
+      return value !== undefined;
+    },
     ownKeys: (target) => {
+      adopt();
       const keys = Reflect.ownKeys(target);
       if (value !== undefined) keys.push(NAME);
       return keys;
     },
-    getOwnPropertyDescriptor: (target, key) => (key === NAME ? descriptor() : Reflect.getOwnPropertyDescriptor(target, key)),
+    getOwnPropertyDescriptor: (target, key) => {
+      if (key !== NAME) return Reflect.getOwnPropertyDescriptor(target, key);
+      adopt();
+      return descriptor();
+    },
     defineProperty: (target, key, d) => {
       if (key !== NAME) return Reflect.defineProperty(target, key, d);
       if (d.get !== undefined || d.set !== undefined) return false; // as process.env: data properties only
@@ -62,6 +90,7 @@ export function installTraceIdVariable(): SetTraceId {
     },
   });
   return (next) => {
+    adopt(); // a value set behind the Proxy's back does not outlive the invoke
     value = next;
   };
 }
