@@ -10,12 +10,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { LogsApi } from './api/logs-api.js';
 import { writeError } from './api/errors.js';
 import { WORKER_TO_PLATFORM_PREFIX } from './worker/wire.js';
+import { listen } from './shared/listen.js';
 import { createApiServer } from './api/server.js';
 import { createFrontDoorServer } from './api/function-urls.js';
 import { FunctionUrls } from './control/function-urls.js';
@@ -357,16 +358,6 @@ function refuseWhileStopping(req: IncomingMessage, res: ServerResponse): boolean
   res.shouldKeepAlive = false;
   writeError(res, randomUUID(), new LambdaError('ServiceException', 'Kindling is shutting down. Try again.'), undefined);
   return true;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
 }
 
 /** The front end, with every synchronous invoke counted and timed for /metrics. */

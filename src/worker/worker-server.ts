@@ -14,6 +14,7 @@ import { decodePathSegment, hasBearer, readCappedBodyAsync, replyJson as json } 
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import type { Sandbox, Worker } from './types.js';
 import { CodeCache } from './code-cache.js';
+import { listen } from '../shared/listen.js';
 import { MAX_RUNTIME_PAYLOAD_SIZE } from './runtime-api.js';
 import {
   H_CLIENT_CONTEXT,
@@ -156,13 +157,7 @@ export async function startWorkerServer(options: WorkerServerOptions): Promise<W
     work.catch((err: unknown) => fail(res, 500, err));
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, options.port, options.host);
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = options.advertiseUrl ?? `http://${host}:${address.port}`;

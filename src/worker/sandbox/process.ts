@@ -7,6 +7,7 @@ import type { AddressInfo, Server as NetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { listen } from '../../shared/listen.js';
 import { RereadFile } from '../../shared/reread-file.js';
 import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions } from './backend.js';
 import { RUNTIME_API_SOCKET_ENV, speaksRuntimeApiSocket } from './sandbox-root.js';
@@ -87,13 +88,7 @@ export class ProcessBackend implements SandboxBackend {
     const server = options.runtimeApi;
     let unix: NetServer | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
+      await listen(server, 0, '127.0.0.1');
       const port = (server.address() as AddressInfo).port;
       const taskRoot = codeDir ?? join(dir, 'task');
       // No mount namespace: /opt cannot be shown where Lambda has it. The
@@ -188,13 +183,7 @@ export class ProcessBackend implements SandboxBackend {
  */
 async function listenUnix(server: Server, path: string): Promise<NetServer> {
   const unix = createNetServer((socket) => server.emit('connection', socket));
-  await new Promise<void>((resolveListen, reject) => {
-    unix.once('error', reject);
-    unix.listen(path, () => {
-      unix.off('error', reject);
-      resolveListen();
-    });
-  });
+  await listen(unix, path);
   await chmod(path, 0o600);
   return unix;
 }

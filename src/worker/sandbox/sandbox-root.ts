@@ -12,6 +12,7 @@ import { constants as osConstants } from 'node:os';
 import type { Server } from 'node:http';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { listen } from '../../shared/listen.js';
 import type { SandboxExit } from './backend.js';
 
 /** Where the Runtime API socket appears inside every sandbox. */
@@ -203,13 +204,7 @@ export async function listenRuntimeApi(server: Server, dir: string, uid: number 
   mkdirSync(dir, { mode: 0o711 });
   chmodSync(dir, 0o711);
   const socket = join(dir, 'runtime-api.sock');
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(socket, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
+  await listen(server, socket);
   if (uid !== undefined) chownSync(socket, uid, uid);
   chmodSync(socket, 0o600);
 }
