@@ -151,7 +151,8 @@ interface ReadRow {
 
 /** What a chunk being written holds so far. */
 interface NewChunk {
-  readonly groupId: number;
+  /** Its group: the group's lastSeq once the batch is read is the chunk's batch_end. */
+  readonly group: GroupState;
   readonly streamId: number;
   readonly events: Packed[];
   firstTs: number;
@@ -290,8 +291,9 @@ export class SqliteLogStore implements LogAppender, LogReader {
     this.#pending = [];
     const touched = new Set<GroupState>();
     const write = this.#db.transaction(() => {
-      const chunks = new Map<number, NewChunk>();
-      const full: NewChunk[] = [];
+      // Every chunk of the batch in the order begun; per stream, the one being filled.
+      const chunks: NewChunk[] = [];
+      const filling = new Map<number, NewChunk>();
       for (const p of batch) {
         const group = this.#group(p.group, p.ingested, true)!;
         const streamId = this.#stream(group, p.stream, p.ingested);
@@ -301,22 +303,18 @@ export class SqliteLogStore implements LogAppender, LogReader {
         group.lastSeq++;
         group.bytes += bytes;
         touched.add(group);
-        let chunk = chunks.get(streamId);
-        if (chunk && chunk.events.length >= CHUNK_EVENTS) {
-          full.push(chunk);
-          chunk = undefined;
-          chunks.delete(streamId);
+        let chunk = filling.get(streamId);
+        if (chunk === undefined || chunk.events.length >= CHUNK_EVENTS) {
+          chunk = { group, streamId, events: [], firstTs: ts, lastTs: ts, bytes: 0 };
+          chunks.push(chunk);
+          filling.set(streamId, chunk);
         }
-        if (chunk) {
-          chunk.events.push([group.lastSeq, ts, p.ingested, p.message]);
-          chunk.lastTs = ts;
-          chunk.bytes += bytes;
-        } else chunks.set(streamId, { groupId: group.id, streamId, events: [[group.lastSeq, ts, p.ingested, p.message]], firstTs: ts, lastTs: ts, bytes });
+        chunk.events.push([group.lastSeq, ts, p.ingested, p.message]);
+        chunk.lastTs = ts;
+        chunk.bytes += bytes;
       }
-      const batchEnd = new Map<number, number>();
-      for (const g of touched) batchEnd.set(g.id, g.lastSeq);
-      for (const c of [...full, ...chunks.values()]) {
-        this.#stmt.insertChunk.run(c.groupId, c.streamId, batchEnd.get(c.groupId)!, c.firstTs, c.lastTs, c.bytes, JSON.stringify(c.events));
+      for (const c of chunks) {
+        this.#stmt.insertChunk.run(c.group.id, c.streamId, c.group.lastSeq, c.firstTs, c.lastTs, c.bytes, JSON.stringify(c.events));
         this.#stmt.addToStream.run(c.firstTs, c.lastTs, c.bytes, c.streamId);
       }
       for (const g of touched) {
