@@ -23,12 +23,11 @@
  *   npm run bench -- --backends process,namespace
  *   npm run bench -- --warm-only     warm latency and throughput only
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { launchKindling, deploy, type Kindling } from '../test/e2e/harness.js';
+import { bareColdStart, startBare } from './bare.js';
 import { load, percentile, type LoadResult, type Target } from './load.js';
 import { coldStarts, creationRate, idleMemory } from './sandboxes.js';
 
@@ -57,34 +56,8 @@ const WARM_MEMORY_MB = 1769;
 /** Worker capacity the bench's platform offers: 40 sandboxes of WARM_MEMORY_MB. */
 const BENCH_WORKER_CAPACITY_MB = 40 * WARM_MEMORY_MB;
 const HANDLER = `exports.handler = async () => ({ ok: true });\n`;
-const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
-const CLEAN_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-
-async function startBare(handlerFile: string): Promise<{ url: URL; stop(): void }> {
-  const child = spawn(process.execPath, [BARE, handlerFile], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
-  });
-  return { url: new URL(`http://127.0.0.1:${port}/`), stop: () => child.kill('SIGKILL') };
-}
-
-/** Time from spawning `node` (cleared environment) to the handler's first result: the floor of a cold start. */
-function bareColdStart(handlerFile: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [BARE, handlerFile, '--once'], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.once('data', () => resolve(performance.now() - t0));
-    child.once('error', reject);
-  });
-}
 
 interface Summary {
   readonly p50: number;

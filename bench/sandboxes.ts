@@ -59,7 +59,8 @@ function pssKb(pid: number): number {
   }
 }
 
-function descendants(root: number): number[] {
+/** Every process below `root`, children first. */
+export function descendants(root: number): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

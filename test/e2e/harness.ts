@@ -35,6 +35,8 @@ export interface StartOptions {
   /** Reuse a data dir (restart tests); a fresh temp dir by default, removed after the test. */
   readonly dataDir?: string;
   readonly args?: readonly string[];
+  /** Options for node itself, before the CLI (benchmarks: `--cpu-prof`). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Starts `kindling up --port 0` and waits for its `listening on` line. Stopped (and its temp data dir removed) in t.after. */
@@ -60,7 +62,7 @@ export async function launchKindling(options: StartOptions = {}): Promise<Kindli
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'kindling-e2e-'));
   const args = [...(options.args ?? [])];
   if (E2E_SANDBOX && !args.includes('--sandbox')) args.push('--sandbox', E2E_SANDBOX);
-  const child = spawn(process.execPath, [CLI, 'up', '--port', '0', '--data-dir', dataDir, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'up', '--port', '0', '--data-dir', dataDir, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -1,0 +1,40 @@
+/**
+ * Starting the bare baseline (bench/bare-server.ts) as its own process with a
+ * cleared environment, like a sandbox: for `npm run bench` and `npm run bench:cpu`.
+ */
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
+export const CLEAN_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
+
+export interface BareServer {
+  readonly url: URL;
+  readonly pid: number;
+  stop(): void;
+}
+
+/** The handler in `handlerFile` behind a bare node:http server: the physical limit of a warm invoke. */
+export async function startBare(handlerFile: string): Promise<BareServer> {
+  const child = spawn(process.execPath, [BARE, handlerFile], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
+  });
+  return { url: new URL(`http://127.0.0.1:${port}/`), pid: child.pid!, stop: () => child.kill('SIGKILL') };
+}
+
+/** Time from spawning `node` (cleared environment) to the handler's first result: the floor of a cold start. */
+export function bareColdStart(handlerFile: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [BARE, handlerFile, '--once'], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.once('data', () => resolve(performance.now() - t0));
+    child.once('error', reject);
+  });
+}
