@@ -15,13 +15,18 @@ function invokeUrl(k: Kindling, name: string): URL {
   return new URL(`/2015-03-31/functions/${name}/invocations`, k.url);
 }
 
-/** Invoke-to-response times of the first invoke of `count` fresh functions. */
-export async function coldStarts(k: Kindling, prefix: string, count: number, memorySize = 128): Promise<Float64Array> {
+/**
+ * Invoke-to-response times of the first invoke of `count` fresh functions,
+ * one after another; with `gapMs`, each invoke waits that long after its
+ * function's deploy (time for a stem-cell pool to refill).
+ */
+export async function coldStarts(k: Kindling, prefix: string, count: number, memorySize = 128, gapMs = 0): Promise<Float64Array> {
   const agent = new http.Agent({ keepAlive: true });
   const times: number[] = [];
   for (let i = 0; i < count; i++) {
     const name = `${prefix}-${i}`;
     await deploy(k.client, name, { 'index.js': NOOP }, { MemorySize: memorySize });
+    if (gapMs > 0) await new Promise((r) => setTimeout(r, gapMs));
     const t0 = performance.now();
     const res = await request(agent, { url: invokeUrl(k, name), body: Buffer.from('{}') });
     times.push(performance.now() - t0);

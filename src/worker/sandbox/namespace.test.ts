@@ -13,7 +13,7 @@ import { LocalWorker } from '../local-worker.js';
 import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, stemCellReady, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
 import { detectCgroups } from './cgroups.js';
-import { detectNamespaceSupport } from './detect.js';
+import { detectNamespaceSupport, findExecutable } from './detect.js';
 import { NamespaceBackend } from './namespace.js';
 import { toSandboxExit } from './sandbox-root.js';
 
@@ -316,16 +316,20 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
   });
 });
 
-describe('NamespaceBackend stem cells through LocalWorker', { skip: skip || (process.getuid?.() !== 0 && 'stem cells of the namespace backend need root') }, () => {
-  const uidBase = 1_950_000_000 + (process.pid % 1000) * 1000;
-  const cgroupName = `kindling-test-sc-${process.pid}`;
-  const root = join('/run', `kindling-test-sc-${process.pid}`);
+// Both ways of making a cell's mounts (NamespaceBackendOptions.bindWith): perl's mount(2) calls, util-linux's mount.
+for (const bindWith of ['perl', 'mount'] as const) {
+describe(`NamespaceBackend stem cells through LocalWorker (bind with ${bindWith})`, {
+  skip: skip || (process.getuid?.() !== 0 && 'stem cells of the namespace backend need root') || (bindWith === 'perl' && findExecutable('perl') === undefined && 'no perl here'),
+}, () => {
+  const uidBase = (bindWith === 'perl' ? 1_950_000_000 : 1_960_000_000) + (process.pid % 1000) * 1000;
+  const cgroupName = `kindling-test-sc-${bindWith}-${process.pid}`;
+  const root = join('/run', `kindling-test-sc-${bindWith}-${process.pid}`);
   let backend: NamespaceBackend;
   let cells: LocalWorker;
   let fresh: LocalWorker;
 
   before(async () => {
-    backend = await NamespaceBackend.create({ root, cgroupName, hostUids: { base: uidBase, count: 1000 }, ...(support.ok ? { support } : {}) });
+    backend = await NamespaceBackend.create({ root, cgroupName, bindWith, hostUids: { base: uidBase, count: 1000 }, ...(support.ok ? { support } : {}) });
     assert.equal(backend.stemCellsUnavailable, undefined);
     cells = new LocalWorker({ backend, stemCells: 3 });
     fresh = new LocalWorker({ backend, stemCells: 0 });
@@ -425,4 +429,4 @@ describe('NamespaceBackend stem cells through LocalWorker', { skip: skip || (pro
     assert.ok(parentCgroupDirs(cgroupName).every((d) => !existsSync(d)));
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(root), 'the host\'s mount table never held a cell\'s mount');
   });
-});
+});}
