@@ -281,6 +281,32 @@ describe('RuntimeApi, framed channel (the built-in runtime\'s client)', () => {
     }
   });
 
+  it('is opened by a stem cell before its assignment, so its first next() needs no connection of its own', async () => {
+    const recorder = new Recorder();
+    const api = new RuntimeApi(recorder, { stemCell: true });
+    const port = await listen(api);
+    let connections = 0;
+    api.server.on('connection', () => connections++);
+    const client = new RuntimeApiClient(`127.0.0.1:${port}`);
+    try {
+      client.openChannel();
+      const assigned = client.assignment();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(api.server.framed.size, 1, 'upgraded while the cell waits');
+      api.assign(Buffer.from('{"A":"1"}'));
+      assert.deepEqual(await assigned, { A: '1' });
+      const before = connections;
+      const first = client.next();
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(connections, before, 'no new connection');
+      assert.deepEqual(recorder.events, ['awaiting-assignment', 'next']);
+      api.deliver(invocation('id-1', '{"n":1}'));
+      assert.equal((await first).body, '{"n":1}');
+    } finally {
+      await close(api);
+    }
+  });
+
   it('closes its channels with every other connection', async () => {
     const api = new RuntimeApi(new Recorder());
     const port = await listen(api);

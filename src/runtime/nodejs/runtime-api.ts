@@ -511,22 +511,29 @@ export class RuntimeApiClient implements ConnectionOwner {
     });
   }
 
-  /** GET /runtime/invocation/next: blocks until the worker has an event. The first call asks for the framed channel. */
+  /**
+   * Asks for the framed channel now, unless asked already: a stem cell does
+   * while it waits for its function, so that its first next() writes a NEXT
+   * frame on a channel already open instead of connecting and upgrading
+   * first. Without it the first next() asks.
+   */
+  openChannel(): void {
+    if (this.#framed !== undefined) return;
+    this.#framed = new Promise<FramedConnection | null>((resolve) => {
+      const conn = new FramedConnection(this.#target, this.#hostHeader, (ok) => {
+        this.#framed = ok ? conn : null;
+        resolve(ok ? conn : null);
+      });
+    });
+  }
+
+  /** GET /runtime/invocation/next: blocks until the worker has an event. The first call asks for the framed channel (see openChannel). */
   next(): Promise<NextInvocation> {
+    this.openChannel();
     const framed = this.#framed;
     if (framed instanceof FramedConnection) return framed.next();
-    if (framed === undefined) {
-      const asked = new Promise<FramedConnection | null>((resolve) => {
-        const conn = new FramedConnection(this.#target, this.#hostHeader, (ok) => {
-          this.#framed = ok ? conn : null;
-          resolve(ok ? conn : null);
-        });
-      });
-      this.#framed = asked;
-      return asked.then((conn) => (conn === null ? this.#httpNext() : conn.next()));
-    }
-    if (framed !== null) return framed.then(() => this.next());
-    return this.#httpNext();
+    if (framed === null) return this.#httpNext();
+    return (framed as Promise<FramedConnection | null>).then(() => this.next());
   }
 
   #httpNext(): Promise<NextInvocation> {
