@@ -45,7 +45,7 @@ import { endMarker } from '../marker.js';
 import { NodeJsExit, UnhandledPromiseRejection, logError, patchConsole, setLoggingContext, toRapidResponse } from './errors.js';
 import { RuntimeApiClient } from './runtime-api.js';
 import type { NextInvocation } from './runtime-api.js';
-import { becomeFunction, showEnvironment } from './stem-cell.js';
+import { becomeFunction, findEnvironBlock, showEnvironment } from './stem-cell.js';
 import { installTraceIdVariable } from './trace-env.js';
 import type { SetTraceId } from './trace-env.js';
 import { loadHandler } from './user-function.js';
@@ -381,9 +381,10 @@ delete env['_KINDLING_STEM_CELL'];
 if (stemCell) {
   // Before asking: the worker takes a cell once it has asked.
   client.openChannel();
+  const environBlock = findEnvironBlock();
   warmModuleLoaders().then(() => client.assignment()).then(
     (assigned) => {
-      becomeFunction(env, assigned);
+      becomeFunction(env, assigned, environBlock);
       startFunction();
     },
     (err: unknown) => {

@@ -25,9 +25,10 @@ import Module from 'node:module';
  * pointers). If the block cannot be rewritten (too small, no /proc; gVisor
  * has no /proc/self/mem and shows no env_start), it keeps the start
  * environment: process.env, what the function and its children get, is
- * right either way.
+ * right either way. `block` is where the block lies (findEnvironBlock; a
+ * cell finds it before its assignment).
  */
-export function becomeFunction(env: NodeJS.ProcessEnv, assigned: Readonly<Record<string, string>>): void {
+export function becomeFunction(env: NodeJS.ProcessEnv, assigned: Readonly<Record<string, string>>, block: EnvironBlock | undefined = findEnvironBlock()): void {
   // Cleared and set again in the order a sandbox started for the function
   // has: the launch's variables, then the backend's own. This also sends
   // every variable through setenv() (see above).
@@ -39,7 +40,7 @@ export function becomeFunction(env: NodeJS.ProcessEnv, assigned: Readonly<Record
   // require() searches the function's module paths (Lambda's NODE_PATH
   // names the runtime's major version).
   (Module as unknown as { _initPaths(): void })._initPaths();
-  rewriteEnvironBlock(env);
+  rewriteEnvironBlock(env, block);
 }
 
 /**
@@ -50,27 +51,48 @@ export function becomeFunction(env: NodeJS.ProcessEnv, assigned: Readonly<Record
  */
 export function showEnvironment(env: NodeJS.ProcessEnv): void {
   for (const [k, v] of Object.entries(env)) if (v !== undefined) env[k] = v;
-  rewriteEnvironBlock(env);
+  rewriteEnvironBlock(env, findEnvironBlock());
 }
 
-function rewriteEnvironBlock(env: NodeJS.ProcessEnv): void {
-  let fd: number | undefined;
+/** Where the kernel's copy of the start environment lies in this process's memory: [start, end). */
+export interface EnvironBlock {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Finds the environment block (fields env_start and env_end of
+ * /proc/self/stat, Linux 3.5+), or undefined (no /proc; gVisor shows no
+ * env_start). It never moves: a stem cell finds it while it waits for its
+ * function, which keeps ~1 ms (node's first read of a /proc file) out of
+ * its cold start.
+ */
+export function findEnvironBlock(): EnvironBlock | undefined {
   try {
     const stat = readFileSync('/proc/self/stat', 'latin1');
-    // Fields after "(comm) ": the first is field 3; env_start and env_end are fields 50 and 51 (Linux 3.5+).
+    // Fields after "(comm) ": the first is field 3; env_start and env_end are fields 50 and 51.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const start = Number(fields[47]);
     const end = Number(fields[48]);
-    if (!(Number.isSafeInteger(start) && Number.isSafeInteger(end) && start > 0 && end > start)) return;
+    return Number.isSafeInteger(start) && Number.isSafeInteger(end) && start > 0 && end > start ? { start, end } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function rewriteEnvironBlock(env: NodeJS.ProcessEnv, at: EnvironBlock | undefined): void {
+  if (at === undefined) return;
+  let fd: number | undefined;
+  try {
     let text = '';
     for (const [k, v] of Object.entries(env)) if (v !== undefined) text += `${k}=${v}\0`;
-    const block = Buffer.alloc(end - start);
+    const block = Buffer.alloc(at.end - at.start);
     if (Buffer.byteLength(text, 'utf8') > block.length) return;
     block.write(text, 'utf8');
     fd = openSync('/proc/self/mem', 'r+');
-    writeSync(fd, block, 0, block.length, start);
+    writeSync(fd, block, 0, block.length, at.start);
   } catch {
-    // No /proc, or no /proc/self/mem: the block keeps the start environment.
+    // No /proc/self/mem: the block keeps the start environment.
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
