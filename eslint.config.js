@@ -17,6 +17,8 @@ export default tseslint.config(
         { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'it', 'describe', 'suite'], package: 'node:test' }] },
       ],
       '@typescript-eslint/no-misused-promises': 'error',
+      // `import type` for what is only a type (tsconfig.base.json has no verbatimModuleSyntax, see src/runtime/tsconfig.json).
+      '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports', fixStyle: 'separate-type-imports', disallowTypeAnnotations: false }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       // Store and registry methods are async by contract (a PostgreSQL
       // implementation follows) even where the embedded one is synchronous.

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import type { EventQueue, Message, MessageQueues, NewEvent, NewMessage, PartitionStats, QueuedEvent, Settlement } from './event-queue.js';
 import { openSqlite } from './sqlite-schema.js';

@@ -33,7 +33,7 @@
  * takes chunks in batch_end order and sorts only within a batch; retention
  * drops whole batches, and unpacks only the one batch its bound falls in.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { systemClock } from '../shared/clock.js';
 import type { Clock, Timer } from '../shared/clock.js';
 import { InvalidTokenError, LogStreamNotFoundError } from './log-store.js';

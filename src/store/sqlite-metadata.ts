@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { AliasRecord, EventInvokeConfigRecord, FunctionRecord, FunctionVersionName, LayerStore, LayerVersionRecord, ListFunctionsQuery, MetadataStore } from './types.js';
 import { LATEST } from './types.js';
 import { openSqlite } from './sqlite-schema.js';

@@ -4,13 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type {
+  LambdaServiceException} from '@aws-sdk/client-lambda';
 import {
   GetFunctionCommand,
   InvokeCommand,
   UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
   waitUntilFunctionUpdatedV2,
-  LambdaServiceException,
   CreateFunctionCommand,
   waitUntilFunctionActiveV2,
 } from '@aws-sdk/client-lambda';

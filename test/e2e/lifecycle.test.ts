@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DeleteFunctionCommand, GetFunctionCommand, InvokeCommand, ListFunctionsCommand, LambdaServiceException } from '@aws-sdk/client-lambda';
+import type { LambdaServiceException } from '@aws-sdk/client-lambda';
+import { DeleteFunctionCommand, GetFunctionCommand, InvokeCommand, ListFunctionsCommand } from '@aws-sdk/client-lambda';
 import { alive, deploy, eventually, json, runningSandboxes, sandboxesOf, startKindling, E2E_SANDBOX, SANDBOX_ID } from './harness.js';
 
 const WHO = { 'index.js': `exports.handler = async () => ${SANDBOX_ID};` };

@@ -12,10 +12,9 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { endMarker } from '../marker.js';
 
-const RUNTIME = join(dirname(fileURLToPath(import.meta.url)), 'index.js');
+const RUNTIME = join(__dirname, 'index.js');
 const roots: string[] = [];
 after(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });

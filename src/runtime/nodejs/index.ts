@@ -40,7 +40,7 @@
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { endMarker } from '../marker.js';
 import { NodeJsExit, UnhandledPromiseRejection, logError, patchConsole, setLoggingContext, toRapidResponse } from './errors.js';
 import { RuntimeApiClient } from './runtime-api.js';
@@ -403,7 +403,7 @@ if (stemCell) {
 /**
  * A stem cell's head start on loading the function: node's CommonJS and ES
  * module loaders run their own code for the first time here, on an empty
- * module of the runtime (warm-up.cts), not while a cold start waits for the
+ * module of the runtime (warm-up.ts), not while a cold start waits for the
  * handler. Measured in a fresh node: a one-line handler's require() takes
  * ~2 ms cold and ~0.5 ms after this; an import() ~1.8 and ~1.4 ms. The
  * module leaves require.cache again; nothing the function can see differs
@@ -411,8 +411,8 @@ if (stemCell) {
  */
 async function warmModuleLoaders(): Promise<void> {
   try {
-    const require = createRequire(import.meta.url);
-    const file = require.resolve('./warm-up.cjs');
+    const require = createRequire(__filename);
+    const file = require.resolve('./warm-up.js');
     require(file);
     delete require.cache[file];
     await import(pathToFileURL(file).href);
@@ -443,7 +443,7 @@ function startFunction(): void {
     // A missing task root surfaces below as Runtime.ImportModuleError.
   }
   const runtimeDir = env['LAMBDA_RUNTIME_DIR'];
-  const requireFrom = runtimeDir ? join(runtimeDir, 'index.mjs') : fileURLToPath(import.meta.url);
+  const requireFrom = runtimeDir ? join(runtimeDir, 'index.mjs') : __filename;
 
   loadHandler(taskRoot, env['_HANDLER'] ?? '', requireFrom).then(
     (handler) => runtime.start(handler),

@@ -6,8 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-const MODULE = new URL('./trace-env.js', import.meta.url).href;
+const MODULE = pathToFileURL(join(__dirname, 'trace-env.js')).href;
 
 /** Runs an ES module body in `node` with only `env`; returns what it printed as JSON. */
 function run(body: string, env: Record<string, string> = {}): unknown {

@@ -185,10 +185,11 @@ export class RuntimeTrees {
     const copy = join(this.#backendRoot, `runtime-${this.#copies.size}`);
     cpSync(hostRoot, copy, { recursive: true, dereference: true, filter: (src) => !src.endsWith('.test.js') && !src.endsWith('.test.js.map') });
     makeReadable(copy);
-    // dist/ has no package.json of its own: without one, Node would read the
-    // runtime's ES modules as CommonJS (the host finds Kindling's package.json
-    // further up; the sandbox has nothing above /var/runtime).
-    if (!existsSync(join(copy, 'package.json'))) writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n', { mode: 0o644 });
+    // The runtime's modules are CommonJS (src/runtime/tsconfig.json); the
+    // build puts a package.json saying so beside them, and a tree without
+    // one gets it here, as it would read the same on the host (where
+    // Kindling's own package.json says "module") and in a sandbox.
+    if (!existsSync(join(copy, 'package.json'))) writeFileSync(join(copy, 'package.json'), '{"type":"commonjs"}\n', { mode: 0o644 });
     this.#copies.set(hostRoot, copy);
     return copy;
   }

@@ -1,8 +1,7 @@
 /**
- * An empty CommonJS module that a stem cell loads, through require() and
+ * An empty module that a stem cell loads, through require() and
  * through import(), before it asks for its function (see index.ts,
  * warmModuleLoaders): node runs its module loaders' code for the first time
  * then, not while a cold start waits for the function's handler to load.
  */
-const warm = true;
-export = warm;
+export const warm = true;
