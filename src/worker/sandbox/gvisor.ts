@@ -19,6 +19,7 @@ import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, detectCgroups, limitsFor, mounts,
 import type { CgroupLayout, CgroupLimits, Mount, SandboxCgroup } from './cgroups.js';
 import { findExecutable } from './detect.js';
 import { EgressUnavailableError, GVISOR_EGRESS_PROBLEM } from './network.js';
+import { ociSeccomp } from './seccomp.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 
 /**
@@ -170,9 +171,11 @@ export function detectGvisorSupport(platform: GvisorPlatform = 'ptrace'): Gvisor
  * delete; the backend removes their parent directories. The host's OOM
  * killer takes the Sentry, and runsc reports 128+9: `signal: killed`.
  *
- * Seccomp: gVisor installs its own filter on the Sentry and gofer; the
- * function's system calls never reach the host kernel, so no OCI seccomp
- * profile is given.
+ * Seccomp: gVisor installs its own filter on the Sentry and gofer, and the
+ * function's system calls never reach the host kernel; the Sentry also
+ * enforces Kindling's policy (seccomp.ts) on the function, given as the
+ * spec's linux.seccomp with --oci-seccomp, so that what a function may not
+ * do (mount, unshare, ptrace, ...) is the same on both isolation backends.
  */
 export class GvisorBackend implements SandboxBackend {
   readonly name = 'gvisor';
@@ -199,6 +202,8 @@ export class GvisorBackend implements SandboxBackend {
       `--platform=${support.platform}`,
       '--host-uds=open',
       '--overlay2=none',
+      // The spec's linux.seccomp (Kindling's policy, seccomp.ts) applies to the function.
+      '--oci-seccomp',
       ...(options.runscFlags ?? []),
     ];
     this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
@@ -439,6 +444,9 @@ function systemMounts(etc: readonly (readonly [string, string])[]): OciMount[] {
   return mounts;
 }
 
+/** Kindling's syscall policy for the Sentry to enforce (see the class comment). */
+const OCI_SECCOMP = ociSeccomp();
+
 /** The OCI runtime spec of one sandbox. */
 function ociSpec(o: {
   args: readonly string[];
@@ -478,6 +486,7 @@ function ociSpec(o: {
     mounts: o.mounts,
     linux: {
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }],
+      seccomp: OCI_SECCOMP,
       ...(o.cgroupsPath !== undefined ? { cgroupsPath: o.cgroupsPath } : {}),
       // Documentation of what the cgroup enforces: runsc finds the cgroup
       // already made (by cgroups.ts) and leaves its limits as they are.

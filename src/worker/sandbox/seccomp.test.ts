@@ -13,6 +13,8 @@ import {
   SECCOMP_RET_KILL_PROCESS,
   SECCOMP_RULES,
   buildSeccompFilter,
+  ociSeccomp,
+  CLONE_NEW_NAMESPACE_FLAGS,
 } from './seccomp.js';
 import type { SeccompArch } from './seccomp.js';
 
@@ -463,5 +465,33 @@ describe('the filter under bubblewrap', { skip: realSkip }, () => {
     for (const p of distinct) {
       assert.notEqual(got[p.name], p.filtered, `${p.name} without the filter (errno ${got[p.name]})`);
     }
+  });
+});
+
+describe('ociSeccomp (the policy for gVisor)', () => {
+  for (const arch of ['x64', 'arm64'] as const) {
+    it(`refuses what the BPF filter refuses, by name, on ${arch}`, () => {
+      const oci = ociSeccomp(arch);
+      assert.equal(oci.defaultAction, 'SCMP_ACT_ALLOW');
+      assert.deepEqual(oci.architectures, [arch === 'x64' ? 'SCMP_ARCH_X86_64' : 'SCMP_ARCH_AARCH64']);
+      const unconditional = new Set(oci.syscalls.filter((s) => s.args === undefined).flatMap((s) => s.names));
+      for (const r of SECCOMP_RULES.filter((x) => x.kind === 'deny' && x.nr[arch] !== undefined)) assert.ok(unconditional.has(r.name), `${r.name} refused`);
+      for (const r of SECCOMP_RULES.filter((x) => x.nr[arch] === undefined)) assert.ok(!unconditional.has(r.name), `${r.name} does not exist on ${arch}`);
+      assert.ok(oci.syscalls.every((s) => s.action === 'SCMP_ACT_ERRNO' && s.errnoRet === 1), 'EPERM throughout');
+    });
+  }
+
+  it('refuses clone with any namespace flag, one rule per flag, and leaves plain clone alone', () => {
+    const clone = ociSeccomp('x64').syscalls.filter((s) => s.names.includes('clone'));
+    let covered = 0;
+    for (const s of clone) {
+      const [cond] = s.args ?? [];
+      assert.ok(cond && cond.index === 0 && cond.op === 'SCMP_CMP_MASKED_EQ' && cond.value === cond.valueTwo, JSON.stringify(s));
+      assert.equal(cond.value & (cond.value - 1), 0, 'a single bit');
+      covered |= cond.value;
+    }
+    assert.equal(covered >>> 0, CLONE_NEW_NAMESPACE_FLAGS >>> 0);
+    const thread = 0x3d0f00; // CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID
+    assert.ok(clone.every((s) => (thread & (s.args?.[0]?.value ?? 0)) === 0), 'a thread matches no rule');
   });
 });

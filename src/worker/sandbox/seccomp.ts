@@ -186,6 +186,55 @@ export const SECCOMP_RULES: readonly SeccompRule[] = [
   rule('ioctl', 16, 29, 'ioctl-tty', 'TIOCSTI pushes keystrokes into a terminal shared with the host and TIOCLINUX can do the same on a virtual console; only the low 32 bits of the request are compared, because the kernel truncates it (CVE-2019-10063 bypassed filters that compared 64 bits).'),
 ];
 
+// --- The policy as an OCI seccomp section (gVisor) ------------------------------
+
+/** One entry of an OCI runtime spec's linux.seccomp.syscalls. */
+export interface OciSeccompSyscall {
+  readonly names: readonly string[];
+  readonly action: 'SCMP_ACT_ERRNO';
+  readonly errnoRet: number;
+  readonly args?: readonly { readonly index: number; readonly value: number; readonly valueTwo?: number; readonly op: 'SCMP_CMP_EQ' | 'SCMP_CMP_MASKED_EQ' }[];
+}
+
+/** An OCI runtime spec's linux.seccomp. */
+export interface OciSeccomp {
+  readonly defaultAction: 'SCMP_ACT_ALLOW';
+  readonly architectures: readonly string[];
+  readonly syscalls: readonly OciSeccompSyscall[];
+}
+
+/**
+ * SECCOMP_RULES as an OCI linux.seccomp section, for runsc --oci-seccomp
+ * (gVisor's Sentry enforces it on the function's system calls; they never
+ * reach the host kernel). Rules by name, so one section serves both
+ * architectures the policy knows.
+ *
+ * - clone: one rule per namespace flag (the flag set in args[0]), since OCI
+ *   conditions on one argument are ANDed and "any of these bits" is an OR.
+ * - clone3 (ENOSYS in the BPF filter) is left out: runsc (2022-12 at
+ *   least) answers an OCI errno rule with EPERM whatever its errnoRet, and
+ *   glibc falls back to clone() on ENOSYS only, so node could not start a
+ *   thread; that runsc answers clone3 with ENOSYS itself.
+ * - personality is left to gVisor, which implements PER_LINUX alone and
+ *   refuses the flags the rule is there for; OCI cannot say "neither of two
+ *   values" on one argument.
+ */
+export function ociSeccomp(arch: SeccompArch = hostArch()): OciSeccomp {
+  const names = (kind: SeccompRuleKind) => SECCOMP_RULES.filter((r) => r.kind === kind && r.nr[arch] !== undefined).map((r) => r.name);
+  const bits: number[] = [];
+  for (let bit = 1; bit !== 0 && bit <= CLONE_NEW_NAMESPACE_FLAGS; bit = (bit << 1) >>> 0) if ((CLONE_NEW_NAMESPACE_FLAGS & bit) !== 0) bits.push(bit);
+  return {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    architectures: [arch === 'x64' ? 'SCMP_ARCH_X86_64' : 'SCMP_ARCH_AARCH64'],
+    syscalls: [
+      { names: names('deny'), action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
+      ...bits.map((bit): OciSeccompSyscall => ({ names: names('clone-flags'), action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: bit, valueTwo: bit, op: 'SCMP_CMP_MASKED_EQ' }] })),
+      ...SOCKET_DENIED_FAMILIES.map((family): OciSeccompSyscall => ({ names: names('socket-family'), action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 0, value: family, op: 'SCMP_CMP_EQ' }] })),
+      ...IOCTL_DENIED_REQUESTS.map((request): OciSeccompSyscall => ({ names: names('ioctl-tty'), action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 1, value: request, op: 'SCMP_CMP_EQ' }] })),
+    ],
+  };
+}
+
 // --- A small classic-BPF assembler -------------------------------------------
 
 /** include/uapi/linux/filter.h: BPF_MAXINSNS, also seccomp's limit per filter. */
