@@ -290,6 +290,12 @@ test('.js under package.json "type": "module" is imported as ESM; nested dirs an
   assert.equal((await rt.api.invoke({})).body, '"undefined"');
 });
 
+test("require.cache holds the function's modules only, as under Lambda's ES module runtime", async () => {
+  const root = taskRoot({ 'index.js': `require('./lib');\nexports.handler = async () => Object.keys(require.cache).map((k) => require('node:path').relative(__dirname, k));`, 'lib.js': '' });
+  const rt = await startRuntime(root, 'index.handler');
+  assert.deepEqual(JSON.parse((await rt.api.invoke({})).body), ['index.js', 'lib.js']);
+});
+
 test('.cjs, and a module found through node_modules', async () => {
   const cjs = await startRuntime(taskRoot({ 'h.cjs': `exports.handler = async () => 'cjs';` }), 'h.handler');
   assert.equal((await cjs.api.invoke({})).body, '"cjs"');

@@ -416,6 +416,8 @@ async function warmModuleLoaders(): Promise<void> {
     require(file);
     delete require.cache[file];
     await import(pathToFileURL(file).href);
+    // import() of a CommonJS file goes through require.cache too.
+    delete require.cache[file];
   } catch {
     // Only a head start: the function loads either way.
   }
@@ -444,6 +446,10 @@ function startFunction(): void {
   }
   const runtimeDir = env['LAMBDA_RUNTIME_DIR'];
   const requireFrom = runtimeDir ? join(runtimeDir, 'index.mjs') : __filename;
+  // The runtime's own CommonJS modules leave require.cache, which the
+  // function can read: on Lambda (an ES module runtime) it starts empty.
+  const cache = createRequire(__filename).cache;
+  for (const key of Object.keys(cache)) delete cache[key];
 
   loadHandler(taskRoot, env['_HANDLER'] ?? '', requireFrom).then(
     (handler) => runtime.start(handler),
