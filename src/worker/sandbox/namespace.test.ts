@@ -429,4 +429,5 @@ describe(`NamespaceBackend stem cells through LocalWorker (bind with ${bindWith}
     assert.ok(parentCgroupDirs(cgroupName).every((d) => !existsSync(d)));
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(root), 'the host\'s mount table never held a cell\'s mount');
   });
-});}
+});
+}

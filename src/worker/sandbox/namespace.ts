@@ -240,7 +240,9 @@ export class NamespaceBackend implements SandboxBackend {
       const missing = Object.entries(found).filter(([, v]) => v === undefined).map(([k]) => k);
       // Stem cells only: without it they are off (stemCellsUnavailable says so).
       const nsenter = findExecutable('nsenter');
-      const perl = options.bindWith === 'mount' || MOUNT_SYSCALL[process.arch] === undefined ? undefined : findExecutable('perl');
+      const mountSyscall = MOUNT_SYSCALL[process.arch];
+      const perlPath = options.bindWith === 'mount' || mountSyscall === undefined ? undefined : findExecutable('perl');
+      const perl = perlPath !== undefined && mountSyscall !== undefined ? { perl: perlPath, mountSyscall } : undefined;
       if (options.bindWith === 'perl' && perl === undefined) {
         await cgroups.close();
         throw new NamespaceUnavailableError(`bindWith 'perl' needs perl and a known mount(2) number (${process.arch})`);
@@ -380,8 +382,7 @@ export class NamespaceBackend implements SandboxBackend {
       const parts: NamespaceSandboxParts = { gate, stdout: stdio[1], stderr: stdio[2], exited, server, dir, limits, egress: egressNat, release: () => this.#releaseUid(gate.uid) };
       if (codeDir !== undefined) return new NamespaceSandbox(parts);
       const tools = this.#tools as RootTools;
-      const bindWith = tools.perl !== undefined ? { perl: tools.perl, mountSyscall: MOUNT_SYSCALL[process.arch] as number } : { mount: tools.mount };
-      return new NamespaceCell(parts, { nsenter: tools.nsenter as string, bindWith, stage: join(this.#root, 'mnt', CELL_STAGE), point: join(this.#root, 'mnt', CELL_TASK) });
+      return new NamespaceCell(parts, { nsenter: tools.nsenter as string, bindWith: tools.perl ?? { mount: tools.mount }, stage: join(this.#root, 'mnt', CELL_STAGE), point: join(this.#root, 'mnt', CELL_TASK) });
     } catch (err) {
       server.close();
       await this.#retire(gate.cgroup, gate.uid);
@@ -566,8 +567,8 @@ interface RootTools {
   readonly mount: string;
   /** Stem cells' bind() only; undefined when missing (cells are then off). */
   readonly nsenter: string | undefined;
-  /** Stem cells' bind() only, when found (and MOUNT_SYSCALL knows this architecture); else bind() runs mount. */
-  readonly perl: string | undefined;
+  /** Stem cells' bind() only: perl and mount(2)'s number, when both are known (MOUNT_SYSCALL); else bind() runs mount. */
+  readonly perl: PerlBind | undefined;
 }
 
 /** mount(2)'s number where perl's syscall() makes a stem cell's mounts: x86-64's table, and the generic one of arm64 and riscv64. */
@@ -732,11 +733,17 @@ class NamespaceSandbox implements SandboxProcess {
   }
 }
 
+/** perl making a stem cell's mounts itself: its path and mount(2)'s number on this architecture. */
+interface PerlBind {
+  readonly perl: string;
+  readonly mountSyscall: number;
+}
+
 /** What a NamespaceCell's bind() runs, and where. */
 interface CellBinding {
   readonly nsenter: string;
   /** What makes the mounts (see NamespaceBackendOptions.bindWith). */
-  readonly bindWith: { readonly perl: string; readonly mountSyscall: number } | { readonly mount: string };
+  readonly bindWith: PerlBind | { readonly mount: string };
   /** <root>/mnt/cell-stage */
   readonly stage: string;
   /** <root>/mnt/cell-task, the shared mount point shown at /var/task. */
