@@ -43,6 +43,8 @@ const CONCURRENCIES = [1, 8, 32] as const;
 const WARM_UP_PER_CONNECTION = quick ? 300 : 3000;
 const WARM_UP_MAX_SECONDS = quick ? 3 : 60;
 const COLD_FUNCTIONS = quick ? 10 : 30;
+/** How long primeSnapshot waits for the worker to build and check a snapshot (~0.7 s of CPU here, twice that on a slow moment). */
+const SNAPSHOT_BUILD_WAIT_MS = 3000;
 const CREATION_BURST = quick ? 16 : 32;
 const IDLE_SANDBOXES = quick ? 10 : 20;
 /**
@@ -103,17 +105,28 @@ async function perConnectionBaseline(handlerFile: string): Promise<Map<number, S
   }
 }
 
-async function tryLaunch(backend: string, stemCells: number): Promise<Kindling | string> {
+async function tryLaunch(backend: string, stemCells: number, extraArgs: readonly string[] = []): Promise<Kindling | string> {
   try {
     // 32 warm sandboxes of 1769 MB hold 56 GB of MemorySize, more than this
     // host's default worker capacity (90% of its memory): placement would
     // refuse the 13th ("No worker has room"). The no-op uses ~50 MB each, so
     // the bench offers room for them all; it measures the invoke path, not packing.
-    return await launchKindling({ args: ['--sandbox', backend, '--keep-alive', '600', '--stem-cells', String(stemCells), '--worker-capacity', String(BENCH_WORKER_CAPACITY_MB)] });
+    return await launchKindling({ args: ['--sandbox', backend, '--keep-alive', '600', '--stem-cells', String(stemCells), '--worker-capacity', String(BENCH_WORKER_CAPACITY_MB), ...extraArgs] });
   } catch (err) {
     const lines = String((err as Error).message).split('\n').filter((l) => l.startsWith('kindling:'));
     return lines.at(-1) ?? (err as Error).message.split('\n')[0]!;
   }
+}
+
+/**
+ * The first nodejs sandbox of a MemorySize after `kindling up` starts without
+ * the runtime's startup snapshot and has the worker build it (about a second
+ * of CPU): one cold start of a 128 MB function, then a pause for the build,
+ * so that the measured cold starts find the platform as it runs from then on.
+ */
+async function primeSnapshot(k: Kindling): Promise<void> {
+  await coldStarts(k, 'prime', 1);
+  await new Promise((r) => setTimeout(r, SNAPSHOT_BUILD_WAIT_MS));
 }
 
 async function main(): Promise<void> {
@@ -145,6 +158,7 @@ async function main(): Promise<void> {
       await deploy(k.client, 'noop', { 'index.js': HANDLER }, { MemorySize: WARM_MEMORY_MB });
       warmBy.set(backend, await warm({ url: new URL('/2015-03-31/functions/noop/invocations', k.url), body: Buffer.from('{}') }));
       if (warmOnly) continue; // (after finally: no stem-cell rows either)
+      await primeSnapshot(k);
       coldBy.set(backend, await coldStarts(k, 'cold', COLD_FUNCTIONS));
       rateBy.set(backend, await creationRate(k, 'burst', CREATION_BURST));
       memoryBy.set(backend, await idleMemory(k, 'idle', IDLE_SANDBOXES));
@@ -152,6 +166,21 @@ async function main(): Promise<void> {
       k.client.destroy();
       await k.stop();
       rmSync(k.dataDir, { recursive: true, force: true });
+    }
+    if (!warmOnly) {
+      // The same cold starts with every sandbox's node started as a script (the baseline of the snapshot).
+      const label = `${backend}, --no-runtime-snapshots`;
+      const kn = await tryLaunch(backend, 0, ['--no-runtime-snapshots']);
+      if (typeof kn === 'string') skipped.set(label, kn);
+      else {
+        try {
+          coldBy.set(label, await coldStarts(kn, 'cold', COLD_FUNCTIONS));
+        } finally {
+          kn.client.destroy();
+          await kn.stop();
+          rmSync(kn.dataDir, { recursive: true, force: true });
+        }
+      }
     }
     for (const bound of STEM_CELL_BOUNDS[backend] ?? [4]) {
       const label = `${backend}, ${bound} stem cells`;
@@ -161,7 +190,9 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        // The seeded cell (128 MB nodejs) is started with the platform.
+        // The seeded cell (128 MB nodejs) is started with the platform, and
+        // then again from the snapshot once it is built.
+        await primeSnapshot(kc);
         await new Promise((r) => setTimeout(r, refillWaitMs(backend, 1)));
         cellColdBy.set(label, await coldStarts(kc, 'cold', COLD_FUNCTIONS));
         // The same, each cold start after the pool's refill: what one finds when cold starts come no faster than cells start.

@@ -87,6 +87,8 @@ export interface PlatformOptions {
   readonly placement?: 'pack' | 'round-robin';
   /** Pre-started, code-less nodejs sandboxes each worker keeps (0: none). Default DEFAULT_STEM_CELLS. */
   readonly stemCells?: number;
+  /** Start nodejs sandboxes from the runtime's startup snapshots (LocalWorkerOptions.runtimeSnapshots). Default true. */
+  readonly runtimeSnapshots?: boolean;
   /** New sandboxes per function per 10 seconds; beyond it, 429. Default 1000 (Lambda's). */
   readonly scalingRate?: number;
   /** Network egress of functions without a `kindling:egress` tag. Default 'none'. */
@@ -173,7 +175,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       logStore.close();
       throw err;
     }
-    const local = new LocalWorker({ clock, backend: inProcess.backend, stemCells: options.stemCells ?? DEFAULT_STEM_CELLS, logSink: logStore });
+    const local = new LocalWorker({ clock, backend: inProcess.backend, stemCells: options.stemCells ?? DEFAULT_STEM_CELLS, runtimeSnapshots: options.runtimeSnapshots ?? true, logSink: logStore });
     if ((options.stemCells ?? DEFAULT_STEM_CELLS) > 0 && local.stemCellsOff) logger.error(`stem cells are off: ${local.stemCellsOff}`);
     placement.register({
       worker: { id: local.id, createSandbox: (spec) => local.createSandbox(spec), close: () => local.close(), lose: () => void local.close() },
@@ -296,6 +298,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       token,
       sandbox: options.sandbox,
       stemCells: options.stemCells ?? DEFAULT_STEM_CELLS,
+      runtimeSnapshots: options.runtimeSnapshots ?? true,
       ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}),
       dataDir,
       log: (m) => logger.error(m),

@@ -23,6 +23,7 @@ export interface LocalFleetOptions {
   readonly token: string;
   readonly sandbox: SandboxKind;
   readonly stemCells: number;
+  readonly runtimeSnapshots: boolean;
   readonly gvisorPlatform?: GvisorPlatform;
   /** Worker i keeps its files in <dataDir>/workers/<i>. */
   readonly dataDir: string;
@@ -53,6 +54,7 @@ export function startLocalFleet(options: LocalFleetOptions): LocalFleet {
       '--capacity', String(options.capacityMB),
       '--sandbox', options.sandbox,
       '--stem-cells', String(options.stemCells),
+      ...(options.runtimeSnapshots ? [] : ['--no-runtime-snapshots']),
       '--data-dir', join(options.dataDir, 'workers', String(slot)),
       '--slot', String(slot),
       ...(options.gvisorPlatform ? ['--gvisor-platform', options.gvisorPlatform] : []),

@@ -360,7 +360,8 @@ describe('LocalWorker with the built-in nodejs runtime', () => {
   const skip = built ? false : `${DEFAULT_NODE_RUNTIME_ENTRY} is not built yet (npx tsc -p src/runtime/tsconfig.json)`;
   let worker: LocalWorker;
   before(() => {
-    worker = new LocalWorker({ stemCells: 0 });
+    // Started as node starts a script; from the startup snapshot: below.
+    worker = new LocalWorker({ stemCells: 0, runtimeSnapshots: false });
   });
   after(() => worker.close());
 
@@ -447,6 +448,58 @@ exports.handler = async () => {
     assert.match(out.errorType ?? '', /^Runtime\./);
     assert.equal(out.reusable, false);
     assert.equal(out.cold, true);
+  });
+});
+
+describe('LocalWorker: the runtime from its startup snapshot (process backend)', () => {
+  const skip = existsSync(DEFAULT_NODE_RUNTIME_ENTRY) ? false : `${DEFAULT_NODE_RUNTIME_ENTRY} is not built yet`;
+  let worker: LocalWorker;
+  before(() => {
+    worker = new LocalWorker({ stemCells: 0 });
+  });
+  after(() => worker.close());
+
+  /** The function reports how its node was started and what it can see of the runtime. */
+  const PROBE = {
+    'index.js': `const { fork } = require('child_process');
+let n = 0;
+exports.handler = async () => {
+  n += 1;
+  const child = await new Promise((resolve, reject) => {
+    const c = fork(__dirname + '/child.js');
+    c.once('message', resolve);
+    c.once('error', reject);
+  });
+  return {
+    n,
+    fromSnapshot: require('fs').readFileSync('/proc/self/cmdline', 'utf8').split('\\0').includes('--snapshot-blob'),
+    execArgv: process.execArgv,
+    cache: Object.keys(require.cache).map((k) => require('path').basename(k)),
+    esm: (await import('./esm.mjs')).value,
+    child,
+  };
+};`,
+    'child.js': "process.send({ argv: process.argv.slice(2), main: require.main === module }, () => process.exit(0));",
+    'esm.mjs': 'export const value = 42;',
+  };
+
+  it('starts the first sandbox of a command line as a script, the next from the snapshot, and the function cannot tell', { skip }, async () => {
+    const nodeSpec = (dir: string): FunctionVersionSpec => spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler' });
+    const first = await worker.createSandbox(nodeSpec(await codeDir(PROBE)));
+    const before = JSON.parse((await first.invoke(req('{}'))).payload.toString()) as Record<string, unknown>;
+    await worker.runtimeSnapshotsSettled();
+    const second = await worker.createSandbox(nodeSpec(await codeDir(PROBE)));
+    const out = await second.invoke(req('{}'));
+    assert.equal(out.functionError, undefined, out.payload.toString());
+    const after = JSON.parse(out.payload.toString()) as Record<string, unknown>;
+    assert.equal(before['fromSnapshot'], false);
+    assert.equal(after['fromSnapshot'], true);
+    const flags = ['--expose-gc', '--max-http-header-size', '81920', '--max-semi-space-size=6', '--max-old-space-size=116'];
+    const same = { n: 1, execArgv: flags, cache: ['index.js'], esm: 42, child: { argv: [], main: true } };
+    assert.deepEqual({ ...before, fromSnapshot: undefined }, { ...same, fromSnapshot: undefined });
+    assert.deepEqual({ ...after, fromSnapshot: undefined }, { ...same, fromSnapshot: undefined });
+    assert.equal((JSON.parse((await second.invoke(req('{}'))).payload.toString()) as { n: number }).n, 2, 'warm');
+    await Promise.all([first.destroy(), second.destroy()]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
+import { existsSync, constants as fsConstants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -10,6 +10,7 @@ import type { Clock, Timer } from '../shared/clock.js';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { LogCapture } from './log-capture.js';
 import { MAX_RUNTIME_PAYLOAD_SIZE, RuntimeApi } from './runtime-api.js';
+import { RuntimeSnapshots } from './runtime-snapshots.js';
 import type { RuntimeApiListener } from './runtime-api.js';
 import { CUSTOM_RUNTIMES, NODEJS_RUNTIMES, PLACEHOLDER_CREDENTIALS, cellLaunch, cellShape, logStreamName, sandboxLaunch } from './sandbox-env.js';
 import type { CellShape, SandboxCredentials } from './sandbox-env.js';
@@ -74,6 +75,11 @@ export interface LocalWorkerOptions {
   readonly stemCells?: number;
   /** A shape whose cells go untaken this long loses one, then another after as long. Default DEFAULT_STEM_CELL_IDLE_MS. */
   readonly stemCellIdleMs?: number;
+  /**
+   * Start the built-in nodejs runtime from startup snapshots built by this
+   * worker (runtime-snapshots.ts) where the backend can show them. Default true.
+   */
+  readonly runtimeSnapshots?: boolean;
 }
 
 /**
@@ -106,6 +112,8 @@ interface SandboxContext {
   readonly credentials: SandboxCredentials;
   readonly initTimeoutMs: number;
   readonly settleMs: number;
+  /** The nodejs runtime's startup snapshot for a node command line (LaunchContext.runtimeSnapshot); undefined when the worker keeps none. */
+  readonly runtimeSnapshot: ((nodeArgs: readonly string[], view: SandboxView) => string | undefined) | undefined;
 }
 
 /**
@@ -119,25 +127,36 @@ export class LocalWorker implements Worker {
   readonly #ctx: SandboxContext;
   readonly #sandboxes = new Set<LocalSandbox>();
   readonly #pool: StemCellPool<StemCell> | undefined;
+  readonly #snapshots: RuntimeSnapshots | undefined;
   #hits = 0;
   #misses = 0;
   #closed = false;
 
   constructor(options: LocalWorkerOptions = {}) {
     this.id = options.id ?? `local-${hostname()}-${process.pid}`;
+    const backend: SandboxBackend = options.backend ?? new ProcessBackend();
+    const nodeEntry = options.nodeRuntimeEntry ?? DEFAULT_NODE_RUNTIME_ENTRY;
+    const runtimeRoot = dirname(dirname(nodeEntry));
+    const snapshots =
+      options.runtimeSnapshots !== false && backend.snapshotDir !== undefined && existsSync(join(runtimeRoot, 'nodejs', 'snapshot.js'))
+        ? new RuntimeSnapshots({ dir: backend.snapshotDir, nodePath: process.execPath, runtimeRoot })
+        : undefined;
+    this.#snapshots = snapshots;
     this.#ctx = {
-      backend: options.backend ?? new ProcessBackend(),
+      backend,
       clock: options.clock ?? systemClock,
       onLog: options.onLog,
       logSink: options.logSink,
-      nodeEntry: options.nodeRuntimeEntry ?? DEFAULT_NODE_RUNTIME_ENTRY,
+      nodeEntry,
       credentials: options.credentials ?? PLACEHOLDER_CREDENTIALS,
       initTimeoutMs: options.initTimeoutMs ?? INIT_TIMEOUT_MS,
       settleMs: options.customRuntimeLogSettleMs ?? 10,
+      runtimeSnapshot:
+        snapshots &&
+        ((nodeArgs, view) => (view.snapshotDir === undefined ? undefined : snapshots.blobFor(nodeArgs, dirname(view.runtimeDir), view.snapshotDir))),
     };
     const ctx = this.#ctx;
     const max = options.stemCells ?? DEFAULT_STEM_CELLS;
-    const backend = ctx.backend;
     this.stemCellsOff =
       max === 0 ? 'turned off' : backend.startCell === undefined ? `the ${backend.name} backend has no stem cells` : backend.stemCellsUnavailable;
     if (this.stemCellsOff === undefined) {
@@ -150,6 +169,11 @@ export class LocalWorker implements Worker {
       });
       this.#pool.seed(SEEDED_SHAPE, 1);
     }
+  }
+
+  /** Resolves once the runtime's startup snapshots asked for so far are built (or failed); see runtime-snapshots.ts. */
+  runtimeSnapshotsSettled(): Promise<void> {
+    return this.#snapshots?.settled() ?? Promise.resolve();
   }
 
   /** Number of sandboxes alive on this worker (stem cells waiting for a function are not sandboxes yet). */
@@ -197,6 +221,7 @@ export class LocalWorker implements Worker {
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.all([...[...this.#sandboxes].map((s) => s.destroy()), this.#pool?.close()]);
+    await this.#snapshots?.close();
   }
 }
 
@@ -264,7 +289,7 @@ class StemCell implements PoolCell, RuntimeApiListener {
       runtimeApi: this.api.server,
       launch: (view) => {
         this.#view = view;
-        return cellLaunch(this.shape, view, { nodePath: process.execPath, nodeEntry: basename(ctx.nodeEntry) });
+        return cellLaunch(this.shape, view, { nodePath: process.execPath, nodeEntry: basename(ctx.nodeEntry), runtimeSnapshot: ctx.runtimeSnapshot });
       },
     });
     this.#proc = proc;
@@ -482,6 +507,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
           nodePath: process.execPath,
           nodeEntry: basename(ctx.nodeEntry),
           bootstrapFromOpt,
+          runtimeSnapshot: ctx.runtimeSnapshot,
         }),
     });
     if (this.#teardown !== undefined) {

@@ -52,6 +52,19 @@ describe('sandboxLaunch', () => {
     assert.equal(l.env['NODE_EXTRA_CA_CERTS'], undefined);
   });
 
+  it('starts node from the runtime\'s startup snapshot for its flags when the context has one', () => {
+    const view = { taskRoot: '/var/task', runtimeDir: '/var/runtime/nodejs', optDir: '/opt', runtimeApi: '127.0.0.1:9001', snapshotDir: '/var/runtime-snapshots' };
+    const asked: unknown[] = [];
+    const withBlob = sandboxLaunch(spec, view, { ...ctx, runtimeSnapshot: (args, v) => (asked.push([args, v]), '/var/runtime-snapshots/w/1.blob') });
+    const flags = ['--expose-gc', '--max-http-header-size', '81920', '--max-semi-space-size=51', '--max-old-space-size=922'];
+    assert.deepEqual(asked, [[flags, view]]);
+    assert.deepEqual(withBlob.args, [...flags, '--snapshot-blob', '/var/runtime-snapshots/w/1.blob', '/var/runtime/nodejs/index.js']);
+    const without = sandboxLaunch(spec, view, { ...ctx, runtimeSnapshot: () => undefined });
+    assert.deepEqual(without.args, [...flags, '/var/runtime/nodejs/index.js']);
+    const custom = sandboxLaunch({ ...spec, runtime: 'provided.al2023' }, view, { ...ctx, runtimeSnapshot: () => assert.fail('only the nodejs runtime has a snapshot') });
+    assert.deepEqual(custom.args, []);
+  });
+
   it('maps Lambda paths to the backend\'s view and drops /opt when there is none', () => {
     const view = { taskRoot: '/data/code/abc', runtimeDir: '/srv/kindling/runtime/nodejs', optDir: undefined, runtimeApi: '127.0.0.1:1' };
     const l = sandboxLaunch({ ...spec, runtime: 'nodejs20.x' }, view, ctx);

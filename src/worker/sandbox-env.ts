@@ -39,6 +39,12 @@ export interface LaunchContext {
    * run <view.optDir>/bootstrap, as Lambda falls back to /opt/bootstrap.
    */
   readonly bootstrapFromOpt?: boolean;
+  /**
+   * nodejs: a startup snapshot of the runtime for a node run with
+   * `nodeArgs` (runtime-snapshots.ts), as a path the sandbox sees, or
+   * undefined to start without one.
+   */
+  readonly runtimeSnapshot?: ((nodeArgs: readonly string[], view: SandboxView) => string | undefined) | undefined;
 }
 
 /**
@@ -69,8 +75,10 @@ export function logStreamName(now: number, version: string, sandboxHex: string):
  * Command, nodejs: the node binary with the flags of Lambda's nodejs
  * bootstrap (/var/runtime/bootstrap): --expose-gc, --max-http-header-size
  * 81920, and heap limits from MemorySize (new space = MemorySize/10, semi
- * space = half of it, old space = MemorySize - new space), then the built-in
- * runtime. provided.*: <task root>/bootstrap.
+ * space = half of it, old space = MemorySize - new space), then
+ * --snapshot-blob and the runtime's startup snapshot for those flags when
+ * ctx has one (runtime-snapshots.ts), then the built-in runtime.
+ * provided.*: <task root>/bootstrap.
  */
 export function sandboxLaunch(spec: FunctionVersionSpec, view: SandboxView, ctx: LaunchContext): SandboxLaunch {
   const nodejs = NODEJS_RUNTIMES.has(spec.runtime);
@@ -130,16 +138,11 @@ export function sandboxLaunch(spec: FunctionVersionSpec, view: SandboxView, ctx:
     const newSpace = Math.floor(spec.memorySize / 10);
     const semiSpace = Math.floor(newSpace / 2);
     const oldSpace = spec.memorySize - newSpace;
+    const nodeArgs = ['--expose-gc', '--max-http-header-size', '81920', `--max-semi-space-size=${semiSpace}`, `--max-old-space-size=${oldSpace}`];
+    const snapshot = ctx.runtimeSnapshot?.(nodeArgs, view);
     return {
       command: ctx.nodePath,
-      args: [
-        '--expose-gc',
-        '--max-http-header-size',
-        '81920',
-        `--max-semi-space-size=${semiSpace}`,
-        `--max-old-space-size=${oldSpace}`,
-        join(view.runtimeDir, ctx.nodeEntry),
-      ],
+      args: [...nodeArgs, ...(snapshot !== undefined ? ['--snapshot-blob', snapshot] : []), join(view.runtimeDir, ctx.nodeEntry)],
       env,
     };
   }
@@ -227,7 +230,7 @@ export function cellShape(spec: FunctionVersionSpec): CellShape | undefined {
  * version; the runtime re-reads it) and what the function overrides, so the
  * runtime's assignment — the function's whole launch env — replaces them all.
  */
-export function cellLaunch(shape: CellShape, view: SandboxView, ctx: Pick<LaunchContext, 'nodePath' | 'nodeEntry'>): SandboxLaunch {
+export function cellLaunch(shape: CellShape, view: SandboxView, ctx: Pick<LaunchContext, 'nodePath' | 'nodeEntry' | 'runtimeSnapshot'>): SandboxLaunch {
   const placeholder: FunctionVersionSpec = {
     key: shape.key,
     functionName: 'stem-cell',

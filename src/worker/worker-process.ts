@@ -25,6 +25,8 @@ export interface WorkerProcessOptions {
   readonly sandbox: SandboxKind;
   /** Pre-started, code-less nodejs sandboxes this worker keeps (0: none). */
   readonly stemCells: number;
+  /** Start nodejs sandboxes from the runtime's startup snapshots (LocalWorkerOptions.runtimeSnapshots). */
+  readonly runtimeSnapshots: boolean;
   readonly gvisorPlatform?: GvisorPlatform;
   /** The worker's own data directory (backend root key, process sandboxes' files). */
   readonly dataDir: string;
@@ -52,7 +54,7 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     send: (batch) => postJson(`${options.join}${LOGS_INGEST_PATH}`, options.token, batch),
     onError: (message) => console.error(`kindling worker ${id}: ${message}`),
   });
-  const worker = new LocalWorker({ id, backend: opened.backend, stemCells: options.stemCells, logSink: logs });
+  const worker = new LocalWorker({ id, backend: opened.backend, stemCells: options.stemCells, runtimeSnapshots: options.runtimeSnapshots, logSink: logs });
   if (options.stemCells > 0 && worker.stemCellsOff) console.error(`kindling worker ${id}: stem cells are off: ${worker.stemCellsOff}`);
   let server: WorkerServer;
   try {

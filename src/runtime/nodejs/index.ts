@@ -32,8 +32,10 @@
  * one invoke at a time, the handler's outcome posted to the Runtime API, then
  * the next GET /invocation/next.
  *
- * Cold start: the module graph is this file, three siblings and ../marker.js,
- * with node: built-ins only; the first GET /invocation/next is sent as soon
+ * Cold start: the module graph is this file, its siblings and ../marker.js,
+ * with node: built-ins only (a worker usually starts node from a startup
+ * snapshot that holds them loaded, snapshot.ts, and this file then runs from
+ * there as it would have from node's command line); the first GET /invocation/next is sent as soon
  * as the handler's module has loaded (init must finish first: an init error
  * goes to /runtime/init/error, and GET /next tells the worker init is done).
  */

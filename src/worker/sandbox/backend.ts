@@ -18,6 +18,8 @@ export interface SandboxView {
   readonly optDir: string | undefined;
   /** host:port the sandbox's runtime uses to reach its Runtime API (AWS_LAMBDA_RUNTIME_API). */
   readonly runtimeApi: string;
+  /** The backend's snapshotDir as the sandbox sees it (read-only); undefined when the backend has none. */
+  readonly snapshotDir?: string | undefined;
 }
 
 /** What to run inside the sandbox, built by the worker from the backend's view. */
@@ -162,6 +164,13 @@ export interface SandboxBackend {
    * undefined when it can (startCell present). Absent: same as undefined.
    */
   readonly stemCellsUnavailable?: string | undefined;
+  /**
+   * A host directory, readable by every sandbox, where workers keep the
+   * built-in runtime's startup snapshots (../runtime-snapshots.ts) and
+   * write them as root or the platform's user; every sandbox sees it
+   * read-only as view.snapshotDir. Absent: sandboxes start without them.
+   */
+  readonly snapshotDir?: string;
 }
 
 /**

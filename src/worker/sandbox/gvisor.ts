@@ -20,7 +20,7 @@ import type { CgroupLayout, CgroupLimits, Mount, SandboxCgroup } from './cgroups
 import { findExecutable } from './detect.js';
 import { EgressUnavailableError, GVISOR_EGRESS_PROBLEM } from './network.js';
 import { ociSeccomp } from './seccomp.js';
-import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
+import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 
 /**
  * gVisor platforms (how the Sentry intercepts the application's system
@@ -179,6 +179,8 @@ export function detectGvisorSupport(platform: GvisorPlatform = 'ptrace'): Gvisor
  */
 export class GvisorBackend implements SandboxBackend {
   readonly name = 'gvisor';
+  /** Shown read-only to every sandbox at SANDBOX_SNAPSHOT_DIR. */
+  readonly snapshotDir: string;
   readonly #root: string;
   readonly #support: GvisorSupport;
   readonly #cgroups: CgroupParent;
@@ -208,7 +210,9 @@ export class GvisorBackend implements SandboxBackend {
     ];
     this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
     buildRootfs(join(root, 'rootfs'));
-    this.#mounts = systemMounts(writePrivateEtc(join(root, 'etc'), FORWARDER_SCRIPT));
+    this.snapshotDir = join(root, 'snapshots');
+    mkdirSync(this.snapshotDir, { mode: 0o755 });
+    this.#mounts = [...systemMounts(writePrivateEtc(join(root, 'etc'), FORWARDER_SCRIPT)), roBind(this.snapshotDir, SANDBOX_SNAPSHOT_DIR)];
   }
 
   /**
@@ -295,7 +299,7 @@ export class GvisorBackend implements SandboxBackend {
       await listenRuntimeApi(server, apiDir, SANDBOX_UID);
 
       const runtime = this.#runtimes.view(options.runtimeDir);
-      const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
+      const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API, snapshotDir: SANDBOX_SNAPSHOT_DIR };
       const launch = options.launch(view);
       // A stem cell runs a built-in runtime, and startCell checked the tree.
       const direct = codeDir === undefined || (launch.env['AWS_EXECUTION_ENV'] !== undefined && this.#runtimes.speaksSocket);
@@ -412,7 +416,7 @@ const roBind = (source: string, destination: string): OciMount => ({ destination
  */
 function buildRootfs(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  for (const d of ['usr', 'etc', 'etc/kindling', 'proc', 'dev', 'tmp', 'opt', 'var/task', 'var/runtime', 'run/kindling']) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
+  for (const d of ['usr', 'etc', 'etc/kindling', 'proc', 'dev', 'tmp', 'opt', 'var/task', 'var/runtime', SANDBOX_SNAPSHOT_DIR.slice(1), 'run/kindling']) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   for (const top of hostTopDirs()) {
     if (top.symlinkTo !== undefined) symlinkSync(top.symlinkTo, join(dir, top.path.slice(1)));
     else mkdirSync(join(dir, top.path.slice(1)), { mode: 0o755 });

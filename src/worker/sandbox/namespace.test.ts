@@ -112,6 +112,21 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     assert.ok(out.maxMemoryUsedMB > 0 && out.maxMemoryUsedMB <= 256, String(out.maxMemoryUsedMB));
   });
 
+  it('starts the runtime from its startup snapshot, seen read-only at /var/runtime-snapshots', async () => {
+    const probe = nodeFn(`const args = fs.readFileSync('/proc/self/cmdline', 'utf8').split('\\0');
+      const blob = args[args.indexOf('--snapshot-blob') + 1];
+      return { blob, write: attempt(() => fs.writeFileSync(blob, 'x')).code ?? 'written', add: attempt(() => fs.writeFileSync('/var/runtime-snapshots/x', 'x')).code ?? 'written', execArgv: process.execArgv };`);
+    await (await create(spec(await codeDir(probe)))).invoke(req({}));
+    await worker.runtimeSnapshotsSettled();
+    const out = await (await create(spec(await codeDir(probe)))).invoke(req({}));
+    assert.equal(out.functionError, undefined, out.payload.toString());
+    const body = json(out.payload);
+    assert.match(String(body['blob']), /^\/var\/runtime-snapshots\/w-\w+\/[0-9a-f]+\.blob$/);
+    assert.equal(body['write'], 'EROFS');
+    assert.equal(body['add'], 'EROFS');
+    assert.ok(!(body['execArgv'] as string[]).includes('--snapshot-blob'));
+  });
+
   it('runs a provided.al2023 bash + curl function through the 127.0.0.1:9001 forwarder', async () => {
     const sb = await create(spec(await codeDir({ bootstrap: WHOAMI_BOOTSTRAP }), { runtime: 'provided.al2023', handler: 'x' }));
     const r = req({ n: 1 });

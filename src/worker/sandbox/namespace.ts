@@ -13,7 +13,7 @@ import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, limitsFor } from './cgroups.js';
 import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
 import { blockedForOthers, detectNamespaceSupport, findExecutable } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
-import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
+import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 import { buildSeccompFilter } from './seccomp.js';
 import { BLOCK_FD, INFO_FD, SandboxNetworks } from './network.js';
 import type { NetnsHandshake, SandboxEgress } from './network.js';
@@ -163,6 +163,8 @@ const DEFAULT_HOST_UIDS = { base: 1_051_000_000, count: 1_000_000 } as const;
 
 export class NamespaceBackend implements SandboxBackend {
   readonly name = 'namespace';
+  /** Shown read-only to every sandbox at SANDBOX_SNAPSHOT_DIR. */
+  readonly snapshotDir: string;
   readonly #root: string;
   readonly #support: NamespaceSupport;
   readonly #cgroups: CgroupParent;
@@ -185,6 +187,8 @@ export class NamespaceBackend implements SandboxBackend {
 
   private constructor(root: string, support: NamespaceSupport, cgroups: CgroupParent, options: NamespaceBackendOptions, tools: RootTools | undefined) {
     this.#root = root;
+    this.snapshotDir = join(root, 'snapshots');
+    mkdirSync(this.snapshotDir, { mode: 0o755 });
     this.#tools = tools;
     this.#support = support;
     this.#cgroups = cgroups;
@@ -308,7 +312,7 @@ export class NamespaceBackend implements SandboxBackend {
       // A stem cell has none: an 'internet' function never takes one (sandbox-env.ts cellShape).
       const egress = ('egress' in options ? options.egress : undefined) ?? 'none';
       const runtime = this.#runtimes.view(options.runtimeDir);
-      const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API };
+      const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API, snapshotDir: SANDBOX_SNAPSHOT_DIR };
       const launch = options.launch(view);
       const managed = launch.env['AWS_EXECUTION_ENV'] !== undefined;
       // A stem cell runs a built-in runtime, and startCell checked the tree.
@@ -526,6 +530,7 @@ export class NamespaceBackend implements SandboxBackend {
     for (const [host, inside] of etc) args.push('--ro-bind', host, inside);
     for (const p of HOST_ETC) if (existsSync(p)) args.push('--ro-bind', p, p);
     args.push('--dir', '/opt', '--dir', '/var/task', '--dir', '/var/runtime');
+    args.push('--ro-bind', this.snapshotDir, SANDBOX_SNAPSHOT_DIR);
     return args;
   }
 }

@@ -60,6 +60,8 @@ export interface ProcessBackendOptions {
  */
 export class ProcessBackend implements SandboxBackend {
   readonly name = 'process';
+  /** The runtime's startup snapshots: a sandbox reads them where they are. */
+  readonly snapshotDir: string;
   readonly #root: string;
   readonly #wantPdeathsig: boolean;
   #setpriv: string | null | undefined;
@@ -68,6 +70,7 @@ export class ProcessBackend implements SandboxBackend {
 
   constructor(options: ProcessBackendOptions = {}) {
     this.#root = options.root ?? join(tmpdir(), 'kindling-sandboxes');
+    this.snapshotDir = join(this.#root, 'snapshots');
     this.#wantPdeathsig = options.parentDeathSignal ?? true;
   }
 
@@ -101,6 +104,7 @@ export class ProcessBackend implements SandboxBackend {
         runtimeDir: options.runtimeDir,
         optDir,
         runtimeApi: `127.0.0.1:${port}`,
+        snapshotDir: this.snapshotDir,
       });
       const env: Record<string, string> = { ...launch.env, TMPDIR: tmp };
       // A stem cell always runs the built-in runtime; a sandbox does when its launch is a managed runtime's.

@@ -27,6 +27,8 @@ export const RUNTIME_API_SOCKET_ENV = '_KINDLING_RUNTIME_API_SOCKET';
 export const SANDBOX_RUNTIME_API = '127.0.0.1:9001';
 /** Lambda's sandbox user, sbx_user1051. */
 export const SANDBOX_UID = 1051;
+/** Where a sandbox sees its backend's snapshotDir (the runtime's startup snapshots, ../runtime-snapshots.ts), read-only. */
+export const SANDBOX_SNAPSHOT_DIR = '/var/runtime-snapshots';
 /** The sandbox's hostname (its own uts namespace). */
 export const SANDBOX_HOSTNAME = 'localhost';
 

@@ -1,0 +1,149 @@
+/**
+ * Startup snapshots of the built-in Node.js runtime, built by the worker and
+ * used by every sandbox whose node command line they were built for.
+ *
+ * A sandbox's node runs with V8 flags (Lambda's bootstrap: --expose-gc and
+ * heap limits from MemorySize), and any V8 flag makes V8 refuse the code
+ * cache node ships for its built-in modules: each sandbox then compiled
+ * node's net, stream, fs, ... from source before the runtime could connect.
+ * A snapshot built with the same flags (src/runtime/nodejs/snapshot.ts)
+ * holds them compiled, with the runtime's own modules; a node started from
+ * it restores that heap. Measured in bench/RESULTS.md ("2026-12-04").
+ *
+ * One blob per node command line (the flags depend on MemorySize only) and
+ * per runtime directory as the sandbox sees it (the kept modules carry that
+ * name). The first sandbox of a command line starts without one and asks
+ * for it to be built; builds run one at a time, in the background, each
+ * checked by starting node from the new blob once (node refuses a blob built
+ * with other flags or by another node, and a node without snapshot support
+ * fails the build). A blob that failed is not tried again, and sandboxes
+ * start as they did before: a snapshot only makes starts faster.
+ *
+ * The blobs live in a directory of this worker inside the backend's
+ * snapshot directory (SandboxBackend.snapshotDir, which every sandbox sees
+ * read-only as view.snapshotDir) and are removed by close().
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
+
+/** What a build or its check may take before it counts as failed. */
+const BUILD_TIMEOUT_MS = 60_000;
+
+export interface RuntimeSnapshotsOptions {
+  /** The backend's snapshot directory (host path); this worker's blobs go in a new directory inside it. */
+  readonly dir: string;
+  /** Host path of the node binary the sandboxes run. */
+  readonly nodePath: string;
+  /** Host path of the runtime tree: the directory that holds marker.js and nodejs/. */
+  readonly runtimeRoot: string;
+  /** Where a failed build is reported (one line each). Default: console.error. */
+  readonly report?: (line: string) => void;
+}
+
+type Blob = { state: 'building' } | { state: 'ready'; name: string } | { state: 'failed' };
+
+export class RuntimeSnapshots {
+  readonly #hostDir: string;
+  /** #hostDir's name inside the backend's snapshot directory. */
+  readonly #dirName: string;
+  readonly #nodePath: string;
+  readonly #runtimeRoot: string;
+  readonly #report: (line: string) => void;
+  readonly #blobs = new Map<string, Blob>();
+  /** Builds run one after another: each is a second of CPU that cold starts compete with. */
+  #queue: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #children = new Set<ReturnType<typeof spawn>>();
+
+  constructor(options: RuntimeSnapshotsOptions) {
+    mkdirSync(options.dir, { recursive: true, mode: 0o755 });
+    this.#hostDir = mkdtempSync(join(options.dir, 'w-'));
+    chmodSync(this.#hostDir, 0o755);
+    this.#dirName = basename(this.#hostDir);
+    this.#nodePath = options.nodePath;
+    this.#runtimeRoot = options.runtimeRoot;
+    this.#report = options.report ?? ((line) => console.error(line));
+  }
+
+  /**
+   * The blob for a sandbox whose node runs with `nodeArgs` (its options,
+   * before the entry) and sees the runtime tree at `sandboxRuntimeRoot`, as
+   * a path inside the sandbox's `sandboxSnapshotDir` (view.snapshotDir); or
+   * undefined when there is none yet (its build starts now) or can be none.
+   */
+  blobFor(nodeArgs: readonly string[], sandboxRuntimeRoot: string, sandboxSnapshotDir: string): string | undefined {
+    const key = createHash('sha256').update(JSON.stringify([nodeArgs, sandboxRuntimeRoot])).digest('hex').slice(0, 24);
+    const blob = this.#blobs.get(key);
+    if (blob?.state === 'ready') return `${sandboxSnapshotDir}/${this.#dirName}/${blob.name}`;
+    if (blob === undefined && !this.#closed) {
+      this.#blobs.set(key, { state: 'building' });
+      this.#queue = this.#queue.then(() => this.#build(key, nodeArgs, sandboxRuntimeRoot));
+    }
+    return undefined;
+  }
+
+  /** Resolves once every build asked for so far has finished (or failed). */
+  settled(): Promise<void> {
+    return this.#queue;
+  }
+
+  /** Kills a build in progress and removes the blobs. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const child of this.#children) child.kill('SIGKILL');
+    await this.#queue;
+    rmSync(this.#hostDir, { recursive: true, force: true });
+  }
+
+  async #build(key: string, nodeArgs: readonly string[], sandboxRuntimeRoot: string): Promise<void> {
+    const name = `${key}.blob`;
+    const building = join(this.#hostDir, `${name}.building`);
+    try {
+      if (this.#closed) throw new Error('the worker closed');
+      const builder = join(this.#runtimeRoot, 'nodejs', 'snapshot.js');
+      await this.#run([...nodeArgs, '--snapshot-blob', building, '--build-snapshot', builder, sandboxRuntimeRoot]);
+      const check = await this.#run([...nodeArgs, '--snapshot-blob', building, join(this.#runtimeRoot, 'nodejs', 'index.js'), '--check']);
+      if (check !== 'ok') throw new Error(`the check run printed ${JSON.stringify(check.slice(0, 200))}`);
+      chmodSync(building, 0o644);
+      renameSync(building, join(this.#hostDir, name));
+      this.#blobs.set(key, { state: 'ready', name });
+    } catch (err) {
+      rmSync(building, { force: true });
+      this.#blobs.set(key, { state: 'failed' });
+      if (!this.#closed) {
+        this.#report(`kindling: no startup snapshot of the nodejs runtime for node ${nodeArgs.join(' ')} (sandboxes start without one): ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  /** Runs node with `args` and a cleared environment; resolves with its stdout, rejects unless it exits 0. */
+  #run(args: readonly string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.#nodePath, args, { cwd: this.#runtimeRoot, env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      this.#children.add(child);
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), BUILD_TIMEOUT_MS);
+      child.once('error', reject);
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        this.#children.delete(child);
+        if (code === 0) resolve(out);
+        else reject(new Error(`node exited with ${signal ?? code}: ${whatFailed(err)}`));
+      });
+    });
+  }
+}
+
+/** The line of a program's stderr that says what failed: node's error message, else the last line that is not a stack frame or one of the snapshot builder's warnings. */
+function whatFailed(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '' && !/^\s/.test(l) && !l.includes('not yet fully verified') && !/^(It may still work|To request support|\(Use `node)/.test(l));
+  return lines.find((l) => /^\w*(Error|Exception)\b/.test(l)) ?? lines.at(-1) ?? '(nothing on stderr)';
+}
