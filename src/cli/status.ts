@@ -1,6 +1,7 @@
 /**
  * `kindling status`: the fleet as a table — each worker's zone, memory in
- * use against its capacity, and its sandboxes (idle, busy, per function).
+ * use against its capacity, its sandboxes (idle, busy, per function) and
+ * its stem cells (pooled, and the cold starts that found one or none).
  */
 import type { FleetStatus } from '../placement/fleet-api.js';
 import { STATUS_PATH } from '../placement/fleet-api.js';
@@ -18,7 +19,7 @@ export async function printStatus(endpoint: string, raw: boolean): Promise<void>
 
 /** The table `kindling status` prints. */
 export function formatStatus(status: FleetStatus): string {
-  const rows = [['WORKER', 'ZONE', 'MEMORY (MB)', 'UTIL', 'IDLE', 'BUSY', 'FUNCTIONS']];
+  const rows = [['WORKER', 'ZONE', 'MEMORY (MB)', 'UTIL', 'IDLE', 'BUSY', 'STEM CELLS', 'FUNCTIONS']];
   let used = 0;
   let capacity = 0;
   for (const w of status.workers) {
@@ -28,7 +29,8 @@ export function formatStatus(status: FleetStatus): string {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, n]) => `${name}×${n}`)
       .join(' ');
-    rows.push([w.id, w.zone, `${w.usedMB}/${w.capacityMB}`, percent(w.usedMB, w.capacityMB), String(w.idle), String(w.busy), fns || '-']);
+    const cells = w.stemCells ? `${w.stemCells.pooled} (${w.stemCells.hits} hits, ${w.stemCells.misses} misses)` : '-';
+    rows.push([w.id, w.zone, `${w.usedMB}/${w.capacityMB}`, percent(w.usedMB, w.capacityMB), String(w.idle), String(w.busy), cells, fns || '-']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));

@@ -23,6 +23,7 @@ export interface MetricsSources {
     readonly usedMB: number;
     readonly idle: number;
     readonly busy: number;
+    readonly stemCells?: { readonly pooled: number; readonly hits: number; readonly misses: number } | undefined;
   }[];
 }
 
@@ -93,6 +94,31 @@ export class PlatformMetrics {
         for (const w of sources.workers()) {
           this.set({ worker: w.id, zone: w.zone, state: 'idle' }, w.idle);
           this.set({ worker: w.id, zone: w.zone, state: 'busy' }, w.busy);
+        }
+      },
+    });
+    new Gauge({
+      name: 'kindling_stem_cells',
+      help: 'Stem cells a worker keeps started or starting, waiting for a function.',
+      labelNames: ['worker', 'zone'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of sources.workers()) if (w.stemCells) this.set({ worker: w.id, zone: w.zone }, w.stemCells.pooled);
+      },
+    });
+    new Counter({
+      name: 'kindling_stem_cell_cold_starts_total',
+      help: 'Cold starts a stem cell could serve, by worker and result: hit took a cell, miss found none and started a sandbox.',
+      labelNames: ['worker', 'zone', 'result'],
+      registers,
+      collect() {
+        // The workers count; this reads their totals (a worker that restarts starts again from 0).
+        this.reset();
+        for (const w of sources.workers()) {
+          if (!w.stemCells) continue;
+          this.inc({ worker: w.id, zone: w.zone, result: 'hit' }, w.stemCells.hits);
+          this.inc({ worker: w.id, zone: w.zone, result: 'miss' }, w.stemCells.misses);
         }
       },
     });

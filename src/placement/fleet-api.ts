@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hasBearer, readCappedBodyAsync, replyJson as json } from '../shared/http.js';
 import { CODE_PATH, HEARTBEAT_PATH } from '../worker/wire.js';
 import type { Heartbeat, HeartbeatReply } from '../worker/wire.js';
+import type { StemCellStats } from '../worker/types.js';
 import type { Placement } from './placement.js';
 import { RemoteWorker } from './remote-worker.js';
 
@@ -29,6 +30,8 @@ export interface FleetStatusWorker {
   /** Live sandboxes per function name. */
   readonly functions: Record<string, number>;
   readonly heartbeatAgeMs: number;
+  /** Its stem cells (Worker.stemCells); absent when it reports none. */
+  readonly stemCells?: StemCellStats | undefined;
 }
 
 export interface FleetStatus {
@@ -109,6 +112,7 @@ export class FleetApi {
       placement.register({ worker: remote.worker, zone: beat.zone, capacityMB: beat.capacityMB, heartbeats: true });
     }
     remote.worker.reconcile(beat.sandboxes, beat.createdUpTo);
+    remote.worker.noteStemCells(beat.stemCells);
     return { heartbeatMs: this.#o.heartbeatMs, known: remote.worker.sandboxIds() };
   }
 
@@ -125,7 +129,7 @@ export class FleetApi {
           else if (state === 'busy') busy++;
           byFunction[functionName] = (byFunction[functionName] ?? 0) + 1;
         }
-        return { id: w.id, pid: this.#remotes.get(w.id)?.pid ?? process.pid, zone: w.zone, capacityMB: w.capacityMB, usedMB: w.usedMB, idle, busy, functions: byFunction, heartbeatAgeMs: w.heartbeatAgeMs };
+        return { id: w.id, pid: this.#remotes.get(w.id)?.pid ?? process.pid, zone: w.zone, capacityMB: w.capacityMB, usedMB: w.usedMB, idle, busy, functions: byFunction, heartbeatAgeMs: w.heartbeatAgeMs, stemCells: w.stemCells };
       }),
     };
   }

@@ -1,7 +1,7 @@
 import type { Clock, Timer } from '../shared/clock.js';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { SandboxUnreachableError } from '../worker/types.js';
-import type { Sandbox, Worker } from '../worker/types.js';
+import type { Sandbox, StemCellStats, Worker } from '../worker/types.js';
 import { concentrateAndPack } from './policy.js';
 import type { PlacementPolicy, WorkerView } from './policy.js';
 
@@ -45,6 +45,8 @@ export interface WorkerStatus {
   readonly sandboxes: readonly { readonly id: string; readonly functionName: string }[];
   /** Milliseconds since its last heartbeat (0 for an in-process worker). */
   readonly heartbeatAgeMs: number;
+  /** Its stem cells (Worker.stemCells). */
+  readonly stemCells: StemCellStats | undefined;
 }
 
 export interface PlacementOptions {
@@ -165,6 +167,7 @@ export class Placement {
       usedMB: m.usedMB,
       sandboxes: [...m.sandboxes.values()].map((s) => ({ id: s.id, functionName: s.spec.functionName })),
       heartbeatAgeMs: m.reg.heartbeats ? now - m.lastHeartbeat : 0,
+      stemCells: m.reg.worker.stemCells,
     }));
   }
 

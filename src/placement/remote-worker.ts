@@ -13,7 +13,7 @@ import type { IncomingMessage } from 'node:http';
 import { LambdaError } from '../shared/errors.js';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { SandboxUnreachableError } from '../worker/types.js';
-import type { Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest } from '../worker/types.js';
+import type { Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest, StemCellStats } from '../worker/types.js';
 import { H_CLIENT_CONTEXT, H_INVOKED_ARN, H_OUTCOME, H_PAYLOAD_LENGTH, H_REQUEST_ID, H_WANT_LOGS, SANDBOXES_PATH } from '../worker/wire.js';
 import type { Created, OutcomeHead } from '../worker/wire.js';
 import { outcomeFrom } from '../worker/wire.js';
@@ -54,12 +54,23 @@ export class RemoteWorker implements FleetWorker {
   readonly #sandboxes = new Map<string, RemoteSandbox>();
   readonly #onUnreachable: ((reason: string) => void) | undefined;
   #lostReason: string | undefined;
+  #stemCells: StemCellStats | undefined;
 
   constructor(options: RemoteWorkerOptions) {
     this.id = options.id;
     this.#onUnreachable = options.onUnreachable;
     this.#url = options.url;
     this.#auth = `Bearer ${options.token}`;
+  }
+
+  /** As the worker's last heartbeat reported them. */
+  get stemCells(): StemCellStats | undefined {
+    return this.#stemCells;
+  }
+
+  /** A heartbeat's stem-cell counters. */
+  noteStemCells(stats: StemCellStats | undefined): void {
+    this.#stemCells = stats;
   }
 
   async createSandbox(spec: FunctionVersionSpec): Promise<Sandbox> {

@@ -19,7 +19,7 @@ import { ProcessBackend } from './sandbox/process.js';
 import { DEFAULT_STEM_CELLS, DEFAULT_STEM_CELL_IDLE_MS, StemCellPool } from './stem-cells.js';
 import type { PoolCell } from './stem-cells.js';
 import { SandboxLog } from './sandbox-log.js';
-import type { LogSink, Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest, Worker } from './types.js';
+import type { LogSink, Sandbox, SandboxInvokeOutcome, SandboxInvokeRequest, StemCellStats, Worker } from './types.js';
 
 /**
  * The built-in nodejs runtime, compiled by src/runtime/tsconfig.json:
@@ -89,15 +89,6 @@ export interface LocalWorkerOptions {
  */
 const SEEDED_SHAPE: CellShape = { key: 'nodejs/128/512', family: 'nodejs', memorySize: 128, ephemeralStorage: 512 };
 
-/** How a worker's stem cells are doing (see LocalWorker.stemCells). */
-export interface StemCellStats {
-  /** Cells started or starting, waiting for a function. */
-  readonly pooled: number;
-  /** Cold starts that took a cell. */
-  readonly hits: number;
-  /** Cold starts of a function a cell could serve that found none. */
-  readonly misses: number;
-}
 
 /** Longest wait for the end markers (or the pipes' end) when logs are wanted. */
 const LOG_FLUSH_LIMIT_MS = 100;

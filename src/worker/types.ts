@@ -57,9 +57,21 @@ export interface Sandbox {
   readonly exited: Promise<void>;
 }
 
+/** How a worker's stem cells are doing (Worker.stemCells). */
+export interface StemCellStats {
+  /** Cells started or starting, waiting for a function. */
+  readonly pooled: number;
+  /** Cold starts that took a cell. */
+  readonly hits: number;
+  /** Cold starts of a function a cell could serve that found none. */
+  readonly misses: number;
+}
+
 /** A worker: provisions sandboxes on one host. */
 export interface Worker {
   readonly id: string;
+  /** Its stem cells' counters, as last known (a remote worker's come with its heartbeats); absent when it reports none. */
+  readonly stemCells?: StemCellStats | undefined;
   /**
    * Starts a sandbox for the spec. Resolves once the sandbox process is
    * started (its init may still be running; the first invoke waits for it).

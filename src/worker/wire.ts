@@ -12,7 +12,7 @@
  *
  * Every request carries `Authorization: Bearer <cluster token>`.
  */
-import type { LogSinkEvent, SandboxInvokeOutcome } from './types.js';
+import type { LogSinkEvent, SandboxInvokeOutcome, StemCellStats } from './types.js';
 
 export const SANDBOXES_PATH = '/kindling/v1/sandboxes';
 /** What a worker sends the platform is under this path (the platform serves it while it stops). */
@@ -50,6 +50,8 @@ export interface Heartbeat {
   readonly sandboxes: readonly string[];
   /** The highest creation number the worker had handed out when it wrote this list. */
   readonly createdUpTo: number;
+  /** Its stem cells' counters (Worker.stemCells). */
+  readonly stemCells?: StemCellStats | undefined;
 }
 
 export interface HeartbeatReply {

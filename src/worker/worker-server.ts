@@ -191,6 +191,7 @@ export async function startWorkerServer(options: WorkerServerOptions): Promise<W
       capacityMB: options.capacityMB,
       sandboxes: [...hosted.keys()],
       createdUpTo: seq,
+      stemCells: options.worker.stemCells,
     };
     postJson<HeartbeatReply>(`${options.join}${HEARTBEAT_PATH}`, options.token, sent)
       .then((reply) => {

@@ -54,6 +54,23 @@ test('N worker processes join in their zones; one function spreads over the zone
     assert.equal(sample(`kindling_sandboxes{worker="${w.id}",zone="${w.zone}",state="idle"}`), 1);
   }
   assert.equal(sample('kindling_account_concurrent_executions'), 0);
+
+  // Each worker's stem cells, from its heartbeats: one cold start each, which a cell could serve.
+  let cells = after;
+  const counted = () => cells.workers.every((w) => w.stemCells !== undefined && w.stemCells.hits + w.stemCells.misses === 1);
+  const deadline = Date.now() + 5000;
+  while (!counted() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+    cells = await status(k);
+  }
+  assert.ok(counted(), JSON.stringify(cells.workers.map((w) => w.stemCells)));
+  const text = await (await fetch(`${k.url}/metrics`)).text();
+  const value = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1));
+  for (const w of cells.workers) {
+    const labels = `worker="${w.id}",zone="${w.zone}"`;
+    assert.equal(value(`kindling_stem_cell_cold_starts_total{${labels},result="hit"}`) + value(`kindling_stem_cell_cold_starts_total{${labels},result="miss"}`), 1);
+    assert.ok(value(`kindling_stem_cells{${labels}}`) >= 0);
+  }
 });
 
 test('kill -9 of a worker mid-invoke: a ServiceException at once, the slot comes back, the others serve', async (t) => {
