@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -36,12 +36,12 @@ describe('RuntimeSnapshots', () => {
     assert.equal(dirname(host), join(dir, workerDir!));
     assert.equal(statSync(host).mode & 0o777, 0o644, 'readable by every sandbox uid');
     assert.deepEqual(readdirSync(join(dir, workerDir!)), [blob.slice(blob.lastIndexOf('/') + 1)], 'one blob, no leftovers of the build');
-    // node starts from it with the same flags, and refuses it with others.
+    // node starts the runtime from it with the same flags (with no Runtime API it stops at once), and refuses it with others.
     const entry = join(RUNTIME_ROOT, 'nodejs', 'index.js');
-    const same = spawnSync(process.execPath, [...ARGS_128, '--snapshot-blob', host, entry, '--check'], { env: {}, encoding: 'utf8' });
-    assert.equal(same.stdout, 'ok');
-    const other = spawnSync(process.execPath, [...ARGS_256, '--snapshot-blob', host, entry, '--check'], { env: {}, encoding: 'utf8' });
-    assert.notEqual(other.status, 0);
+    const same = spawnSync(process.execPath, [...ARGS_128, '--snapshot-blob', host, entry], { env: {}, encoding: 'utf8' });
+    assert.deepEqual({ status: same.status, stderr: same.stderr }, { status: 1, stderr: 'AWS_LAMBDA_RUNTIME_API is not set\n' });
+    const other = spawnSync(process.execPath, [...ARGS_256, '--snapshot-blob', host, entry], { env: {}, encoding: 'utf8' });
+    assert.equal(other.status, 14, other.stderr);
     // Another command line (or another runtime directory as the sandbox sees it) is another blob.
     assert.equal(snapshots.blobFor(ARGS_256, RUNTIME_ROOT, '/seen/here'), undefined);
     assert.equal(snapshots.blobFor(ARGS_128, '/var/runtime', '/seen/here'), undefined);
@@ -63,7 +63,37 @@ describe('RuntimeSnapshots', () => {
     assert.equal(snapshots.blobFor(ARGS_128, root, '/s'), undefined);
     await snapshots.settled();
     assert.equal(reports.length, 1, reports.join('\n'));
-    assert.match(reports[0]!, /^kindling: no startup snapshot of the nodejs runtime for node --expose-gc .*: node exited with 1: Error: no snapshot here$/);
+    assert.match(reports[0]!, /^kindling: no startup snapshot of the nodejs runtime for node --expose-gc .* \(sandboxes start without one\): node exited with 1: Error: no snapshot here$/);
+    await snapshots.close();
+  });
+
+  it('refuses a blob the runtime does not start from as a sandbox would', async () => {
+    const root = tempDir();
+    cpSync(RUNTIME_ROOT, root, { recursive: true });
+    writeFileSync(join(root, 'nodejs', 'index.js'), "throw new Error('index.js is broken');\n");
+    const reports: string[] = [];
+    const dir = tempDir();
+    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: root, report: (l) => reports.push(l) });
+    snapshots.blobFor(ARGS_128, root, '/s');
+    await snapshots.settled();
+    assert.equal(snapshots.blobFor(ARGS_128, root, '/s'), undefined);
+    assert.equal(reports.length, 1);
+    assert.match(reports[0]!, /: the runtime started from it exited with 1: Error: index\.js is broken$/);
+    assert.deepEqual(readdirSync(join(dir, readdirSync(dir)[0]!)), [], 'the refused blob is gone');
+    await snapshots.close();
+  });
+
+  it('removes the directories of workers whose process is gone, and only those', async () => {
+    const dir = tempDir();
+    const gone = join(dir, 'w-999999999-abc');
+    const live = join(dir, `w-${process.pid}-abc`);
+    for (const d of [gone, live]) {
+      mkdirSync(d);
+      writeFileSync(join(d, 'x.blob'), '');
+    }
+    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: RUNTIME_ROOT });
+    assert.equal(existsSync(gone), false);
+    assert.equal(existsSync(join(live, 'x.blob')), true);
     await snapshots.close();
   });
 

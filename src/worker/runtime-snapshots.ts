@@ -16,20 +16,27 @@
  * for it to be built; builds run one at a time, in the background, each
  * checked by starting node from the new blob once (node refuses a blob built
  * with other flags or by another node, and a node without snapshot support
- * fails the build). A blob that failed is not tried again, and sandboxes
+ * fails the build): the check starts the runtime from the blob with no
+ * environment, which must load it as a sandbox does and stop at once with
+ * its own "AWS_LAMBDA_RUNTIME_API is not set". A blob that failed is not tried again, and sandboxes
  * start as they did before: a snapshot only makes starts faster.
  *
  * The blobs live in a directory of this worker inside the backend's
  * snapshot directory (SandboxBackend.snapshotDir, which every sandbox sees
- * read-only as view.snapshotDir) and are removed by close().
+ * read-only as view.snapshotDir) and are removed by close(); the directory
+ * is named with the platform's pid, and a directory whose process is gone
+ * (a platform killed with -9) is removed by the next worker that starts.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 
 /** What a build or its check may take before it counts as failed. */
 const BUILD_TIMEOUT_MS = 60_000;
+
+/** What the runtime says, and its exit code, when it starts with no Runtime API (src/runtime/nodejs/index.ts): the check's expected answer. */
+const CHECK_ANSWER = { code: 1, stderr: 'AWS_LAMBDA_RUNTIME_API is not set\n' } as const;
 
 export interface RuntimeSnapshotsOptions {
   /** The backend's snapshot directory (host path); this worker's blobs go in a new directory inside it. */
@@ -59,7 +66,8 @@ export class RuntimeSnapshots {
 
   constructor(options: RuntimeSnapshotsOptions) {
     mkdirSync(options.dir, { recursive: true, mode: 0o755 });
-    this.#hostDir = mkdtempSync(join(options.dir, 'w-'));
+    removeOrphans(options.dir);
+    this.#hostDir = mkdtempSync(join(options.dir, `w-${process.pid}-`));
     chmodSync(this.#hostDir, 0o755);
     this.#dirName = basename(this.#hostDir);
     this.#nodePath = options.nodePath;
@@ -103,9 +111,12 @@ export class RuntimeSnapshots {
     try {
       if (this.#closed) throw new Error('the worker closed');
       const builder = join(this.#runtimeRoot, 'nodejs', 'snapshot.js');
-      await this.#run([...nodeArgs, '--snapshot-blob', building, '--build-snapshot', builder, sandboxRuntimeRoot]);
-      const check = await this.#run([...nodeArgs, '--snapshot-blob', building, join(this.#runtimeRoot, 'nodejs', 'index.js'), '--check']);
-      if (check !== 'ok') throw new Error(`the check run printed ${JSON.stringify(check.slice(0, 200))}`);
+      const built = await this.#run([...nodeArgs, '--snapshot-blob', building, '--build-snapshot', builder, sandboxRuntimeRoot]);
+      if (built.code !== 0) throw new Error(`node exited with ${built.code}: ${whatFailed(built.stderr)}`);
+      const check = await this.#run([...nodeArgs, '--snapshot-blob', building, join(this.#runtimeRoot, 'nodejs', 'index.js')]);
+      if (check.code !== CHECK_ANSWER.code || check.stderr !== CHECK_ANSWER.stderr) {
+        throw new Error(`the runtime started from it exited with ${check.code}: ${whatFailed(check.stderr)}`);
+      }
       chmodSync(building, 0o644);
       renameSync(building, join(this.#hostDir, name));
       this.#blobs.set(key, { state: 'ready', name });
@@ -118,22 +129,20 @@ export class RuntimeSnapshots {
     }
   }
 
-  /** Runs node with `args` and a cleared environment; resolves with its stdout, rejects unless it exits 0. */
-  #run(args: readonly string[]): Promise<string> {
+  /** Runs node with `args` and a cleared environment; resolves with its exit code (or signal) and stderr. */
+  #run(args: readonly string[]): Promise<{ code: number | string; stderr: string }> {
     return new Promise((resolve, reject) => {
       const child = spawn(this.#nodePath, args, { cwd: this.#runtimeRoot, env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
       this.#children.add(child);
-      let out = '';
       let err = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      child.stdout.resume();
       child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
       const timer = setTimeout(() => child.kill('SIGKILL'), BUILD_TIMEOUT_MS);
       child.once('error', reject);
       child.once('close', (code, signal) => {
         clearTimeout(timer);
         this.#children.delete(child);
-        if (code === 0) resolve(out);
-        else reject(new Error(`node exited with ${signal ?? code}: ${whatFailed(err)}`));
+        resolve({ code: signal ?? code ?? -1, stderr: err });
       });
     });
   }
@@ -146,4 +155,22 @@ function whatFailed(text: string): string {
     .map((l) => l.trimEnd())
     .filter((l) => l !== '' && !/^\s/.test(l) && !l.includes('not yet fully verified') && !/^(It may still work|To request support|\(Use `node)/.test(l));
   return lines.find((l) => /^\w*(Error|Exception)\b/.test(l)) ?? lines.at(-1) ?? '(nothing on stderr)';
+}
+
+/** Removes the directories in `dir` of workers whose process is gone. */
+function removeOrphans(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const pid = /^w-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || alive(Number(pid))) continue;
+    rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -366,7 +366,8 @@ const runtimeRequire = createRequire(__filename);
 const env = process.env;
 const endpoint = env['AWS_LAMBDA_RUNTIME_API'];
 if (endpoint === undefined || endpoint === '') {
-  // Nothing can be reported without the Runtime API.
+  // Nothing can be reported without the Runtime API. (The worker's check of
+  // a startup snapshot expects exactly this: src/worker/runtime-snapshots.ts.)
   process.stderr.write('AWS_LAMBDA_RUNTIME_API is not set\n');
   process.exit(1);
 }

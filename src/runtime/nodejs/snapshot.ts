@@ -27,9 +27,11 @@
  * The runtime empties require.cache before the handler loads, so a
  * function sees no trace of either way of starting.
  *
- * `node ... --snapshot-blob <blob> <entry> --check` answers "ok" and exits:
- * the worker runs that once before it uses a blob (node refuses a snapshot
- * built with other V8 flags or by another node, exit code 14).
+ * The worker checks a blob once before it uses it, by starting node from
+ * it with no environment: index.js then loads from the snapshot as in a
+ * sandbox and stops at once with "AWS_LAMBDA_RUNTIME_API is not set" (node
+ * itself refuses a snapshot built with other V8 flags or by another node,
+ * with exit code 14).
  *
  * A script, not a module: the snapshot builder gives it a require() of
  * node's built-ins and no `exports`.
@@ -66,10 +68,6 @@
   for (const name of KEPT) keep(name);
 
   startupSnapshot.setDeserializeMainFunction(() => {
-    if (process.argv[2] === '--check') {
-      process.stdout.write('ok');
-      return;
-    }
     // A child the function forks with process.execArgv (child_process.fork's
     // default) starts without the snapshot, running its own script.
     const at = process.execArgv.indexOf('--snapshot-blob');

@@ -121,7 +121,7 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     const out = await (await create(spec(await codeDir(probe)))).invoke(req({}));
     assert.equal(out.functionError, undefined, out.payload.toString());
     const body = json(out.payload);
-    assert.match(String(body['blob']), /^\/var\/runtime-snapshots\/w-\w+\/[0-9a-f]+\.blob$/);
+    assert.match(String(body['blob']), /^\/var\/runtime-snapshots\/w-\d+-\w+\/[0-9a-f]+\.blob$/);
     assert.equal(body['write'], 'EROFS');
     assert.equal(body['add'], 'EROFS');
     assert.ok(!(body['execArgv'] as string[]).includes('--snapshot-blob'));
