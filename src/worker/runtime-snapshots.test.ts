@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -25,7 +25,7 @@ describe('RuntimeSnapshots', () => {
   it('builds one blob per node command line in the background, checked, and names it as the sandbox sees it', async () => {
     const dir = tempDir();
     const reports: string[] = [];
-    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: RUNTIME_ROOT, report: (l) => reports.push(l) });
+    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: RUNTIME_ROOT, report: (l) => reports.push(l), cacheDir: null });
     assert.equal(snapshots.blobFor(ARGS_128, RUNTIME_ROOT, '/seen/here'), undefined, 'none before its build');
     assert.equal(snapshots.blobFor(ARGS_128, RUNTIME_ROOT, '/seen/here'), undefined, 'asking again does not start a second build');
     await snapshots.settled();
@@ -57,7 +57,7 @@ describe('RuntimeSnapshots', () => {
     cpSync(RUNTIME_ROOT, root, { recursive: true });
     writeFileSync(join(root, 'nodejs', 'snapshot.js'), "throw new Error('no snapshot here');\n");
     const reports: string[] = [];
-    const snapshots = new RuntimeSnapshots({ dir: tempDir(), nodePath: process.execPath, runtimeRoot: root, report: (l) => reports.push(l) });
+    const snapshots = new RuntimeSnapshots({ dir: tempDir(), nodePath: process.execPath, runtimeRoot: root, report: (l) => reports.push(l), cacheDir: null });
     assert.equal(snapshots.blobFor(ARGS_128, root, '/s'), undefined);
     await snapshots.settled();
     assert.equal(snapshots.blobFor(ARGS_128, root, '/s'), undefined);
@@ -73,7 +73,7 @@ describe('RuntimeSnapshots', () => {
     writeFileSync(join(root, 'nodejs', 'index.js'), "throw new Error('index.js is broken');\n");
     const reports: string[] = [];
     const dir = tempDir();
-    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: root, report: (l) => reports.push(l) });
+    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: root, report: (l) => reports.push(l), cacheDir: null });
     snapshots.blobFor(ARGS_128, root, '/s');
     await snapshots.settled();
     assert.equal(snapshots.blobFor(ARGS_128, root, '/s'), undefined);
@@ -81,6 +81,47 @@ describe('RuntimeSnapshots', () => {
     assert.match(reports[0]!, /: the runtime started from it exited with 1: Error: index\.js is broken$/);
     assert.deepEqual(readdirSync(join(dir, readdirSync(dir)[0]!)), [], 'the refused blob is gone');
     await snapshots.close();
+  });
+
+  it('keeps built blobs in its cache: a worker that starts again copies and checks one instead of building it', async () => {
+    // A runtime tree whose builder notes each build.
+    const root = tempDir();
+    cpSync(RUNTIME_ROOT, root, { recursive: true });
+    const builds = join(tempDir(), 'builds');
+    const builder = join(root, 'nodejs', 'snapshot.js');
+    writeFileSync(builder, `require('node:fs').appendFileSync(${JSON.stringify(builds)}, 'built\\n');\n${readFileSync(builder, 'utf8')}`);
+    const cacheDir = join(tempDir(), 'cache');
+    const countBuilds = () => (existsSync(builds) ? readFileSync(builds, 'utf8').split('\n').length - 1 : 0);
+    const ready = async (): Promise<string | undefined> => {
+      const snapshots = new RuntimeSnapshots({ dir: tempDir(), nodePath: process.execPath, runtimeRoot: root, cacheDir, report: (l) => assert.fail(l) });
+      snapshots.blobFor(ARGS_128, root, '/s');
+      await snapshots.settled();
+      const blob = snapshots.blobFor(ARGS_128, root, '/s');
+      await snapshots.close();
+      return blob;
+    };
+    assert.ok(await ready());
+    assert.equal(countBuilds(), 1);
+    assert.equal(statSync(cacheDir).mode & 0o777, 0o700);
+    const [cached] = readdirSync(cacheDir);
+    assert.match(cached!, /^[0-9a-f]{32}\.blob$/);
+    assert.ok(await ready(), 'from the cache');
+    assert.equal(countBuilds(), 1, 'not built again');
+    // A cached blob that fails its check is replaced by a new build.
+    writeFileSync(join(cacheDir, cached!), 'not a snapshot');
+    assert.ok(await ready());
+    assert.equal(countBuilds(), 2);
+    assert.notEqual(readFileSync(join(cacheDir, cached!), 'utf8').slice(0, 14), 'not a snapshot');
+    // A cache directory others may write is not used.
+    const open = join(tempDir(), 'open');
+    mkdirSync(open, { mode: 0o777 });
+    chmodSync(open, 0o777);
+    const snapshots = new RuntimeSnapshots({ dir: tempDir(), nodePath: process.execPath, runtimeRoot: root, cacheDir: open });
+    snapshots.blobFor(ARGS_128, root, '/s');
+    await snapshots.settled();
+    await snapshots.close();
+    assert.deepEqual(readdirSync(open), []);
+    assert.equal(countBuilds(), 3);
   });
 
   it('removes the directories of workers whose process is gone, and only those', async () => {
@@ -91,7 +132,7 @@ describe('RuntimeSnapshots', () => {
       mkdirSync(d);
       writeFileSync(join(d, 'x.blob'), '');
     }
-    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: RUNTIME_ROOT });
+    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: RUNTIME_ROOT, cacheDir: null });
     assert.equal(existsSync(gone), false);
     assert.equal(existsSync(join(live, 'x.blob')), true);
     await snapshots.close();
@@ -100,7 +141,7 @@ describe('RuntimeSnapshots', () => {
   it('close() stops a build in progress and reports nothing', async () => {
     const dir = tempDir();
     const reports: string[] = [];
-    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: RUNTIME_ROOT, report: (l) => reports.push(l) });
+    const snapshots = new RuntimeSnapshots({ dir, nodePath: process.execPath, runtimeRoot: RUNTIME_ROOT, report: (l) => reports.push(l), cacheDir: null });
     snapshots.blobFor(ARGS_128, RUNTIME_ROOT, '/s');
     await new Promise((r) => setTimeout(r, 100)); // a build takes several times as long
     await snapshots.close();

@@ -21,6 +21,14 @@
  * its own "AWS_LAMBDA_RUNTIME_API is not set". A blob that failed is not tried again, and sandboxes
  * start as they did before: a snapshot only makes starts faster.
  *
+ * Built blobs are also kept in a cache directory of this user (by default
+ * <tmpdir>/kindling-runtime-snapshots-<uid>, mode 0700, used only when it
+ * is this user's and nobody else may write it), named by everything they
+ * depend on (node's version and path, the command line, the runtime's files
+ * and where the sandbox sees them): a worker that starts again (or another
+ * one on this host) copies the blob from there and only checks it. The
+ * cache keeps the CACHE_KEEP blobs used last.
+ *
  * The blobs live in a directory of this worker inside the backend's
  * snapshot directory (SandboxBackend.snapshotDir, which every sandbox sees
  * read-only as view.snapshotDir) and are removed by close(); the directory
@@ -29,11 +37,15 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 
 /** What a build or its check may take before it counts as failed. */
 const BUILD_TIMEOUT_MS = 60_000;
+
+/** Blobs the cache keeps (those used last); each is ~4.5 MB. */
+const CACHE_KEEP = 16;
 
 /** What the runtime says, and its exit code, when it starts with no Runtime API (src/runtime/nodejs/index.ts): the check's expected answer. */
 const CHECK_ANSWER = { code: 1, stderr: 'AWS_LAMBDA_RUNTIME_API is not set\n' } as const;
@@ -47,6 +59,8 @@ export interface RuntimeSnapshotsOptions {
   readonly runtimeRoot: string;
   /** Where a failed build is reported (one line each). Default: console.error. */
   readonly report?: (line: string) => void;
+  /** The cache of built blobs (see the file comment); null: none. Default: <tmpdir>/kindling-runtime-snapshots-<uid>. */
+  readonly cacheDir?: string | null;
 }
 
 type Blob = { state: 'building' } | { state: 'ready'; name: string } | { state: 'failed' };
@@ -58,6 +72,9 @@ export class RuntimeSnapshots {
   readonly #nodePath: string;
   readonly #runtimeRoot: string;
   readonly #report: (line: string) => void;
+  readonly #cacheDir: string | undefined;
+  /** A hash of the runtime's files, which a blob holds compiled (computed at the first build). */
+  #runtimeHash: string | undefined;
   readonly #blobs = new Map<string, Blob>();
   /** Builds run one after another: each is a second of CPU that cold starts compete with. */
   #queue: Promise<void> = Promise.resolve();
@@ -73,6 +90,8 @@ export class RuntimeSnapshots {
     this.#nodePath = options.nodePath;
     this.#runtimeRoot = options.runtimeRoot;
     this.#report = options.report ?? ((line) => console.error(line));
+    const cacheDir = options.cacheDir === undefined ? join(tmpdir(), `kindling-runtime-snapshots-${process.getuid?.() ?? 'user'}`) : options.cacheDir;
+    this.#cacheDir = cacheDir === null ? undefined : privateDir(cacheDir);
   }
 
   /**
@@ -82,7 +101,11 @@ export class RuntimeSnapshots {
    * undefined when there is none yet (its build starts now) or can be none.
    */
   blobFor(nodeArgs: readonly string[], sandboxRuntimeRoot: string, sandboxSnapshotDir: string): string | undefined {
-    const key = createHash('sha256').update(JSON.stringify([nodeArgs, sandboxRuntimeRoot])).digest('hex').slice(0, 24);
+    this.#runtimeHash ??= hashRuntime(this.#runtimeRoot);
+    const key = createHash('sha256')
+      .update(JSON.stringify([process.version, this.#nodePath, nodeArgs, sandboxRuntimeRoot, this.#runtimeHash]))
+      .digest('hex')
+      .slice(0, 32);
     const blob = this.#blobs.get(key);
     if (blob?.state === 'ready') return `${sandboxSnapshotDir}/${this.#dirName}/${blob.name}`;
     if (blob === undefined && !this.#closed) {
@@ -110,12 +133,26 @@ export class RuntimeSnapshots {
     const building = join(this.#hostDir, `${name}.building`);
     try {
       if (this.#closed) throw new Error('the worker closed');
-      const builder = join(this.#runtimeRoot, 'nodejs', 'snapshot.js');
-      const built = await this.#run([...nodeArgs, '--snapshot-blob', building, '--build-snapshot', builder, sandboxRuntimeRoot]);
-      if (built.code !== 0) throw new Error(`node exited with ${built.code}: ${whatFailed(built.stderr)}`);
-      const check = await this.#run([...nodeArgs, '--snapshot-blob', building, join(this.#runtimeRoot, 'nodejs', 'index.js')]);
-      if (check.code !== CHECK_ANSWER.code || check.stderr !== CHECK_ANSWER.stderr) {
-        throw new Error(`the runtime started from it exited with ${check.code}: ${whatFailed(check.stderr)}`);
+      const cached = this.#cacheDir === undefined ? undefined : join(this.#cacheDir, name);
+      let fromCache = false;
+      if (cached !== undefined) {
+        try {
+          copyFileSync(cached, building);
+          fromCache = (await this.#check(nodeArgs, building)) === undefined;
+          // Used now: the cache drops the blobs used longest ago.
+          if (fromCache) utimesSync(cached, new Date(), new Date());
+          else rmSync(cached, { force: true });
+        } catch {
+          // not cached
+        }
+      }
+      if (!fromCache) {
+        const builder = join(this.#runtimeRoot, 'nodejs', 'snapshot.js');
+        const built = await this.#run([...nodeArgs, '--snapshot-blob', building, '--build-snapshot', builder, sandboxRuntimeRoot]);
+        if (built.code !== 0) throw new Error(`node exited with ${built.code}: ${whatFailed(built.stderr)}`);
+        const problem = await this.#check(nodeArgs, building);
+        if (problem !== undefined) throw new Error(problem);
+        if (cached !== undefined) this.#keep(building, cached);
       }
       chmodSync(building, 0o644);
       renameSync(building, join(this.#hostDir, name));
@@ -126,6 +163,30 @@ export class RuntimeSnapshots {
       if (!this.#closed) {
         this.#report(`kindling: no startup snapshot of the nodejs runtime for node ${nodeArgs.join(' ')} (sandboxes start without one): ${err instanceof Error ? err.message : String(err)}`);
       }
+    }
+  }
+
+  /** Starts the runtime from the blob at `path` with no environment: undefined when it loaded as in a sandbox, else what went wrong. */
+  async #check(nodeArgs: readonly string[], path: string): Promise<string | undefined> {
+    const check = await this.#run([...nodeArgs, '--snapshot-blob', path, join(this.#runtimeRoot, 'nodejs', 'index.js')]);
+    if (check.code === CHECK_ANSWER.code && check.stderr === CHECK_ANSWER.stderr) return undefined;
+    return `the runtime started from it exited with ${check.code}: ${whatFailed(check.stderr)}`;
+  }
+
+  /** Copies a checked blob into the cache (atomically) and drops the oldest past CACHE_KEEP; a cache that fails is only a cache. */
+  #keep(blob: string, cached: string): void {
+    const cacheDir = dirname(cached);
+    try {
+      const partial = `${cached}.${process.pid}.partial`;
+      copyFileSync(blob, partial);
+      renameSync(partial, cached);
+      const blobs = readdirSync(cacheDir)
+        .filter((n) => n.endsWith('.blob'))
+        .map((n) => ({ path: join(cacheDir, n), mtime: statSync(join(cacheDir, n)).mtimeMs }))
+        .sort((a, b) => b.mtime - a.mtime);
+      for (const old of blobs.slice(CACHE_KEEP)) rmSync(old.path, { force: true });
+    } catch {
+      // a full disk, say: the next worker builds again
     }
   }
 
@@ -173,4 +234,32 @@ function alive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** `dir`, made if missing (mode 0700), when it is a directory of this user that no one else may write; else undefined. */
+function privateDir(dir: string): string | undefined {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    const uid = process.getuid?.();
+    if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) return undefined;
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A hash of the runtime tree's JavaScript (marker.js, nodejs/*.js but tests) and package.json. */
+function hashRuntime(root: string): string {
+  const hash = createHash('sha256');
+  for (const dir of [root, join(root, 'nodejs')]) {
+    let names: string[] = [];
+    try {
+      names = readdirSync(dir).filter((n) => (n.endsWith('.js') && !n.endsWith('.test.js')) || n === 'package.json').sort();
+    } catch {
+      // no such directory: the build will say so
+    }
+    for (const n of names) hash.update(`${dir.slice(root.length)}/${n}\0`).update(readFileSync(join(dir, n))).update('\0');
+  }
+  return hash.digest('hex');
 }
