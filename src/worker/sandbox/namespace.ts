@@ -288,7 +288,9 @@ export class NamespaceBackend implements SandboxBackend {
   async #start(options: SandboxStartOptions | CellStartOptions, codeDir: string | undefined): Promise<NamespaceSandbox> {
     if (this.#closed) throw new Error('the namespace backend is closed');
     // A gate made ahead of time when there is one (its cgroup migration, the
-    // slow part, is already done), else a fresh one; then make the next.
+    // slow part, is already done), else a fresh one; the next is made once
+    // this one has its command (spawning it blocks the event loop for a
+    // fork and exec: not while this cold start waits for it).
     const ready = this.#ready;
     this.#ready = undefined;
     let gate = ready ? await ready.catch(() => undefined) : undefined;
@@ -298,7 +300,6 @@ export class NamespaceBackend implements SandboxBackend {
       gate = undefined;
     }
     gate ??= await this.#makeGate();
-    this.#refill();
     const dir = join(this.#root, 'sb', options.id);
     const server = options.runtimeApi;
     try {
@@ -380,6 +381,7 @@ export class NamespaceBackend implements SandboxBackend {
       stdio[0].end(`${mounts.join('\n')}${mounts.length > 0 ? '\n' : ''}\n${command.join('\n')}\n\n`);
       stdio[3].end(Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8'));
       if (this.#seccomp && stdio[4]) stdio[4].end(this.#seccomp);
+      this.#refill();
       // bwrap's child waits on BLOCK_FD until the sandbox's network is ready.
       const egressNat = await this.#networks.connect({ info: stdio[INFO_FD], block: stdio[BLOCK_FD] } as NetnsHandshake, egress);
       const exited = gate.exited.then((raw) => toSandboxExit(raw));
@@ -388,6 +390,7 @@ export class NamespaceBackend implements SandboxBackend {
       const tools = this.#tools as RootTools;
       return new NamespaceCell(parts, { nsenter: tools.nsenter as string, bindWith: tools.perl ?? { mount: tools.mount }, stage: join(this.#root, 'mnt', CELL_STAGE), point: join(this.#root, 'mnt', CELL_TASK) });
     } catch (err) {
+      this.#refill();
       server.close();
       await this.#retire(gate.cgroup, gate.uid);
       await rm(dir, { recursive: true, force: true });
