@@ -111,8 +111,12 @@ export interface IdleMemory {
   readonly runtimeMbPerSandbox: number;
 }
 
-/** Starts `count` sandboxes of one function, lets them go idle, and measures memory. */
-export async function idleMemory(k: Kindling, name: string, count: number): Promise<IdleMemory> {
+/**
+ * Starts `count` sandboxes of one function, lets them go idle, and measures
+ * memory: of every sandbox of the platform, so `k` must hold no other
+ * sandboxes than the `existing` ones (started before, idle too).
+ */
+export async function idleMemory(k: Kindling, name: string, count: number, existing = 0): Promise<IdleMemory> {
   const platformPid = k.process.pid!;
   await deploy(k.client, name, { 'index.js': WAIT });
   await creationRate(k, `${name}-x`, 1); // the platform's one-time costs (first sandbox ever) out of the figure
@@ -124,7 +128,7 @@ export async function idleMemory(k: Kindling, name: string, count: number): Prom
   const procs = descendants(platformPid);
   const runtimes = procs.filter(isRuntime);
   const helpers = procs.filter((p) => !runtimes.includes(p));
-  const sandboxes = count + 1;
+  const sandboxes = count + 1 + existing;
   const platformGrowth = Math.max(0, pssKb(platformPid) - baseline);
   const helperKb = helpers.reduce((sum, p) => sum + pssKb(p), 0);
   const runtimeKb = runtimes.reduce((sum, p) => sum + pssKb(p), 0);

@@ -37,7 +37,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmod, copyFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
@@ -73,8 +74,8 @@ export class RuntimeSnapshots {
   readonly #runtimeRoot: string;
   readonly #report: (line: string) => void;
   readonly #cacheDir: string | undefined;
-  /** A hash of the runtime's files, which a blob holds compiled (computed at the first build). */
-  #runtimeHash: string | undefined;
+  /** A hash of the runtime's files, which a blob holds compiled. */
+  readonly #runtimeHash: string;
   readonly #blobs = new Map<string, Blob>();
   /** Builds run one after another: each is a second of CPU that cold starts compete with. */
   #queue: Promise<void> = Promise.resolve();
@@ -92,6 +93,7 @@ export class RuntimeSnapshots {
     this.#report = options.report ?? ((line) => console.error(line));
     const cacheDir = options.cacheDir === undefined ? join(tmpdir(), `kindling-runtime-snapshots-${process.getuid?.() ?? 'user'}`) : options.cacheDir;
     this.#cacheDir = cacheDir === null ? undefined : privateDir(cacheDir);
+    this.#runtimeHash = hashRuntime(this.#runtimeRoot);
   }
 
   /**
@@ -101,7 +103,6 @@ export class RuntimeSnapshots {
    * undefined when there is none yet (its build starts now) or can be none.
    */
   blobFor(nodeArgs: readonly string[], sandboxRuntimeRoot: string, sandboxSnapshotDir: string): string | undefined {
-    this.#runtimeHash ??= hashRuntime(this.#runtimeRoot);
     const key = createHash('sha256')
       .update(JSON.stringify([process.version, this.#nodePath, nodeArgs, sandboxRuntimeRoot, this.#runtimeHash]))
       .digest('hex')
@@ -125,7 +126,7 @@ export class RuntimeSnapshots {
     this.#closed = true;
     for (const child of this.#children) child.kill('SIGKILL');
     await this.#queue;
-    rmSync(this.#hostDir, { recursive: true, force: true });
+    await rm(this.#hostDir, { recursive: true, force: true });
   }
 
   async #build(key: string, nodeArgs: readonly string[], sandboxRuntimeRoot: string): Promise<void> {
@@ -137,11 +138,11 @@ export class RuntimeSnapshots {
       let fromCache = false;
       if (cached !== undefined) {
         try {
-          copyFileSync(cached, building);
+          await copyFile(cached, building);
           fromCache = (await this.#check(nodeArgs, building)) === undefined;
           // Used now: the cache drops the blobs used longest ago.
-          if (fromCache) utimesSync(cached, new Date(), new Date());
-          else rmSync(cached, { force: true });
+          if (fromCache) await utimes(cached, new Date(), new Date());
+          else await rm(cached, { force: true });
         } catch {
           // not cached
         }
@@ -152,13 +153,13 @@ export class RuntimeSnapshots {
         if (built.code !== 0) throw new Error(`node exited with ${built.code}: ${whatFailed(built.stderr)}`);
         const problem = await this.#check(nodeArgs, building);
         if (problem !== undefined) throw new Error(problem);
-        if (cached !== undefined) this.#keep(building, cached);
+        if (cached !== undefined) await keep(building, cached);
       }
-      chmodSync(building, 0o644);
-      renameSync(building, join(this.#hostDir, name));
+      await chmod(building, 0o644);
+      await rename(building, join(this.#hostDir, name));
       this.#blobs.set(key, { state: 'ready', name });
     } catch (err) {
-      rmSync(building, { force: true });
+      await rm(building, { force: true });
       this.#blobs.set(key, { state: 'failed' });
       if (!this.#closed) {
         this.#report(`kindling: no startup snapshot of the nodejs runtime for node ${nodeArgs.join(' ')} (sandboxes start without one): ${err instanceof Error ? err.message : String(err)}`);
@@ -171,23 +172,6 @@ export class RuntimeSnapshots {
     const check = await this.#run([...nodeArgs, '--snapshot-blob', path, join(this.#runtimeRoot, 'nodejs', 'index.js')]);
     if (check.code === CHECK_ANSWER.code && check.stderr === CHECK_ANSWER.stderr) return undefined;
     return `the runtime started from it exited with ${check.code}: ${whatFailed(check.stderr)}`;
-  }
-
-  /** Copies a checked blob into the cache (atomically) and drops the oldest past CACHE_KEEP; a cache that fails is only a cache. */
-  #keep(blob: string, cached: string): void {
-    const cacheDir = dirname(cached);
-    try {
-      const partial = `${cached}.${process.pid}.partial`;
-      copyFileSync(blob, partial);
-      renameSync(partial, cached);
-      const blobs = readdirSync(cacheDir)
-        .filter((n) => n.endsWith('.blob'))
-        .map((n) => ({ path: join(cacheDir, n), mtime: statSync(join(cacheDir, n)).mtimeMs }))
-        .sort((a, b) => b.mtime - a.mtime);
-      for (const old of blobs.slice(CACHE_KEEP)) rmSync(old.path, { force: true });
-    } catch {
-      // a full disk, say: the next worker builds again
-    }
   }
 
   /** Runs node with `args` and a cleared environment; resolves with its exit code (or signal) and stderr. */
@@ -206,6 +190,26 @@ export class RuntimeSnapshots {
         resolve({ code: signal ?? code ?? -1, stderr: err });
       });
     });
+  }
+}
+
+/**
+ * Copies a checked blob into the cache (atomically) and drops the blobs
+ * used longest ago past CACHE_KEEP; asynchronous, as a worker builds while
+ * it serves. A cache that fails is only a cache.
+ */
+async function keep(blob: string, cached: string): Promise<void> {
+  const cacheDir = dirname(cached);
+  try {
+    const partial = `${cached}.${process.pid}.partial`;
+    await copyFile(blob, partial);
+    await rename(partial, cached);
+    const names = (await readdir(cacheDir)).filter((n) => n.endsWith('.blob'));
+    const blobs = await Promise.all(names.map(async (n) => ({ path: join(cacheDir, n), mtime: (await stat(join(cacheDir, n))).mtimeMs })));
+    blobs.sort((a, b) => b.mtime - a.mtime);
+    await Promise.all(blobs.slice(CACHE_KEEP).map((old) => rm(old.path, { force: true })));
+  } catch {
+    // a full disk, say: the next worker builds again
   }
 }
 
