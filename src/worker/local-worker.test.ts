@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { DEFAULT_NODE_RUNTIME_ENTRY, LocalWorker } from './local-worker.js';
+import type { SandboxBackend } from './sandbox/backend.js';
 import { ProcessBackend } from './sandbox/process.js';
 import { PROBE_FN, codeDirs, stemCellReady, testRequest, testSpec } from './testing.js';
 import type { SandboxInvokeRequest } from './types.js';
@@ -482,6 +483,21 @@ exports.handler = async () => {
     'child.js': "process.send({ argv: process.argv.slice(2), main: require.main === module }, () => process.exit(0));",
     'esm.mjs': 'export const value = 42;',
   };
+
+  it('starts sandboxes without snapshots when the backend\'s snapshot directory cannot be made', { skip }, async () => {
+    const backend = new ProcessBackend();
+    const unusable: SandboxBackend = { name: 'process', snapshotDir: '/dev/null/snapshots', start: (o) => backend.start(o) };
+    const w = new LocalWorker({ stemCells: 0, backend: unusable });
+    try {
+      const sb = await w.createSandbox(spec(await codeDir(PROBE), { runtime: 'nodejs20.x', handler: 'index.handler' }));
+      await w.runtimeSnapshotsSettled();
+      const out = await sb.invoke(req('{}'));
+      assert.equal(out.functionError, undefined, out.payload.toString());
+      assert.equal((JSON.parse(out.payload.toString()) as { fromSnapshot: boolean }).fromSnapshot, false);
+    } finally {
+      await w.close();
+    }
+  });
 
   it('starts the first sandbox of a command line as a script, the next from the snapshot, and the function cannot tell', { skip }, async () => {
     const nodeSpec = (dir: string): FunctionVersionSpec => spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler' });

@@ -128,10 +128,15 @@ export class LocalWorker implements Worker {
     const backend: SandboxBackend = options.backend ?? new ProcessBackend();
     const nodeEntry = options.nodeRuntimeEntry ?? DEFAULT_NODE_RUNTIME_ENTRY;
     const runtimeRoot = dirname(dirname(nodeEntry));
-    const snapshots =
-      options.runtimeSnapshots !== false && backend.snapshotDir !== undefined && existsSync(join(runtimeRoot, 'nodejs', 'snapshot.js'))
-        ? new RuntimeSnapshots({ dir: backend.snapshotDir, nodePath: process.execPath, runtimeRoot })
-        : undefined;
+    let snapshots: RuntimeSnapshots | undefined;
+    if (options.runtimeSnapshots !== false && backend.snapshotDir !== undefined && existsSync(join(runtimeRoot, 'nodejs', 'snapshot.js'))) {
+      try {
+        snapshots = new RuntimeSnapshots({ dir: backend.snapshotDir, nodePath: process.execPath, runtimeRoot });
+      } catch (err) {
+        // Only a faster start: sandboxes start without one.
+        console.error(`kindling: no startup snapshots of the nodejs runtime (${backend.snapshotDir}: ${err instanceof Error ? err.message : String(err)})`);
+      }
+    }
     this.#snapshots = snapshots;
     this.#ctx = {
       backend,
