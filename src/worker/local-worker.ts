@@ -89,7 +89,6 @@ export interface LocalWorkerOptions {
  */
 const SEEDED_SHAPE: CellShape = { key: 'nodejs/128/512', family: 'nodejs', memorySize: 128, ephemeralStorage: 512 };
 
-
 /** Longest wait for the end markers (or the pipes' end) when logs are wanted. */
 const LOG_FLUSH_LIMIT_MS = 100;
 const MiB = 1024 * 1024;

@@ -76,6 +76,7 @@ export class RuntimeSnapshots {
   readonly #cacheDir: string | undefined;
   /** A hash of the runtime's files, which a blob holds compiled. */
   readonly #runtimeHash: string;
+  /** By node command line and runtime directory as the sandbox sees it. */
   readonly #blobs = new Map<string, Blob>();
   /** Builds run one after another: each is a second of CPU that cold starts compete with. */
   #queue: Promise<void> = Promise.resolve();
@@ -103,15 +104,17 @@ export class RuntimeSnapshots {
    * undefined when there is none yet (its build starts now) or can be none.
    */
   blobFor(nodeArgs: readonly string[], sandboxRuntimeRoot: string, sandboxSnapshotDir: string): string | undefined {
-    const key = createHash('sha256')
-      .update(JSON.stringify([process.version, this.#nodePath, nodeArgs, sandboxRuntimeRoot, this.#runtimeHash]))
-      .digest('hex')
-      .slice(0, 32);
-    const blob = this.#blobs.get(key);
+    // Asked at every nodejs sandbox's start: the blob's name (a hash) is made once per command line.
+    const known = `${nodeArgs.join('\0')}\0\0${sandboxRuntimeRoot}`;
+    const blob = this.#blobs.get(known);
     if (blob?.state === 'ready') return `${sandboxSnapshotDir}/${this.#dirName}/${blob.name}`;
     if (blob === undefined && !this.#closed) {
-      this.#blobs.set(key, { state: 'building' });
-      this.#queue = this.#queue.then(() => this.#build(key, nodeArgs, sandboxRuntimeRoot));
+      const name = `${createHash('sha256')
+        .update(JSON.stringify([process.version, this.#nodePath, nodeArgs, sandboxRuntimeRoot, this.#runtimeHash]))
+        .digest('hex')
+        .slice(0, 32)}.blob`;
+      this.#blobs.set(known, { state: 'building' });
+      this.#queue = this.#queue.then(() => this.#build(known, name, nodeArgs, sandboxRuntimeRoot));
     }
     return undefined;
   }
@@ -129,8 +132,8 @@ export class RuntimeSnapshots {
     await rm(this.#hostDir, { recursive: true, force: true });
   }
 
-  async #build(key: string, nodeArgs: readonly string[], sandboxRuntimeRoot: string): Promise<void> {
-    const name = `${key}.blob`;
+  /** Builds (or takes from the cache) and checks blob `name`, the one of #blobs entry `key`. */
+  async #build(key: string, name: string, nodeArgs: readonly string[], sandboxRuntimeRoot: string): Promise<void> {
     const building = join(this.#hostDir, `${name}.building`);
     try {
       if (this.#closed) throw new Error('the worker closed');
