@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { systemClock } from '../shared/clock.js';
 import type { Clock, Timer } from '../shared/clock.js';
 import type { FunctionVersionSpec } from '../shared/spec.js';
-import { LogCapture } from './log-capture.js';
+import { LogCapture, endOfTurn } from './log-capture.js';
 import { MAX_RUNTIME_PAYLOAD_SIZE, RuntimeApi } from './runtime-api.js';
 import { RuntimeSnapshots } from './runtime-snapshots.js';
 import type { RuntimeApiListener } from './runtime-api.js';
@@ -41,7 +41,7 @@ export interface LocalWorkerOptions {
   readonly clock?: Clock;
   /**
    * Receives every sandbox's whole log stream as it is written: the
-   * function's output (end markers stripped) and the platform's START, END,
+   * function's output and the platform's START, END,
    * REPORT and error lines.
    */
   readonly onLog?: (sandboxId: string, text: string) => void;
@@ -58,13 +58,6 @@ export interface LocalWorkerOptions {
   readonly credentials?: SandboxCredentials;
   /** Init phase limit before the first invoke's own timeout starts to count. Default: INIT_TIMEOUT_MS. */
   readonly initTimeoutMs?: number;
-  /**
-   * Custom runtimes (provided.*) write no end marker, so when an invoke
-   * wants its logs the worker waits this long after the result for their
-   * pipes to be read (the bootstrap printed before it posted, so the text is
-   * already in the pipe; the wait only lets the event loop read it). Default 10 ms.
-   */
-  readonly customRuntimeLogSettleMs?: number;
   /**
    * Most stem cells this worker keeps started, over all shapes: sandboxes
    * of the built-in nodejs runtime started before their function is known,
@@ -89,7 +82,7 @@ export interface LocalWorkerOptions {
  */
 const SEEDED_SHAPE: CellShape = { key: 'nodejs/128/512', family: 'nodejs', memorySize: 128, ephemeralStorage: 512 };
 
-/** Longest wait for the end markers (or the pipes' end) when logs are wanted. */
+/** Longest wait for a dead sandbox's pipes to end before its last invoke's log is closed. */
 const LOG_FLUSH_LIMIT_MS = 100;
 const MiB = 1024 * 1024;
 
@@ -101,7 +94,6 @@ interface SandboxContext {
   readonly nodeEntry: string;
   readonly credentials: SandboxCredentials;
   readonly initTimeoutMs: number;
-  readonly settleMs: number;
   /** The nodejs runtime's startup snapshot for a node command line (LaunchContext.runtimeSnapshot); undefined when the worker keeps none. */
   readonly runtimeSnapshot: ((nodeArgs: readonly string[], view: SandboxView) => string | undefined) | undefined;
 }
@@ -145,7 +137,6 @@ export class LocalWorker implements Worker {
       nodeEntry,
       credentials: options.credentials ?? PLACEHOLDER_CREDENTIALS,
       initTimeoutMs: options.initTimeoutMs ?? INIT_TIMEOUT_MS,
-      settleMs: options.customRuntimeLogSettleMs ?? 10,
       runtimeSnapshot:
         snapshots &&
         ((nodeArgs, view) => (view.snapshotDir === undefined ? undefined : snapshots.blobFor(nodeArgs, dirname(view.runtimeDir), view.snapshotDir))),
@@ -430,10 +421,8 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
   /** Set when the sandbox must serve no more invokes (timeout, crash, init failure). */
   #condemned = false;
   #lastPeakMB = 0;
-  /** Request id whose START line the log subscriber has seen. */
-  #startLogged: string | undefined;
-  /** Request id whose START line the sandbox's log stream has. */
-  #logStarted: string | undefined;
+  /** Request id whose START line was written (to the log subscriber and the log stream): #run writes it at delivery, and an init failure never delivers. */
+  #started: string | undefined;
   /** destroy() was called by the owner (not an internal teardown). */
   #destroyed = false;
   #teardown: Promise<void> | undefined;
@@ -533,7 +522,6 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
       logGroupName: `/aws/lambda/${spec.functionName}`,
       logStreamName: streamName,
       clock: this.#ctx.clock,
-      settleMs: this.#ctx.settleMs,
     });
     const family = spec.runtime.replace(/\.x$/, '').replace(/^nodejs(\d+)$/, 'nodejs:$1').replace(/^provided\./, 'provided:');
     const version = this.#nodejs ? `${family}.v${process.versions.node}` : family;
@@ -705,15 +693,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     const result = new Promise<InvokeResult>((resolve) => {
       this.#pending = { requestId: id, resolve };
     });
-    this.#capture?.begin(id);
-    if (this.#ctx.onLog) {
-      this.#startLogged = id;
-      this.#ctx.onLog(this.id, `START RequestId: ${id} Version: ${this.spec.version}\n`);
-    }
-    if (this.#log) {
-      this.#logStarted = id;
-      this.#log.start(id, `START RequestId: ${id} Version: ${this.spec.version}`);
-    }
+    this.#writeStart(id);
     const start = performance.now();
     const now = clock.now();
     api.deliver({
@@ -826,6 +806,11 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     const initDurationMs = cold ? this.#initDurationMs : undefined;
     const onLog = this.#ctx.onLog;
     const capture = this.#capture;
+    // The invoke's output: all of it has been read once the event loop's
+    // turn that read the result is over (log-capture.ts); a dead sandbox's,
+    // once its pipes end.
+    if (capture) await (reusable ? endOfTurn() : capture.untilEnded(LOG_FLUSH_LIMIT_MS));
+    const text = capture ? capture.take() : '';
     let logs: string | undefined;
     let peakMB: number | undefined;
     const log = this.#log;
@@ -837,28 +822,10 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
         `Memory Size: ${this.spec.memorySize} MB\tMax Memory Used: ${peakMB} MB\t` +
         (initDurationMs !== undefined ? `Init Duration: ${initDurationMs.toFixed(2)} ms\t` : '');
       const tail = `${endLine}\n${reportLine}\n`;
-      if (log) {
-        // #run wrote START at delivery; an init failure never delivered.
-        if (this.#logStarted !== id) log.start(id, `START RequestId: ${id} Version: ${this.spec.version}`);
-        log.finish(id, [faultLine, endLine, reportLine]);
-      }
-      if (req.wantLogs && capture) {
-        // Dead or killed: its pipes end. A runtime that writes end markers:
-        // wait for both. One that does not (provided.*, or a runtime build
-        // without markers): a short settle, cut short if markers do appear.
-        if (!reusable) await capture.wait(LOG_FLUSH_LIMIT_MS, () => capture.ended);
-        else if (capture.writesMarkers) await capture.wait(LOG_FLUSH_LIMIT_MS, () => capture.flushed);
-        else await capture.wait(this.#ctx.settleMs, () => capture.flushed);
-      }
-      const text = capture ? capture.take() : '';
+      this.#writeStart(id);
+      log?.platform(faultLine, endLine, reportLine);
+      onLog?.(this.id, faultLine + tail);
       if (req.wantLogs) logs = `START RequestId: ${id} Version: ${this.spec.version}\n${text}${faultLine}${tail}`;
-      if (onLog) {
-        // #run wrote START at delivery; an init failure never delivered.
-        if (this.#startLogged !== id) onLog(this.id, `START RequestId: ${id} Version: ${this.spec.version}\n`);
-        onLog(this.id, faultLine + tail);
-      }
-    } else {
-      capture?.take();
     }
     const functionError = errorType === null ? undefined : ('Unhandled' as const);
     if (peakMB !== undefined) {
@@ -882,6 +849,15 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
         return read();
       },
     };
+  }
+
+  /** The invoke's START line, once: at delivery, or with the END of an init failure, which never delivered. */
+  #writeStart(requestId: string): void {
+    if (this.#started === requestId) return;
+    this.#started = requestId;
+    const line = `START RequestId: ${requestId} Version: ${this.spec.version}`;
+    this.#ctx.onLog?.(this.id, `${line}\n`);
+    this.#log?.platform(line);
   }
 
   #readPeakMB(): number {

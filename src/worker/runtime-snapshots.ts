@@ -56,7 +56,7 @@ export interface RuntimeSnapshotsOptions {
   readonly dir: string;
   /** Host path of the node binary the sandboxes run. */
   readonly nodePath: string;
-  /** Host path of the runtime tree: the directory that holds marker.js and nodejs/. */
+  /** Host path of the runtime tree: the directory that holds package.json and nodejs/. */
   readonly runtimeRoot: string;
   /** Where a failed build is reported (one line each). Default: console.error. */
   readonly report?: (line: string) => void;
@@ -256,7 +256,7 @@ function privateDir(dir: string): string | undefined {
   }
 }
 
-/** A hash of the runtime tree's JavaScript (marker.js, nodejs/*.js but tests) and package.json. */
+/** A hash of the runtime tree's JavaScript (its own and nodejs/*.js, but tests) and package.json. */
 function hashRuntime(root: string): string {
   const hash = createHash('sha256');
   for (const dir of [root, join(root, 'nodejs')]) {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { ManualClock } from '../shared/clock.js';
 import { LocalWorker } from './local-worker.js';
-import { FLUSH_LIMIT_MS, MAX_EVENT_CHARS, SandboxLog } from './sandbox-log.js';
+import { MAX_EVENT_CHARS, SandboxLog } from './sandbox-log.js';
 import { codeDirs, testRequest, testSpec } from './testing.js';
 import type { LogSink, LogSinkEvent } from './types.js';
 
@@ -17,10 +17,10 @@ class MemorySink implements LogSink {
   }
 }
 
-function makeLog(settleMs = 10) {
+function makeLog() {
   const sink = new MemorySink();
   const clock = new ManualClock();
-  const log = new SandboxLog({ sink, logGroupName: '/aws/lambda/fn', logStreamName: 'S', clock, settleMs });
+  const log = new SandboxLog({ sink, logGroupName: '/aws/lambda/fn', logStreamName: 'S', clock });
   return { sink, clock, log };
 }
 
@@ -33,51 +33,35 @@ describe('SandboxLog', () => {
     assert.deepEqual(sink.events[0]!.group, '/aws/lambda/fn');
   });
 
-  it('END and REPORT wait for both end markers; what a stream wrote after its marker, and the next START, come after them', () => {
+  it('platform lines go out in one append, after the function\'s unterminated lines; empty ones are skipped', () => {
     const { sink, log } = makeLog();
-    log.start('r1', 'START r1');
-    log.text(0, 'out of r1\n');
-    log.marker(0, 'r1');
-    log.text(0, 'stdout after its marker\n'); // belongs after END
-    log.finish('r1', ['', 'END r1', 'REPORT r1\t']);
-    log.start('r2', 'START r2');
-    log.text(1, 'stderr of r1\n'); // stderr's marker not read yet: still r1's
-    assert.deepEqual(sink.messages(), ['START r1', 'out of r1', 'stderr of r1']);
-    log.marker(1, 'r1');
-    assert.deepEqual(sink.messages(), ['START r1', 'out of r1', 'stderr of r1', 'END r1', 'REPORT r1\t', 'stdout after its marker', 'START r2']);
-  });
-
-  it('a marker that never comes holds END no longer than the flush limit; no markers at all: a short settle', () => {
-    const { sink, log, clock } = makeLog(10);
-    log.start('r1', 'START r1');
-    log.finish('r1', ['END r1']);
-    assert.deepEqual(sink.messages(), ['START r1']);
-    clock.advance(10); // this runtime never wrote a marker
-    assert.deepEqual(sink.messages(), ['START r1', 'END r1']);
-
-    log.start('r2', 'START r2');
-    log.marker(0, 'r2');
-    log.finish('r2', ['END r2']);
-    clock.advance(FLUSH_LIMIT_MS - 1);
-    assert.equal(sink.messages().at(-1), 'START r2');
-    clock.advance(1);
-    assert.equal(sink.messages().at(-1), 'END r2');
+    const appends: number[] = [];
+    const append = sink.append.bind(sink);
+    sink.append = (group, stream, events) => {
+      appends.push(events.length);
+      append(group, stream, events);
+    };
+    log.platform('START r1');
+    log.text(1, 'half');
+    log.platform('', 'END r1', 'REPORT r1\t');
+    assert.deepEqual(sink.messages(), ['START r1', 'half', 'END r1', 'REPORT r1\t']);
+    assert.deepEqual(appends, [1, 1, 2]);
   });
 
   it('an unterminated line is kept: before a platform line, when its stream ends, and at close', () => {
     const { sink, log } = makeLog();
-    log.start('r1', 'START r1');
+    log.platform('START r1');
     log.text(0, 'no newline');
     log.text(1, 'err partial');
     log.end(0);
     log.end(1);
     assert.deepEqual(sink.messages(), ['START r1', 'no newline', 'err partial']);
-    log.finish('r1', ['r1 fault\nRuntime.ExitError\n', 'END r1']);
+    log.platform('r1 fault\nRuntime.ExitError\n', 'END r1');
     assert.deepEqual(sink.messages().slice(3), ['r1 fault\nRuntime.ExitError', 'END r1']);
 
     const second = makeLog();
     second.log.text(0, 'between invokes, unterminated');
-    second.log.start('r2', 'START r2');
+    second.log.platform('START r2');
     second.log.text(0, 'dying mid-wr');
     second.log.close();
     assert.deepEqual(second.sink.messages(), ['between invokes, unterminated', 'START r2', 'dying mid-wr']);

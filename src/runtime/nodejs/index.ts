@@ -32,18 +32,16 @@
  * one invoke at a time, the handler's outcome posted to the Runtime API, then
  * the next GET /invocation/next.
  *
- * Cold start: the module graph is this file, its siblings and ../marker.js,
- * with node: built-ins only (a worker usually starts node from a startup
+ * Cold start: the module graph is this file and its siblings, with node:
+ * built-ins only (a worker usually starts node from a startup
  * snapshot that holds them loaded, snapshot.ts, and this file then runs from
  * there as it would have from node's command line); the first GET /invocation/next is sent as soon
  * as the handler's module has loaded (init must finish first: an init error
  * goes to /runtime/init/error, and GET /next tells the worker init is done).
  */
-import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { endMarker } from '../marker.js';
 import { NodeJsExit, UnhandledPromiseRejection, logError, patchConsole, setLoggingContext, toRapidResponse } from './errors.js';
 import { RuntimeApiClient } from './runtime-api.js';
 import type { NextInvocation } from './runtime-api.js';
@@ -100,30 +98,6 @@ function isAsyncFunction(fn: Handler): boolean {
     return fn.constructor?.name === 'AsyncFunction';
   } catch {
     return false;
-  }
-}
-
-/**
- * Writes the end-of-invoke marker to fd 1 and fd 2, synchronously, so that
- * it follows everything the invoke wrote to either pipe (process.stdout and
- * process.stderr are synchronous for pipes on Linux). See ../marker.ts.
- */
-function writeMarker(requestId: string): void {
-  const bytes = Buffer.from(endMarker(requestId));
-  writeAll(1, bytes);
-  writeAll(2, bytes);
-}
-
-function writeAll(fd: number, bytes: Buffer): void {
-  let offset = 0;
-  while (offset < bytes.length) {
-    try {
-      offset += writeSync(fd, bytes, offset);
-    } catch (err) {
-      // A pipe in non-blocking mode that is full: retry until the reader drains it.
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-      return; // fd closed (EPIPE/EBADF): nobody is reading it.
-    }
   }
 }
 
@@ -224,14 +198,12 @@ class Runtime {
     if (id === undefined) {
       this.#client.postInitError(JSON.stringify(body), body.errorType, exit);
     } else {
-      writeMarker(id);
       this.#client.postError(id, JSON.stringify(body), body.errorType, exit);
     }
   }
 
   #respond(id: string, body: string): void {
     if (this.#dying) return;
-    writeMarker(id);
     this.#client.respondAndNext(id, body).then(this.#onNext, this.#onNextFailed);
   }
 
@@ -243,7 +215,6 @@ class Runtime {
 
   #postError(id: string, error: unknown): void {
     const body = toRapidResponse(error);
-    writeMarker(id);
     this.#client.failAndNext(id, JSON.stringify(body), body.errorType).then(this.#onNext, this.#onNextFailed);
   }
 

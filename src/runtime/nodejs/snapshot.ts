@@ -47,7 +47,7 @@
   const join = (...parts: string[]): string => path.join(...parts);
 
   /** The modules kept in the snapshot, relative to the runtime directory, in an order in which each one's own imports come first. */
-  const KEPT = ['marker.js', 'nodejs/frames.js', 'nodejs/errors.js', 'nodejs/runtime-api.js', 'nodejs/stem-cell.js', 'nodejs/trace-env.js'];
+  const KEPT = ['nodejs/frames.js', 'nodejs/errors.js', 'nodejs/runtime-api.js', 'nodejs/stem-cell.js', 'nodejs/trace-env.js'];
 
   const hostDir = dirname(__dirname);
   const sandboxDir = process.argv[2] ?? hostDir;
