@@ -183,6 +183,55 @@ function pidsOf(dir: string): number[] {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** v2: the leaf cgroup enableControllers() moves the processes of a cgroup namespace's root into. */
+export const PLATFORM_LEAF = 'kindling-platform';
+
+/**
+ * v2: enables `controllers` in `dir`'s cgroup.subtree_control, so that its
+ * children can use them; returns how many processes had to move first.
+ *
+ * The kernel's "no internal processes" rule (cgroup-v2.rst) refuses that
+ * with EBUSY while `dir` itself holds processes, except at the real root.
+ * Inside a cgroup namespace (Kindling in a container on a cgroup v2 host)
+ * the mount's root is the container's own cgroup, and it holds the
+ * container's processes, Kindling's among them. Those move into a leaf,
+ * `dir`/`leaf`, and the write is made again, as a container's init does
+ * before it nests cgroups (Docker's dind script moves them to /init).
+ */
+export function enableControllers(dir: string, controllers: readonly string[], leaf: string = PLATFORM_LEAF): number {
+  const control = join(dir, 'cgroup.subtree_control');
+  const enabled = readWords(control);
+  const want = controllers
+    .filter((c) => !enabled.includes(c))
+    .map((c) => `+${c}`)
+    .join(' ');
+  if (want === '') return 0;
+  try {
+    writeFileSync(control, want);
+    return 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+  }
+  const leafDir = join(dir, leaf);
+  mkdirSync(leafDir, { recursive: true });
+  const moved = new Set<number>();
+  // A process may fork while the others move: a few passes until none is left.
+  for (let pass = 0; pass < 10; pass++) {
+    const pids = pidsOf(dir);
+    if (pids.length === 0) break;
+    for (const pid of pids) {
+      try {
+        writeFileSync(join(leafDir, 'cgroup.procs'), String(pid));
+        moved.add(pid);
+      } catch {
+        // exited meanwhile
+      }
+    }
+  }
+  writeFileSync(control, want);
+  return moved.size;
+}
+
 /**
  * Kindling's parent cgroup (v2: <mount>/<name>; v1: <own cgroup>/<name> in
  * the memory, cpu and pids hierarchies). Created by open(), which also
@@ -219,11 +268,15 @@ export class CgroupParent {
       if (layout.version === 2) {
         // Leaves may hold processes only once their parent delegates the
         // controllers: the mount root first, then Kindling's parent.
-        const want = REQUIRED.map((c) => `+${c}`).join(' ');
-        const rootControl = join(layout.mount, 'cgroup.subtree_control');
-        if (!REQUIRED.every((c) => readWords(rootControl).includes(c))) writeFileSync(rootControl, want);
+        const moved = enableControllers(layout.mount, REQUIRED);
+        if (moved > 0) {
+          console.error(
+            `kindling: cgroup v2: moved the ${moved} process(es) of ${layout.mount} into ${join(layout.mount, PLATFORM_LEAF)}, ` +
+              'so that it can delegate the memory, cpu and pids controllers to the sandboxes (a cgroup namespace root, as in a container, may not hold processes then)',
+          );
+        }
         mkdirSync(parent.#dirs[0] as string, { recursive: true });
-        writeFileSync(join(parent.#dirs[0] as string, 'cgroup.subtree_control'), want);
+        enableControllers(parent.#dirs[0] as string, REQUIRED);
       } else {
         for (const d of parent.#dirs) mkdirSync(d, { recursive: true });
       }

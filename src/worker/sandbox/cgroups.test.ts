@@ -1,0 +1,84 @@
+/**
+ * cgroup v2's "no internal processes" rule on the real kernel: a cgroup
+ * that holds processes cannot delegate controllers to children until they
+ * move into a leaf (what enableControllers does for Kindling in a container
+ * on a v2 host). Runs on any cgroup2 mount that offers a controller, even
+ * the controller-less unified mount of a hybrid host that offers hugetlb.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { enableControllers, mounts } from './cgroups.js';
+
+const words = (path: string): string[] => readFileSync(path, 'utf8').trim().split(/\s+/).filter(Boolean);
+const pidsIn = (dir: string): number[] => words(join(dir, 'cgroup.procs')).map(Number);
+
+/** A cgroup2 mount and one controller its root offers, or why the test cannot run. */
+function findV2(): { mount: string; controller: string } | string {
+  if (process.getuid?.() !== 0) return 'needs root';
+  let v2;
+  try {
+    v2 = mounts().find((m) => m.fstype === 'cgroup2');
+  } catch {
+    return 'no /proc/self/mountinfo';
+  }
+  if (!v2) return 'no cgroup2 mount';
+  let offered: string[];
+  try {
+    offered = words(join(v2.point, 'cgroup.controllers'));
+  } catch {
+    return `cannot read ${v2.point}/cgroup.controllers`;
+  }
+  // A controller nothing else here is likely to be using: hugetlb first.
+  const controller = ['hugetlb', 'pids', 'memory', 'cpu'].find((c) => offered.includes(c)) ?? offered[0];
+  if (controller === undefined) return `the cgroup2 mount at ${v2.point} offers no controller`;
+  return { mount: v2.point, controller };
+}
+
+const found = findV2();
+const skip = typeof found === 'string' ? `cgroup v2 unavailable: ${found}` : false;
+
+describe('enableControllers (cgroup v2)', () => {
+  it('moves a cgroup’s processes into a leaf when the kernel refuses to delegate (EBUSY), then delegates', { skip }, async (t) => {
+    const { mount, controller } = found as { mount: string; controller: string };
+    // The mount's root is the real root here: it may delegate with processes inside.
+    const rootAdded = !words(join(mount, 'cgroup.subtree_control')).includes(controller);
+    assert.equal(enableControllers(mount, [controller]), 0);
+    const dir = join(mount, `kindling-test-${process.pid}`);
+    mkdirSync(dir);
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => sleeper.once('exit', resolve));
+    t.after(async () => {
+      sleeper.kill('SIGKILL');
+      await exited;
+      for (const d of [join(dir, 'leaf'), dir]) {
+        try {
+          rmdirSync(d);
+        } catch {
+          // never made
+        }
+      }
+      if (rootAdded) writeFileSync(join(mount, 'cgroup.subtree_control'), `-${controller}`);
+    });
+    writeFileSync(join(dir, 'cgroup.procs'), String(sleeper.pid));
+
+    // The rule itself, so that this test shows what it claims to.
+    assert.throws(() => writeFileSync(join(dir, 'cgroup.subtree_control'), `+${controller}`), { code: 'EBUSY' });
+
+    assert.equal(enableControllers(dir, [controller], 'leaf'), 1);
+    assert.ok(words(join(dir, 'cgroup.subtree_control')).includes(controller));
+    assert.deepEqual(pidsIn(dir), []);
+    assert.deepEqual(pidsIn(join(dir, 'leaf')), [sleeper.pid]);
+    // A child made now gets the controller.
+    mkdirSync(join(dir, 'child'));
+    try {
+      assert.ok(words(join(dir, 'child', 'cgroup.controllers')).includes(controller));
+    } finally {
+      rmdirSync(join(dir, 'child'));
+    }
+    // Already delegated: nothing to do, nothing moves.
+    assert.equal(enableControllers(dir, [controller], 'leaf'), 0);
+  });
+});
