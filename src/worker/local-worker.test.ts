@@ -405,6 +405,32 @@ export const handler = async (event, context) => {
     await sb.destroy();
   });
 
+  it('an invoke that prints more than a pipe holds keeps all of it, up to its last line, in its own log', { skip }, async () => {
+    // 1 MiB in one write: node queues what the full pipe does not take
+    // unless the runtime made its stdout blocking, and the result would
+    // then reach the worker before the rest of the output.
+    const dir = await codeDir({
+      'index.js': `exports.handler = async (event) => {
+  process.stdout.write('x'.repeat(1 << 20) + '\\n');
+  process.stderr.write('e'.repeat(1 << 20) + '\\n');
+  console.log('last line of', event.n);
+  return event.n;
+};`,
+    });
+    const sb = await worker.createSandbox(spec(dir, { runtime: 'nodejs20.x', handler: 'index.handler' }));
+    try {
+      for (const n of [1, 2, 3]) {
+        const out = await sb.invoke(req(JSON.stringify({ n }), true));
+        assert.equal(out.payload.toString(), String(n));
+        const logs = out.logs ?? '';
+        assert.match(logs, new RegExp(`\\tINFO\\tlast line of ${n}\\nEND RequestId: `), logs.slice(-300));
+        assert.ok(!logs.includes(`last line of ${n - 1}\n`), 'the previous invoke\'s output stayed in its log');
+      }
+    } finally {
+      await sb.destroy();
+    }
+  });
+
   it('reaches the Runtime API over a unix socket; the function sees only AWS_LAMBDA_RUNTIME_API', { skip }, async () => {
     // The sandbox's sockets by kind, from /proc: the runtime's channel is its only one.
     const dir = await codeDir({

@@ -343,6 +343,8 @@ if (endpoint === undefined || endpoint === '') {
   process.exit(1);
 }
 
+blockingStdio();
+
 // Set by Kindling's namespace backend: the Runtime API's unix socket inside
 // the sandbox (without it, a forwarder process relays 127.0.0.1:9001 to it).
 // Kindling's own business: removed before the function's code loads, so
@@ -375,6 +377,25 @@ if (stemCell) {
   // environment (/proc/self/environ) is rewritten so it is gone there too.
   if (runtimeApiSocket !== undefined) showEnvironment(env);
   startFunction();
+}
+
+/**
+ * Makes writes to stdout and stderr blocking (in a sandbox both are pipes
+ * to the worker). node opens a pipe non-blocking and queues what a full
+ * pipe does not take, to write it later from the event loop: a function
+ * that printed more than the pipe holds (64 KiB) would send its result
+ * before the rest of its output, and the worker, which ends an invoke's log
+ * one event-loop turn after its result (src/worker/log-capture.ts), would
+ * give that rest to the next invoke. Blocking, a write returns once the pipe
+ * has taken all of it, as console.log does on Lambda, whose runtime writes
+ * its records with writeSync. (The pipes' O_NONBLOCK flag is shared with
+ * child processes that inherit them; they get the blocking pipes they would
+ * have had from any other parent.)
+ */
+function blockingStdio(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    (stream as unknown as { _handle?: { setBlocking?: (blocking: boolean) => number } })._handle?.setBlocking?.(true);
+  }
 }
 
 /**
