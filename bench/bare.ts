@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const BARE = fileURLToPath(new URL('./bare-server.js', import.meta.url));
+const RELAY = fileURLToPath(new URL('./relay-server.js', import.meta.url));
 export const CLEAN_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin' };
 
 export interface BareServer {
@@ -15,8 +16,22 @@ export interface BareServer {
 }
 
 /** The handler in `handlerFile` behind a bare node:http server: the physical limit of a warm invoke. */
-export async function startBare(handlerFile: string): Promise<BareServer> {
-  const child = spawn(process.execPath, [BARE, handlerFile], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'inherit'] });
+export function startBare(handlerFile: string): Promise<BareServer> {
+  return startServer(BARE, handlerFile);
+}
+
+/**
+ * The handler in `handlerFile` in one child process per concurrent request,
+ * behind a node:http server that relays to them (bench/relay-server.ts):
+ * the floor of one process per concurrent invoke. Its children are the
+ * server's descendants.
+ */
+export function startRelay(handlerFile: string): Promise<BareServer> {
+  return startServer(RELAY, handlerFile);
+}
+
+async function startServer(script: string, handlerFile: string): Promise<BareServer> {
+  const child = spawn(process.execPath, [script, handlerFile], { env: CLEAN_ENV, stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {

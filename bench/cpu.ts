@@ -1,6 +1,8 @@
 /**
  * `npm run bench:cpu`: where a warm invoke's CPU goes. Runs the no-op at
- * concurrency c against a bare node:http server and against Kindling, and
+ * concurrency c against a bare node:http server, against a relay to one
+ * child process per connection (bench/relay-server.ts: the floor of one
+ * process per concurrent invoke) and against Kindling, and
  * divides each process group's CPU time (/proc/<pid>/stat, user + system) by
  * the requests served: the server (or the platform), the sandboxes, and this
  * process, the load generator.
@@ -23,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { deploy, launchKindling } from '../test/e2e/harness.js';
-import { startBare } from './bare.js';
+import { startBare, startRelay } from './bare.js';
 import { load, type Target } from './load.js';
 import { descendants } from './sandboxes.js';
 
@@ -119,6 +121,12 @@ async function main(): Promise<void> {
         rows.push(await measure('bare node:http', { url: bare.url, body: Buffer.from('{}') }, bare.pid));
       } finally {
         bare.stop();
+      }
+      const relay = await startRelay(handlerFile);
+      try {
+        rows.push(await measure('relay: node:http + a child process per connection', { url: relay.url, body: Buffer.from('{}') }, relay.pid));
+      } finally {
+        relay.stop();
       }
       rows.push(await measure(`kindling, ${opts.backend}`, fn, k.process.pid!, opts.perf && (ROUNDS > 1 ? `${opts.perf}.${i}` : opts.perf)));
     }
