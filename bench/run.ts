@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchKindling, deploy, type Kindling } from '../test/e2e/harness.js';
-import { bareColdStart, startBare } from './bare.js';
+import { bareColdStart, startBare, startRelay } from './bare.js';
 import { load, percentile, type LoadResult, type Target } from './load.js';
 import { coldStarts, creationRate, idleMemory } from './sandboxes.js';
 
@@ -105,6 +105,22 @@ async function perConnectionBaseline(handlerFile: string): Promise<Map<number, S
   }
 }
 
+/**
+ * The floor of one process per concurrent invoke: a node:http server that
+ * relays each request to one child process per connection
+ * (bench/relay-server.ts), with nothing of a platform's work.
+ */
+async function relayBaseline(handlerFile: string): Promise<Map<number, Summary>> {
+  const relay = await startRelay(handlerFile);
+  try {
+    const throughput = new Map<number, Summary>();
+    for (const c of CONCURRENCIES) throughput.set(c, await throughputAt({ url: relay.url, body: Buffer.from('{}') }, c));
+    return throughput;
+  } finally {
+    relay.stop();
+  }
+}
+
 async function tryLaunch(backend: string, stemCells: number, extraArgs: readonly string[] = []): Promise<Kindling | string> {
   try {
     // 32 warm sandboxes of 1769 MB hold 56 GB of MemorySize, more than this
@@ -137,6 +153,7 @@ async function main(): Promise<void> {
   const bareWarm = await warm({ url: bare.url, body: Buffer.from('{}') });
   bare.stop();
   const perConnection = await perConnectionBaseline(handlerFile);
+  const relayed = await relayBaseline(handlerFile);
   const coldFloor: number[] = [];
   if (!warmOnly) for (let i = 0; i < COLD_FUNCTIONS; i++) coldFloor.push(await bareColdStart(handlerFile));
 
@@ -239,18 +256,22 @@ async function main(): Promise<void> {
   }
 
   console.log(`\n## Warm throughput (${THROUGHPUT_SECONDS} s per cell, after ${WARM_UP_PER_CONNECTION} requests per connection or ${WARM_UP_MAX_SECONDS} s)\n`);
-  console.log('"bare" is one node:http server; "bare ×c" is c of them, one connection each, as there is one sandbox per concurrent invoke. "÷" columns divide by each.\n');
+  console.log(
+    '"bare" is one node:http server; "bare ×c" is c of them, one connection each, as there is one sandbox per concurrent invoke; ' +
+      '"relay" is one node:http server relaying each request to one child process per connection (bench/relay-server.ts), the floor of one process per concurrent invoke. "÷" columns divide by each.\n',
+  );
   const names = [...warmBy.keys()];
-  console.log(`| concurrency | bare req/s | bare ×c req/s | ${names.map((n) => `${n} req/s | ÷ bare | ÷ bare ×c | p99 ms`).join(' | ')} |`);
-  console.log(`|---|---|---|${names.map(() => '---|---|---|---').join('|')}|`);
+  console.log(`| concurrency | bare req/s | bare ×c req/s | relay req/s | ${names.map((n) => `${n} req/s | ÷ bare | ÷ bare ×c | ÷ relay | p99 ms`).join(' | ')} |`);
+  console.log(`|---|---|---|---|${names.map(() => '---|---|---|---|---').join('|')}|`);
   for (const c of CONCURRENCIES) {
     const rb = bareWarm.throughput.get(c)!;
     const rc = perConnection.get(c) ?? rb;
+    const rr = relayed.get(c)!;
     const cells = names.map((n) => {
       const r = warmBy.get(n)!.throughput.get(c)!;
-      return `${fmt(r.rps, 0)}${r.errors ? ` (${r.errors} errors)` : ''} | ${fmt(r.rps / rb.rps)} | ${fmt(r.rps / rc.rps)} | ${fmt(r.p99, 1)}`;
+      return `${fmt(r.rps, 0)}${r.errors ? ` (${r.errors} errors)` : ''} | ${fmt(r.rps / rb.rps)} | ${fmt(r.rps / rc.rps)} | ${fmt(r.rps / rr.rps)} | ${fmt(r.p99, 1)}`;
     });
-    console.log(`| ${c} | ${fmt(rb.rps, 0)} | ${fmt(rc.rps, 0)} | ${cells.join(' | ')} |`);
+    console.log(`| ${c} | ${fmt(rb.rps, 0)} | ${fmt(rc.rps, 0)} | ${fmt(rr.rps, 0)} | ${cells.join(' | ')} |`);
   }
   if (warmOnly) return;
 
