@@ -53,3 +53,14 @@ export function bareColdStart(handlerFile: string): Promise<number> {
     child.once('error', reject);
   });
 }
+
+/**
+ * Starts of `node` running the handler once (bareColdStart's), `count` at
+ * once, per second: the ceiling of a sandbox creation rate that starts a
+ * runtime per sandbox, with no platform, no isolation and no Runtime API.
+ */
+export async function bareStartRate(handlerFile: string, count: number): Promise<number> {
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: count }, () => bareColdStart(handlerFile)));
+  return count / ((performance.now() - t0) / 1000);
+}

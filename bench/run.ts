@@ -27,7 +27,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { launchKindling, deploy, type Kindling } from '../test/e2e/harness.js';
-import { bareColdStart, startBare, startRelay } from './bare.js';
+import { bareColdStart, bareStartRate, startBare, startRelay } from './bare.js';
 import { load, percentile, type LoadResult, type Target } from './load.js';
 import { coldStarts, creationRate, idleMemory } from './sandboxes.js';
 
@@ -156,6 +156,7 @@ async function main(): Promise<void> {
   const relayed = await relayBaseline(handlerFile);
   const coldFloor: number[] = [];
   if (!warmOnly) for (let i = 0; i < COLD_FUNCTIONS; i++) coldFloor.push(await bareColdStart(handlerFile));
+  const startCeiling = warmOnly ? 0 : await bareStartRate(handlerFile, CREATION_BURST);
 
   const warmBy = new Map<string, Awaited<ReturnType<typeof warm>>>();
   const coldBy = new Map<string, Float64Array>();
@@ -285,6 +286,7 @@ async function main(): Promise<void> {
 
   console.log(`\n## Sandboxes: creation rate (${CREATION_BURST} concurrent cold invokes) and memory per idle sandbox (${IDLE_SANDBOXES} idle)\n`);
   console.log('| backend | sandboxes created / s | platform MB per idle sandbox | runtime MB per idle sandbox (node + function, for scale) |\n|---|---|---|---|');
+  console.log(`| ${CREATION_BURST} node starts at once, no platform (ceiling without pre-started runtimes) | ${fmt(startCeiling, 0)} | | |`);
   for (const backend of rateBy.keys()) {
     const m = memoryBy.get(backend)!;
     // Under gVisor the runtime is not a host process (it runs on the sandbox's

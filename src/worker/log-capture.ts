@@ -2,9 +2,10 @@ import type { Readable } from 'node:stream';
 
 /**
  * Where an invoke's output ends. A runtime writes what an invoke prints to
- * its stdout and stderr with synchronous writes (node's process.stdout and
- * process.stderr are synchronous for pipes on Linux; a shell's echo is one
- * write(2)), and only then sends the invoke's result over the Runtime API.
+ * its stdout and stderr with blocking writes (a shell's echo is one
+ * write(2); the built-in Node.js runtime makes its pipes blocking, as node
+ * would otherwise queue what a full pipe does not take: blockingStdio in
+ * src/runtime/nodejs/index.ts), and only then sends the invoke's result.
  * So when the worker reads the result, every byte the invoke printed before
  * it is already in the pipes, and the pipes are in the same epoll ready list
  * as the Runtime API's socket or an earlier one: libuv reads them all in the
@@ -15,8 +16,10 @@ import type { Readable } from 'node:stream';
  * An invoke's log is what the pipes delivered up to that point; what comes
  * later (a timer that fired after the response, a child process still
  * printing) belongs to the next invoke, as on Lambda, where a frozen
- * sandbox's late output shows in its next invoke. A runtime needs no help for
- * this: the built-in ones and custom ones (provided.*) alike.
+ * sandbox's late output shows in its next invoke. A custom runtime
+ * (provided.*) needs no help for this as long as its writes block; one
+ * written in node that prints more than a pipe holds in one go may see the
+ * rest of that output in its next invoke's log.
  */
 export function endOfTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
