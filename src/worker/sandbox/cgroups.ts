@@ -276,7 +276,9 @@ export class CgroupParent {
           );
         }
         mkdirSync(parent.#dirs[0] as string, { recursive: true });
-        enableControllers(parent.#dirs[0] as string, REQUIRED);
+        // Never enableControllers() here: processes it moved into a leaf of
+        // Kindling's parent would be killed by removeChildren() below.
+        writeFileSync(join(parent.#dirs[0] as string, 'cgroup.subtree_control'), REQUIRED.map((c) => `+${c}`).join(' '));
       } else {
         for (const d of parent.#dirs) mkdirSync(d, { recursive: true });
       }
