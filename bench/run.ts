@@ -79,12 +79,17 @@ async function throughputAt(target: Target, c: number): Promise<Summary> {
   return summary(await load(target, c, { seconds: THROUGHPUT_SECONDS }));
 }
 
+/** Throughput at every concurrency of the table. */
+async function throughputs(target: Target): Promise<Map<number, Summary>> {
+  const throughput = new Map<number, Summary>();
+  for (const c of CONCURRENCIES) throughput.set(c, await throughputAt(target, c));
+  return throughput;
+}
+
 async function warm(target: Target): Promise<{ latency: Summary; throughput: Map<number, Summary> }> {
   await load(target, 1, { count: 300 }); // warm-up: sandbox started, JIT warm
   const latency = summary(await load(target, 1, { count: LATENCY_REQUESTS }));
-  const throughput = new Map<number, Summary>();
-  for (const c of CONCURRENCIES) throughput.set(c, await throughputAt(target, c));
-  return { latency, throughput };
+  return { latency, throughput: await throughputs(target) };
 }
 
 /**
@@ -113,9 +118,7 @@ async function perConnectionBaseline(handlerFile: string): Promise<Map<number, S
 async function relayBaseline(handlerFile: string): Promise<Map<number, Summary>> {
   const relay = await startRelay(handlerFile);
   try {
-    const throughput = new Map<number, Summary>();
-    for (const c of CONCURRENCIES) throughput.set(c, await throughputAt({ url: relay.url, body: Buffer.from('{}') }, c));
-    return throughput;
+    return await throughputs({ url: relay.url, body: Buffer.from('{}') });
   } finally {
     relay.stop();
   }

@@ -59,10 +59,7 @@ export class SandboxLog implements CaptureListener {
    */
   platform(...lines: readonly string[]): void {
     this.#flushPartials();
-    const at = this.#o.clock.now();
-    const events: LogSinkEvent[] = [];
-    for (const line of lines) eventsOf(at, line, events);
-    if (events.length > 0) this.#o.sink.append(this.#o.logGroupName, this.#o.logStreamName, events);
+    this.#emit(this.#o.clock.now(), ...lines);
   }
 
   /** The sandbox is gone: its unterminated lines go out now (later output, pipes draining, is still kept). */
@@ -127,9 +124,10 @@ export class SandboxLog implements CaptureListener {
     this.#emit(at, message);
   }
 
-  #emit(at: number, message: string): void {
+  /** The messages, all stamped `at`, in one append. */
+  #emit(at: number, ...messages: readonly string[]): void {
     const events: LogSinkEvent[] = [];
-    eventsOf(at, message, events);
+    for (const message of messages) eventsOf(at, message, events);
     if (events.length > 0) this.#o.sink.append(this.#o.logGroupName, this.#o.logStreamName, events);
   }
 }
