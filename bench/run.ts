@@ -30,6 +30,7 @@ import { launchKindling, deploy, type Kindling } from '../test/e2e/harness.js';
 import { bareColdStart, bareStartRate, startBare, startRelay } from './bare.js';
 import { load, percentile, type LoadResult, type Target } from './load.js';
 import { coldStarts, creationRate, idleMemory } from './sandboxes.js';
+import { stemCellBound } from '../src/worker/stem-cells.js';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -47,16 +48,17 @@ const COLD_FUNCTIONS = quick ? 10 : 30;
 const SNAPSHOT_BUILD_WAIT_MS = 3000;
 const CREATION_BURST = quick ? 16 : 32;
 const IDLE_SANDBOXES = quick ? 10 : 20;
-/**
- * Stem-cell bounds measured per backend: the default (LocalWorker's
- * DEFAULT_STEM_CELLS) and, where a cell is cheap enough, one as large as
- * the creation burst, to show what a pool sized for a burst does.
- */
-const STEM_CELL_BOUNDS: Readonly<Record<string, readonly number[]>> = { process: [4, CREATION_BURST], namespace: [4, CREATION_BURST], gvisor: [4] };
 /** Warm invokes run at one full vCPU (Lambda's 1769 MB), so the platform, not the CPU share, is measured. */
 const WARM_MEMORY_MB = 1769;
 /** Worker capacity the bench's platform offers: 40 sandboxes of WARM_MEMORY_MB. */
 const BENCH_WORKER_CAPACITY_MB = 40 * WARM_MEMORY_MB;
+/**
+ * Stem-cell bounds measured per backend: the platform's default for the
+ * bench's worker capacity (undefined: no --stem-cells; stemCellBound) and
+ * 4, the smallest default, which a burst outgrows. gVisor's cells take
+ * ~0.6 s each to start: its default pool would take a minute to refill.
+ */
+const STEM_CELL_BOUNDS: Readonly<Record<string, readonly (number | undefined)[]>> = { process: [undefined, 4], namespace: [undefined, 4], gvisor: [4] };
 const HANDLER = `exports.handler = async () => ({ ok: true });\n`;
 
 const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
@@ -124,13 +126,15 @@ async function relayBaseline(handlerFile: string): Promise<Map<number, Summary>>
   }
 }
 
-async function tryLaunch(backend: string, stemCells: number, extraArgs: readonly string[] = []): Promise<Kindling | string> {
+/** `kindling up` on `backend` for the bench; stemCells undefined leaves the bound to the platform's default. */
+async function tryLaunch(backend: string, stemCells: number | undefined, extraArgs: readonly string[] = []): Promise<Kindling | string> {
   try {
     // 32 warm sandboxes of 1769 MB hold 56 GB of MemorySize, more than this
     // host's default worker capacity (90% of its memory): placement would
     // refuse the 13th ("No worker has room"). The no-op uses ~50 MB each, so
     // the bench offers room for them all; it measures the invoke path, not packing.
-    return await launchKindling({ args: ['--sandbox', backend, '--keep-alive', '600', '--stem-cells', String(stemCells), '--worker-capacity', String(BENCH_WORKER_CAPACITY_MB), ...extraArgs] });
+    const cells = stemCells === undefined ? [] : ['--stem-cells', String(stemCells)];
+    return await launchKindling({ args: ['--sandbox', backend, '--keep-alive', '600', ...cells, '--worker-capacity', String(BENCH_WORKER_CAPACITY_MB), ...extraArgs] });
   } catch (err) {
     const lines = String((err as Error).message).split('\n').filter((l) => l.startsWith('kindling:'));
     return lines.at(-1) ?? (err as Error).message.split('\n')[0]!;
@@ -215,9 +219,10 @@ async function main(): Promise<void> {
         }
       }
     }
-    for (const bound of STEM_CELL_BOUNDS[backend] ?? [4]) {
-      const label = `${backend}, ${bound} stem cells`;
-      const kc = await tryLaunch(backend, bound);
+    for (const option of STEM_CELL_BOUNDS[backend] ?? [4]) {
+      const bound = option ?? stemCellBound(BENCH_WORKER_CAPACITY_MB);
+      const label = option === undefined ? `${backend}, default stem cells (at most ${bound})` : `${backend}, at most ${bound} stem cells`;
+      const kc = await tryLaunch(backend, option);
       if (typeof kc === 'string') {
         skipped.set(label, kc);
         continue;
@@ -301,7 +306,7 @@ async function main(): Promise<void> {
 
   if (cellRateBy.size > 0) {
     console.log(`\n## Stem cells: creation rate (${CREATION_BURST} concurrent cold invokes of a new 128 MB function)\n`);
-    console.log('The first burst finds the pool as cold starts one at a time left it (one cell of the 128 MB shape); its misses grow the pool to its bound, and the second burst, after the refill, finds it full.\n');
+    console.log('The first burst finds the pool as cold starts one at a time left it (one cell of the 128 MB shape); its misses grow the pool by one each (up to its bound), and the second burst, after the refill, finds a cell for each invoke the pool could grow for.\n');
     console.log('| | first burst, sandboxes / s | second burst, sandboxes / s |\n|---|---|---|');
     for (const [backend, r] of rateBy) console.log(`| ${backend}, no stem cells | ${fmt(r, 0)} | |`);
     for (const [label, r] of cellRateBy) console.log(`| ${label} | ${fmt(r.first, 0)} | ${fmt(r.second, 0)} |`);

@@ -50,7 +50,7 @@ import { SqliteMetadataStore } from './store/sqlite-metadata.js';
 import { openBackend } from './worker/backends.js';
 import type { OpenBackend, SandboxKind } from './worker/backends.js';
 import { LocalWorker } from './worker/local-worker.js';
-import { DEFAULT_STEM_CELLS } from './worker/stem-cells.js';
+import { stemCellBound } from './worker/stem-cells.js';
 import type { GvisorPlatform } from './worker/sandbox/gvisor.js';
 import { WorkerManager } from './worker-manager/worker-manager.js';
 
@@ -85,7 +85,7 @@ export interface PlatformOptions {
   readonly sandboxLifetimeSeconds?: number;
   /** pack (the default): concentrate load and pack workers; round-robin: spread both (a baseline). */
   readonly placement?: 'pack' | 'round-robin';
-  /** Pre-started, code-less nodejs sandboxes each worker keeps (0: none). Default DEFAULT_STEM_CELLS. */
+  /** Most pre-started, code-less nodejs sandboxes each worker keeps (0: none). Default stemCellBound(worker capacity). */
   readonly stemCells?: number;
   /** Start nodejs sandboxes from the runtime's startup snapshots (LocalWorkerOptions.runtimeSnapshots). Default true. */
   readonly runtimeSnapshots?: boolean;
@@ -157,6 +157,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
   const workerCount = options.workers ?? 0;
   const zones = options.zones?.length ? options.zones : [`${options.region}a`];
   const capacityMB = options.workerCapacityMB ?? Math.floor((totalmem() / 1024 / 1024) * 0.9 / Math.max(1, workerCount));
+  const stemCells = options.stemCells ?? stemCellBound(capacityMB);
 
   const placement = new Placement({
     clock,
@@ -175,8 +176,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       logStore.close();
       throw err;
     }
-    const local = new LocalWorker({ clock, backend: inProcess.backend, stemCells: options.stemCells ?? DEFAULT_STEM_CELLS, runtimeSnapshots: options.runtimeSnapshots ?? true, logSink: logStore });
-    if ((options.stemCells ?? DEFAULT_STEM_CELLS) > 0 && local.stemCellsOff) logger.error(`stem cells are off: ${local.stemCellsOff}`);
+    const local = new LocalWorker({ clock, backend: inProcess.backend, stemCells, runtimeSnapshots: options.runtimeSnapshots ?? true, logSink: logStore });
+    if (stemCells > 0 && local.stemCellsOff) logger.error(`stem cells are off: ${local.stemCellsOff}`);
     placement.register({
       worker: { id: local.id, createSandbox: (spec) => local.createSandbox(spec), close: () => local.close(), lose: () => void local.close() },
       zone: zones[0]!,
@@ -297,7 +298,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       join: url,
       token,
       sandbox: options.sandbox,
-      stemCells: options.stemCells ?? DEFAULT_STEM_CELLS,
+      stemCells,
       runtimeSnapshots: options.runtimeSnapshots ?? true,
       ...(options.gvisorPlatform ? { gvisorPlatform: options.gvisorPlatform } : {}),
       dataDir,

@@ -110,7 +110,7 @@ program
   .option('--zones <a,b,c>', 'zones of the worker processes, assigned in turn (default: <region>a)', zoneList)
   .option('--worker-capacity <MB>', "memory each worker offers to sandboxes (default: 90% of this host's memory, shared by the workers)", integer(128, 16_777_216))
   .option('--sandbox-lifetime <seconds>', 'the longest a sandbox lives before it is replaced (its lease)', integer(60, 7 * 86_400), 21_600)
-  .option('--stem-cells <n>', 'pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler (0: none)', integer(0, 1000), 4)
+  .option('--stem-cells <n>', 'most pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler; the pool grows to it with bursts of cold starts (0: none; default: one per 512 MB of worker capacity, 4 to 64)', integer(0, 1000))
   .option('--no-runtime-snapshots', 'start every nodejs sandbox as a plain script, not from the runtime\'s startup snapshot (snapshots are built per memory size in the background)')
   .option('--scaling-rate <n>', 'new sandboxes a function may start per 10 seconds; beyond it invokes get 429', integer(1, 1_000_000), 1000)
   .addOption(new Option('--placement <policy>', 'pack concentrates load on few sandboxes and workers; round-robin spreads it (a baseline for benchmarks)').choices(['pack', 'round-robin']).default('pack'))
@@ -121,7 +121,7 @@ program
   .addOption(new Option('--egress <egress>', 'network egress of functions without a kindling:egress tag: none (no network) or internet (outbound through NAT, host and private addresses blocked)').choices(['none', 'internet']).default('none'))
   .action(async (flags: {
     port: number; host: string; dataDir: string; sandbox: string; gvisorPlatform: string; keepAlive: number; region: string; concurrency: number;
-    workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells: number; runtimeSnapshots: boolean; egress: string;
+    workers: number; zones?: string[]; workerCapacity?: number; sandboxLifetime: number; placement: string; scalingRate: number; stemCells?: number; runtimeSnapshots: boolean; egress: string;
     asyncPollers: number; asyncTimeScale: number; httpPort?: number; httpHost?: string; logRetentionDays: number; logRetentionMb: number;
   }) => {
     // commander has checked these against their choices.
@@ -143,7 +143,7 @@ program
       sandboxLifetimeSeconds: flags.sandboxLifetime,
       placement: flags.placement as 'pack' | 'round-robin',
       scalingRate: flags.scalingRate,
-      stemCells: flags.stemCells,
+      ...(flags.stemCells !== undefined ? { stemCells: flags.stemCells } : {}),
       runtimeSnapshots: flags.runtimeSnapshots,
       defaultEgress: flags.egress as Egress,
       asyncPollers: flags.asyncPollers,
@@ -176,13 +176,13 @@ program
   .option('--capacity <MB>', 'memory this worker offers to sandboxes', integer(128, 16_777_216), 4096)
   .addOption(sandboxOption())
   .addOption(gvisorPlatformOption())
-  .option('--stem-cells <n>', 'pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler (0: none)', integer(0, 1000), 4)
+  .option('--stem-cells <n>', 'most pre-started, code-less nodejs sandboxes each worker keeps so a cold start only loads the handler; the pool grows to it with bursts of cold starts (0: none; default: one per 512 MB of worker capacity, 4 to 64)', integer(0, 1000))
   .option('--no-runtime-snapshots', 'start every nodejs sandbox as a plain script, not from the runtime\'s startup snapshot (snapshots are built per memory size in the background)')
   .option('--data-dir <dir>', "this worker's own files", '.kindling-worker')
   .option('--host <h>', 'address to listen on for the platform', '127.0.0.1')
   .option('--port <n>', 'port to listen on (0 picks a free port)', integer(0, 65535), 0)
   .addOption(new Option('--slot <n>', 'which worker of this host (keeps sandbox uids apart)').argParser(integer(0, 1000)).default(0).hideHelp())
-  .action(async (flags: { join: string; token?: string; platformDataDir: string; zone: string; capacity: number; sandbox: string; gvisorPlatform: string; dataDir: string; host: string; port: number; slot: number; stemCells: number; runtimeSnapshots: boolean }) => {
+  .action(async (flags: { join: string; token?: string; platformDataDir: string; zone: string; capacity: number; sandbox: string; gvisorPlatform: string; dataDir: string; host: string; port: number; slot: number; stemCells?: number; runtimeSnapshots: boolean }) => {
     warnIfUnisolated(flags.sandbox);
     const token = flags.token ?? process.env['KINDLING_CLUSTER_TOKEN'] ?? readToken(flags.platformDataDir);
     let worker;
@@ -193,7 +193,7 @@ program
         zone: flags.zone,
         capacityMB: flags.capacity,
         sandbox: flags.sandbox as SandboxKind,
-        stemCells: flags.stemCells,
+        ...(flags.stemCells !== undefined ? { stemCells: flags.stemCells } : {}),
         runtimeSnapshots: flags.runtimeSnapshots,
         gvisorPlatform: flags.gvisorPlatform as GvisorPlatform,
         dataDir: flags.dataDir,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../shared/clock.js';
 import type { CellShape } from './sandbox-env.js';
-import { StemCellPolicy, StemCellPool } from './stem-cells.js';
+import { StemCellPolicy, StemCellPool, stemCellBound } from './stem-cells.js';
 import type { PoolCell } from './stem-cells.js';
 
 const IDLE = 60_000;
@@ -12,6 +12,20 @@ function policy(maxCells: number, clock = new ManualClock()): { p: StemCellPolic
 }
 
 const targets = (p: StemCellPolicy) => Object.fromEntries(p.targets());
+
+describe('stemCellBound', () => {
+  it('is one cell per 512 MB of worker capacity, at least 4 and at most 64', () => {
+    assert.equal(stemCellBound(128), 4);
+    assert.equal(stemCellBound(2048), 4);
+    assert.equal(stemCellBound(2559), 4);
+    assert.equal(stemCellBound(4096), 8);
+    assert.equal(stemCellBound(5120), 10);
+    assert.equal(stemCellBound(22_118), 43, "90% of this machine's 24 GiB");
+    assert.equal(stemCellBound(32_768), 64);
+    assert.equal(stemCellBound(1_048_576), 64);
+    assert.throws(() => stemCellBound(Number.NaN), /capacityMB/);
+  });
+});
 
 describe('StemCellPolicy', () => {
   it('grows a shape by one cell per cold start that found none, up to the bound', () => {

@@ -11,8 +11,38 @@
 import type { Clock, Timer } from '../shared/clock.js';
 import type { CellShape } from './sandbox-env.js';
 
-/** Default bound of a worker's stem cells (LocalWorkerOptions.stemCells). */
+/** Default bound of a worker's stem cells when its capacity is not known (LocalWorkerOptions.stemCells). */
 export const DEFAULT_STEM_CELLS = 4;
+/** Memory of a worker's capacity per stem cell of its default bound (stemCellBound). */
+export const CAPACITY_MB_PER_STEM_CELL = 512;
+/** The default bound's range (stemCellBound). */
+export const MIN_STEM_CELL_BOUND = 4;
+export const MAX_STEM_CELL_BOUND = 64;
+
+/**
+ * The default bound of the stem cells of a worker offering `capacityMB` to
+ * sandboxes: one per CAPACITY_MB_PER_STEM_CELL, within [MIN, MAX]
+ * (4 at 2 GB and less, 64 from 32 GB on).
+ *
+ * Why it grows with the worker: a burst of cold starts beyond the pool runs
+ * a runtime start each, which CPU bounds (32 node starts at once, without
+ * any platform, manage about 54 a second on 2 cores: bench/RESULTS.md);
+ * only cells started before the burst make sandboxes faster than that. The
+ * bound is what a burst can find ready once the pool has learned it
+ * (the policy grows a shape by one per miss). A bound of 4 on a worker
+ * that holds a hundred sandboxes made every burst past the fourth sandbox
+ * a cold start, however often it came back.
+ *
+ * What it costs: nothing until misses ask for cells (the worker seeds one);
+ * a full pool holds one started runtime per 512 MB of capacity, about 12 MB
+ * each for nodejs (bench "memory per idle sandbox", runtime column), so at
+ * most ~2.5 % of the capacity, outside it (cells are not sandboxes and
+ * reserve no MemorySize); the pool gives one back per minute unused.
+ */
+export function stemCellBound(capacityMB: number): number {
+  if (!(capacityMB >= 0)) throw new Error('capacityMB must be >= 0');
+  return Math.min(MAX_STEM_CELL_BOUND, Math.max(MIN_STEM_CELL_BOUND, Math.floor(capacityMB / CAPACITY_MB_PER_STEM_CELL)));
+}
 /** Default time after which a shape whose cells go untaken loses one. */
 export const DEFAULT_STEM_CELL_IDLE_MS = 60_000;
 

@@ -13,6 +13,7 @@ import { LocalWorker } from './local-worker.js';
 import type { GvisorPlatform } from './sandbox/gvisor.js';
 import { LogShipper } from './log-shipper.js';
 import { LOGS_INGEST_PATH } from './wire.js';
+import { stemCellBound } from './stem-cells.js';
 import { postJson, startWorkerServer } from './worker-server.js';
 import type { WorkerServer } from './worker-server.js';
 
@@ -23,8 +24,8 @@ export interface WorkerProcessOptions {
   readonly zone: string;
   readonly capacityMB: number;
   readonly sandbox: SandboxKind;
-  /** Pre-started, code-less nodejs sandboxes this worker keeps (0: none). */
-  readonly stemCells: number;
+  /** Most pre-started, code-less nodejs sandboxes this worker keeps (0: none). Default stemCellBound(capacityMB). */
+  readonly stemCells?: number;
   /** Start nodejs sandboxes from the runtime's startup snapshots (LocalWorkerOptions.runtimeSnapshots). */
   readonly runtimeSnapshots: boolean;
   readonly gvisorPlatform?: GvisorPlatform;
@@ -54,8 +55,9 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     send: (batch) => postJson(`${options.join}${LOGS_INGEST_PATH}`, options.token, batch),
     onError: (message) => console.error(`kindling worker ${id}: ${message}`),
   });
-  const worker = new LocalWorker({ id, backend: opened.backend, stemCells: options.stemCells, runtimeSnapshots: options.runtimeSnapshots, logSink: logs });
-  if (options.stemCells > 0 && worker.stemCellsOff) console.error(`kindling worker ${id}: stem cells are off: ${worker.stemCellsOff}`);
+  const stemCells = options.stemCells ?? stemCellBound(options.capacityMB);
+  const worker = new LocalWorker({ id, backend: opened.backend, stemCells, runtimeSnapshots: options.runtimeSnapshots, logSink: logs });
+  if (stemCells > 0 && worker.stemCellsOff) console.error(`kindling worker ${id}: stem cells are off: ${worker.stemCellsOff}`);
   let server: WorkerServer;
   try {
     server = await startWorkerServer({
