@@ -75,6 +75,9 @@ export interface LocalWorkerOptions {
   readonly runtimeSnapshots?: boolean;
 }
 
+/** How long a new sandbox that is ready but never invoked holds back the stem-cell pool's refill (see createSandbox). */
+const REFILL_WITHOUT_INVOKE_MS = 1000;
+
 /**
  * The shape the pool always keeps a cell of (when stem cells are on): a
  * nodejs function with Lambda's default MemorySize and EphemeralStorage,
@@ -197,8 +200,13 @@ export class LocalWorker implements Worker {
       throw err;
     } finally {
       // The pool refills (or grows, after a miss) once this cold start has
-      // done its init (or is gone), rather than competing with it for the CPU.
-      if (shape) void Promise.race([sandbox.initSettled, sandbox.exited]).then(() => pool?.refill());
+      // answered its first invoke (or is gone, or has been ready a while
+      // without one), rather than competing with it for the CPU: starting a
+      // cell forks this process and runs a runtime's start beside it.
+      if (shape) {
+        const idle = sandbox.initSettled.then(() => new Promise<void>((resolve) => this.#ctx.clock.setTimeout(resolve, REFILL_WITHOUT_INVOKE_MS)));
+        void Promise.race([sandbox.firstInvokeSettled, sandbox.exited, idle]).then(() => setImmediate(() => pool?.refill()));
+      }
     }
     return sandbox;
   }
@@ -413,6 +421,9 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
   #initDurationMs: number | undefined;
   #initSettled!: () => void;
   readonly #initPromise: Promise<void>;
+  #firstInvokeSettled!: () => void;
+  /** Resolves once the first invoke has its outcome (see firstInvokeSettled). */
+  readonly firstInvokeSettled: Promise<void>;
 
   #pending: PendingInvoke | undefined;
   #busy = false;
@@ -435,6 +446,7 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
     this.#nodejs = NODEJS_RUNTIMES.has(spec.runtime);
     this.exited = new Promise<void>((resolve) => (this.#resolveExited = resolve));
     this.#initPromise = new Promise<void>((resolve) => (this.#initSettled = resolve));
+    this.firstInvokeSettled = new Promise<void>((resolve) => (this.#firstInvokeSettled = resolve));
   }
 
   /** Resolves once the init phase is over: the runtime is ready, or init failed. */
@@ -642,6 +654,10 @@ class LocalSandbox implements Sandbox, RuntimeApiListener {
       return await this.#run(req, cold);
     } finally {
       this.#busy = false;
+      if (cold) {
+        this.#firstInvokeSettled();
+        this.#proc?.firstInvokeDone?.();
+      }
       if (this.#condemned || this.#exit !== undefined) void this.#tearDown();
     }
   }

@@ -94,6 +94,13 @@ export interface SandboxProcess {
    */
   initDone?(): void;
   /**
+   * Called by the worker once the sandbox has answered its first invoke (or
+   * failed it): its cold start is over, and a backend may now do the
+   * background work it keeps off a cold start's way (preparing the next
+   * sandbox). Idempotent; optional.
+   */
+  firstInvokeDone?(): void;
+  /**
    * Peak memory in bytes as far as this backend can measure it, or undefined
    * when the sandbox is gone. Cheap enough to call once per invoke, but not free.
    */
