@@ -32,9 +32,14 @@ export class FileBlobStore implements BlobStore {
   readonly #tasksDir: string;
   readonly #tmpDir: string;
 
+  /** Where the store of `dataDir` unpacks task roots (code and merged layers), one directory each. */
+  static tasksDir(dataDir: string): string {
+    return join(dataDir, 'tasks');
+  }
+
   constructor(dataDir: string) {
     this.#codeDir = join(dataDir, 'code');
-    this.#tasksDir = join(dataDir, 'tasks');
+    this.#tasksDir = FileBlobStore.tasksDir(dataDir);
     this.#tmpDir = join(dataDir, 'tmp');
     // Whatever is left in tmp/ was staged by a process that crashed before its
     // rename: never visible under a final path, safe to discard.

@@ -2,8 +2,9 @@
  * Opens the sandbox backend a worker runs on, by name, for the platform's
  * in-process worker and for `kindling worker` alike.
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { FileBlobStore } from '../store/file-blobs.js';
 import type { SandboxBackend } from './sandbox/backend.js';
 import { GvisorBackend, defaultGvisorRoot } from './sandbox/gvisor.js';
 import type { GvisorPlatform } from './sandbox/gvisor.js';
@@ -59,10 +60,14 @@ export async function openBackend(options: BackendOptions): Promise<OpenBackend>
   if (options.kind === 'namespace') {
     // The data directory may be private (0700, or under /root): the backend
     // binds the code directories into each sandbox from the root side, so
-    // the sandboxes' unprivileged uids need no access to the path.
+    // the sandboxes' unprivileged uids need no access to the path; the task
+    // roots of this data directory's blob store, ahead of time.
     const slot = options.slot ?? 0;
+    const tasks = FileBlobStore.tasksDir(options.dataDir);
+    mkdirSync(tasks, { recursive: true });
     const backend = await NamespaceBackend.create({
       root: defaultNamespaceRoot(options.dataDir),
+      codeRoots: [tasks],
       hostUids: { base: HOST_UID_BASE + slot * HOST_UIDS_PER_SLOT, count: HOST_UIDS_PER_SLOT },
     });
     return { backend, close: () => backend.close() };

@@ -38,6 +38,15 @@ export function findExecutable(name: string, path: string = process.env['PATH'] 
   return undefined;
 }
 
+/** Whether users other than its owner and group may search (enter) the directory `path` itself. */
+export function searchableByOthers(path: string): boolean {
+  try {
+    return (statSync(path).mode & 0o001) !== 0;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Whether a user with no relation to the owners (an "other") can reach
  * `path`: every directory on the way is searchable by others. Sandboxes run

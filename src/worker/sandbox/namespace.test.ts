@@ -214,6 +214,31 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     assert.ok(!body.fds.some((l) => l.includes(privateRoot)), `no host directory is open in the sandbox: ${body.fds.join(', ')}`);
   });
 
+  it('reaches code below a private directory through its code root, bound by the gates made ahead once learned', async () => {
+    // A platform's task roots: <data dir, 0700>/tasks/<sha256>, 0755 below it.
+    const privateRoot = await codeDir({});
+    await chmod(privateRoot, 0o700);
+    const tasks = join(privateRoot, 'tasks');
+    const fn = async (name: string): Promise<string> => {
+      const dir = join(tasks, name);
+      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await chmod(tasks, 0o755);
+      await writeFile(join(dir, 'index.js'), `exports.handler = async () => ({ name: ${JSON.stringify(name)}, entries: require('node:fs').readdirSync('/var/task') });`);
+      return dir;
+    };
+    const [a, b] = [await fn('a'), await fn('b')];
+    const before = backend.gatesMadeAtStart;
+    for (const [dir, name] of [[a, 'a'], [b, 'b']] as const) {
+      const out = await (await create(spec(dir))).invoke(req());
+      assert.equal(out.functionError, undefined, `${out.payload.toString()}\n${out.logs ?? ''}`);
+      assert.deepEqual(json(out.payload), { name, entries: ['index.js'] });
+      // The next gate is made once the first invoke is answered (one turn later).
+      await new Promise((resolve) => setImmediate(resolve));
+      await backend.gateMadeAhead();
+    }
+    assert.equal(backend.gatesMadeAtStart, before + 1, 'the first start learned the root in a gate of its own; the second found it bound in the gate made ahead');
+  });
+
   it('shows the function\'s layers read-only at /opt: modules from /opt/nodejs/node_modules, also from a private directory', async () => {
     const privateRoot = await codeDir({});
     await chmod(privateRoot, 0o700);

@@ -11,7 +11,7 @@ import { SandboxUnavailableError } from './backend.js';
 import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
 import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, limitsFor } from './cgroups.js';
 import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
-import { blockedForOthers, detectNamespaceSupport, findExecutable } from './detect.js';
+import { blockedForOthers, detectNamespaceSupport, findExecutable, searchableByOthers } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 import { buildSeccompFilter } from './seccomp.js';
@@ -33,6 +33,13 @@ export interface NamespaceBackendOptions {
    * platforms on one host never clean up or remove each other's cgroups.
    */
   readonly cgroupName?: string;
+  /**
+   * Directories whose subdirectories are the code and layers sandboxes are
+   * shown (a FileBlobStore's task roots), when the sandboxes' uids cannot
+   * reach them: bound in each gate ahead of time (see #codeRoots). Others
+   * are learned from the sandboxes started. Default: none.
+   */
+  readonly codeRoots?: readonly string[];
   /** Host tree shown at /var/runtime. Default: DEFAULT_RUNTIME_ROOT. */
   readonly runtimeRoot?: string;
   /** Classic-BPF program for `bwrap --seccomp`. Default: buildSeccompFilter(); false: none. */
@@ -120,10 +127,16 @@ export function defaultNamespaceRoot(key = 'default'): string {
  * on Lambda).
  *
  * When Kindling is root the gate starts as root in a private mount namespace
- * (unshare), binds the code directory onto a mount point under the backend
- * root if the sandbox's uid could not reach it (a data directory under a
- * 0700 directory), and then drops to that uid with setpriv before it execs
- * bwrap.
+ * (unshare), binds the directories the sandbox's uid could not reach (a
+ * data directory under a 0700 directory) onto mount points under the
+ * backend root, and then drops to that uid with setpriv (GATE_ROOT_SCRIPT).
+ * A gate made ahead does this before it is asked for, for the code roots:
+ * the parents of the code and layer directories (the platform's task
+ * roots), given or learned from earlier starts; bwrap then finds a
+ * function's code below them. So a cold start runs no mount and no setpriv
+ * (each an exec, ~1.7 ms here); a start whose directories the gate made
+ * ahead does not reach (the first one below a new root) binds them in a
+ * gate made for it, as does a stem cell (its shared task root).
  *
  * Exit status: bwrap reports a command killed by signal N as exit 128+N, so
  * exits above 128 that name a signal are reported as that signal (an OOM
@@ -183,6 +196,14 @@ export class NamespaceBackend implements SandboxBackend {
   #closed: Promise<void> | undefined;
   /** The gate the next start() uses. */
   #ready: Promise<Gate> | undefined;
+  /**
+   * Host directories whose subdirectories sandboxes are shown (the task
+   * roots of code and layers) and that the sandbox's uid cannot reach:
+   * each gate made ahead binds them all, so a cold start binds nothing.
+   * Given (NamespaceBackendOptions.codeRoots) or learned (#learnCodeRoots).
+   */
+  readonly #codeRoots: string[] = [];
+  #gatesMadeAtStart = 0;
   #gates = 0;
 
   private constructor(root: string, support: NamespaceSupport, cgroups: CgroupParent, options: NamespaceBackendOptions, tools: RootTools | undefined) {
@@ -198,6 +219,7 @@ export class NamespaceBackend implements SandboxBackend {
     this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
     this.#fixedArgs = this.#buildFixedArgs();
     this.#networks = new SandboxNetworks({ etcDir: join(root, 'etc') });
+    if (tools !== undefined) for (const r of options.codeRoots ?? []) if (this.#codeRoots.length < CODE_ROOT_POINTS && searchableByOthers(r)) this.#codeRoots.push(resolve(r));
   }
 
   /**
@@ -234,6 +256,7 @@ export class NamespaceBackend implements SandboxBackend {
     // Mount points of the directories a sandbox's uid cannot reach (see
     // start()); only ever mounted on inside a gate's own mount namespace.
     for (let i = 0; i < MOUNT_POINTS; i++) mkdirSync(join(root, 'mnt', String(i)), { recursive: true, mode: 0o755 });
+    for (let i = 0; i < CODE_ROOT_POINTS; i++) mkdirSync(join(root, 'mnt', `${CODE_ROOT_POINT}${i}`), { mode: 0o755 });
     // Stem cells' task root and staging point (see the class comment):
     // empty directories on the host, mounted on only inside gates' namespaces.
     for (const d of [CELL_TASK, CELL_STAGE]) mkdirSync(join(root, 'mnt', d), { mode: 0o755 });
@@ -258,6 +281,21 @@ export class NamespaceBackend implements SandboxBackend {
       tools = { ...(found as Omit<RootTools, 'nsenter' | 'perl'>), nsenter, perl };
     }
     return new NamespaceBackend(root, support, cgroups, options, tools);
+  }
+
+  /**
+   * Sandboxes (stem cells aside) that found no gate made ahead to use (the
+   * first one; one below a code root no gate knew; one that came while the
+   * next gate was still being made) and waited for one made at start, with
+   * its cgroup migration and binds (for diagnostics and tests).
+   */
+  get gatesMadeAtStart(): number {
+    return this.#gatesMadeAtStart;
+  }
+
+  /** Resolves once the gate being made ahead, if one is, is ready or failed (for tests). */
+  async gateMadeAhead(): Promise<void> {
+    await this.#ready?.catch(() => undefined);
   }
 
   /** The layout of the cgroups in use (for diagnostics). */
@@ -287,19 +325,36 @@ export class NamespaceBackend implements SandboxBackend {
   /** Starts a sandbox showing `codeDir` at /var/task, or a stem cell when it is undefined. */
   async #start(options: SandboxStartOptions | CellStartOptions, codeDir: string | undefined): Promise<NamespaceSandbox> {
     if (this.#closed) throw new Error('the namespace backend is closed');
-    // A gate made ahead of time when there is one (its cgroup migration, the
-    // slow part, is already done), else a fresh one; the next is made once
-    // this one has its command (spawning it blocks the event loop for a
-    // fork and exec: not while this cold start waits for it).
-    const ready = this.#ready;
-    this.#ready = undefined;
-    let gate = ready ? await ready.catch(() => undefined) : undefined;
-    if (gate?.exit !== undefined) {
-      // Died while waiting (killed from outside): never hand it out.
-      await this.#retire(gate.cgroup, gate.uid);
+    const runtime = this.#runtimes.view(options.runtimeDir);
+    const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API, snapshotDir: SANDBOX_SNAPSHOT_DIR };
+    const launch = options.launch(view);
+    // Host directories from outside the backend root, shown read-only: the
+    // code, the function's merged layers at /opt (Lambda's layers
+    // directory; else /opt stays empty), a node installed outside /usr.
+    const optDir = codeDir !== undefined && 'optDir' in options ? options.optDir : undefined;
+    const outside = [
+      ...(codeDir !== undefined ? [[codeDir, '/var/task'] as const] : []),
+      ...(optDir !== undefined ? [[optDir, '/opt'] as const] : []),
+      ...nodeDirs(launch.command).map((d) => [d, d] as const),
+    ];
+    // The gate made ahead when there is one and it reaches those directories
+    // (its cgroup migration, the slow part, is done; so are its binds), else
+    // one made now. The next is made ahead once this one has its command
+    // (spawning it blocks the event loop for a fork and exec: not while this
+    // cold start waits for it). A stem cell's gate binds its task root at
+    // start: always one of its own, leaving the one made ahead to a cold start.
+    let gate = codeDir === undefined ? undefined : await this.#takeReadyGate();
+    if (gate !== undefined && !this.#covers(gate, outside)) {
+      // A code root it lacks: learned now, bound by the gates made from now
+      // on; this gate is stale then, else still as good as the next.
+      if (this.#learnCodeRoots(outside) || this.#ready !== undefined) await this.#discard(gate);
+      else this.#ready = Promise.resolve(gate);
       gate = undefined;
     }
-    gate ??= await this.#makeGate();
+    if (gate === undefined) {
+      if (codeDir !== undefined) this.#gatesMadeAtStart++;
+      gate = await this.#makeGate(undefined);
+    }
     const dir = join(this.#root, 'sb', options.id);
     const server = options.runtimeApi;
     try {
@@ -312,9 +367,6 @@ export class NamespaceBackend implements SandboxBackend {
 
       // A stem cell has none: an 'internet' function never takes one (sandbox-env.ts cellShape).
       const egress = ('egress' in options ? options.egress : undefined) ?? 'none';
-      const runtime = this.#runtimes.view(options.runtimeDir);
-      const view: SandboxView = { taskRoot: '/var/task', runtimeDir: runtime.inside, optDir: '/opt', runtimeApi: SANDBOX_RUNTIME_API, snapshotDir: SANDBOX_SNAPSHOT_DIR };
-      const launch = options.launch(view);
       const managed = launch.env['AWS_EXECUTION_ENV'] !== undefined;
       // A stem cell runs a built-in runtime, and startCell checked the tree.
       const direct = codeDir === undefined || (managed && this.#runtimes.speaksSocket);
@@ -324,32 +376,27 @@ export class NamespaceBackend implements SandboxBackend {
       const env: Record<string, string> = direct ? { ...launch.env, [RUNTIME_API_SOCKET_ENV]: SANDBOX_RUNTIME_API_SOCKET } : { ...launch.env };
       const command = direct ? [launch.command, ...launch.args] : ['/bin/sh', FORWARDER_PATH, launch.command, ...launch.args];
       if (command.some((c) => c.includes('\n') || c === '')) throw new Error('sandbox command arguments must be non-empty single lines');
-      // Host directories from outside the backend root (the code, a node
-      // installed outside /usr) may sit below directories the sandbox's
+      // The outside directories may sit below directories the sandbox's
       // unprivileged uid cannot search (a data directory under /root, a
       // mkdtemp directory). bwrap resolves bind sources as that uid — even
       // those given as --ro-bind-fd: bubblewrap (0.8 at least) realpath()s
       // /proc/self/fd/N and then looks the resolved path up again
-      // (containers/bubblewrap#569) — so such a directory is first bound,
-      // by the root gate in its private mount namespace, onto one of the
-      // backend's mount points, which every uid can reach.
-      // The function's merged layers, read-only at /opt (Lambda's layers directory); else /opt stays empty.
-      const optDir = codeDir !== undefined && 'optDir' in options ? options.optDir : undefined;
-      const outside = [
-        ...(codeDir !== undefined ? [[codeDir, '/var/task'] as const] : []),
-        ...(optDir !== undefined ? [[optDir, '/opt'] as const] : []),
-        ...nodeDirs(launch.command).map((d) => [d, d] as const),
-      ];
+      // (containers/bubblewrap#569) — so such a directory is reached through
+      // a bind the root gate made in its private mount namespace onto one of
+      // the backend's mount points, which every uid can reach: its parent,
+      // a code root, bound when the gate was made (#covers), or else the
+      // directory itself, bound now (a gate made for this start).
       const mounts: string[] = [];
       const outsideArgs = outside.flatMap(([host, inside]) => {
-        if (gate.uid === undefined || blockedForOthers(host) === undefined) return ['--ro-bind', host, inside];
+        const reached = this.#reach(gate, host);
+        if (reached !== undefined) return ['--ro-bind', reached, inside];
         const point = join(this.#root, 'mnt', String(mounts.length / 2));
         mounts.push(resolve(host), point);
         return ['--ro-bind', point, inside];
       });
       if (codeDir === undefined) {
         // A stem cell: the gate makes cell-task a shared mount point of its
-        // namespace (a pair of equal paths, see GATE_SCRIPT), shown at /var/task.
+        // namespace (a pair of equal paths, see GATE_ROOT_SCRIPT), shown at /var/task.
         const point = join(this.#root, 'mnt', CELL_TASK);
         mounts.push(point, point);
         outsideArgs.push('--ro-bind', point, '/var/task');
@@ -378,14 +425,29 @@ export class NamespaceBackend implements SandboxBackend {
         throw new Error('sandbox arguments and environment must not contain a NUL byte');
       }
       const stdio = gate.child.stdio as unknown as [NodeJS.WritableStream, Readable, Readable, NodeJS.WritableStream, NodeJS.WritableStream | null, Readable, NodeJS.WritableStream];
-      stdio[0].end(`${mounts.join('\n')}${mounts.length > 0 ? '\n' : ''}\n${command.join('\n')}\n\n`);
+      // A gate made ahead has read its mounts (its code roots) already.
+      const mountLines = gate.codeRoots === undefined ? `${mounts.map((m) => `${m}\n`).join('')}\n` : '';
+      if (mounts.length > 0 && gate.codeRoots !== undefined) throw new Error('a gate made ahead cannot bind at start');
+      stdio[0].end(`${mountLines}${command.join('\n')}\n\n`);
       stdio[3].end(Buffer.from(args.map((a) => `${a}\0`).join(''), 'utf8'));
       if (this.#seccomp && stdio[4]) stdio[4].end(this.#seccomp);
-      this.#refill();
+      // The next gate is made once this sandbox has answered its first
+      // invoke (firstInvokeDone; or is gone, or has had REFILL_AFTER_MS):
+      // making one forks this process (the event loop stops for it) and
+      // runs a few programs (its binds, the drop to its uid), which would
+      // compete with this cold start's runtime for the CPU (bench/RESULTS.md,
+      // 2026-12-06 (later)). A stem cell never took the gate made ahead.
+      const refill = once(() => {
+        clearTimeout(timer);
+        setImmediate(() => this.#refill());
+      });
+      const timer = setTimeout(refill, codeDir === undefined ? 0 : REFILL_AFTER_MS);
+      timer.unref();
+      void gate.exited.then(refill);
       // bwrap's child waits on BLOCK_FD until the sandbox's network is ready.
       const egressNat = await this.#networks.connect({ info: stdio[INFO_FD], block: stdio[BLOCK_FD] } as NetnsHandshake, egress);
       const exited = gate.exited.then((raw) => toSandboxExit(raw));
-      const parts: NamespaceSandboxParts = { gate, stdout: stdio[1], stderr: stdio[2], exited, server, dir, limits, egress: egressNat, release: () => this.#releaseUid(gate.uid) };
+      const parts: NamespaceSandboxParts = { gate, stdout: stdio[1], stderr: stdio[2], exited, server, dir, limits, egress: egressNat, release: () => this.#releaseUid(gate.uid), firstInvokeDone: refill };
       if (codeDir !== undefined) return new NamespaceSandbox(parts);
       const tools = this.#tools as RootTools;
       return new NamespaceCell(parts, { nsenter: tools.nsenter as string, bindWith: tools.perl ?? { mount: tools.mount }, stage: join(this.#root, 'mnt', CELL_STAGE), point: join(this.#root, 'mnt', CELL_TASK) });
@@ -398,12 +460,62 @@ export class NamespaceBackend implements SandboxBackend {
     }
   }
 
-  /** Prepares the next gate in the background (one at a time). */
+  /** Prepares the next gate in the background (one at a time), binding the code roots known now. */
   #refill(): void {
     if (this.#closed || this.#ready) return;
-    const next = this.#makeGate();
+    const next = this.#makeGate([...this.#codeRoots]);
     next.catch(() => undefined);
     this.#ready = next;
+  }
+
+  /** The gate made ahead, if it is still alive; the next one is made once this start has given it its command. */
+  async #takeReadyGate(): Promise<Gate | undefined> {
+    const ready = this.#ready;
+    this.#ready = undefined;
+    const gate = ready ? await ready.catch(() => undefined) : undefined;
+    if (gate?.exit === undefined) return gate;
+    // Died while waiting (killed from outside): never hand it out.
+    await this.#retire(gate.cgroup, gate.uid);
+    return undefined;
+  }
+
+  /** Where bwrap, as `gate`'s uid, finds the host directory `host`: itself, or below a code root the gate bound; undefined when the gate must bind it. */
+  #reach(gate: Gate, host: string): string | undefined {
+    if (gate.uid === undefined || blockedForOthers(host) === undefined) return host;
+    const i = gate.codeRoots?.indexOf(dirname(resolve(host))) ?? -1;
+    return i < 0 ? undefined : join(this.#root, 'mnt', `${CODE_ROOT_POINT}${i}`, basename(host));
+  }
+
+  /** Whether `gate` reaches every one of the `outside` directories without binding at start. */
+  #covers(gate: Gate, outside: readonly (readonly [string, string])[]): boolean {
+    return outside.every(([host]) => this.#reach(gate, host) !== undefined);
+  }
+
+  /**
+   * Remembers, as code roots for the gates made from now on, the parents of
+   * the `outside` directories the sandbox's uid cannot reach, where binding
+   * the parent is enough: it and the directory are searchable by others, as
+   * the platform's task roots are (<data dir>/tasks/<sha256>, 0755 below a
+   * private data directory). True when it learned one.
+   */
+  #learnCodeRoots(outside: readonly (readonly [string, string])[]): boolean {
+    if (this.#tools === undefined) return false;
+    let learned = false;
+    for (const [host] of outside) {
+      const parent = dirname(resolve(host));
+      if (this.#codeRoots.includes(parent) || this.#codeRoots.length >= CODE_ROOT_POINTS) continue;
+      if (blockedForOthers(host) === undefined || !searchableByOthers(parent) || !searchableByOthers(host)) continue;
+      this.#codeRoots.push(parent);
+      learned = true;
+    }
+    return learned;
+  }
+
+  /** Stops a gate that never got its command. */
+  async #discard(gate: Gate): Promise<void> {
+    gate.child.kill('SIGKILL');
+    await gate.exited;
+    await this.#retire(gate.cgroup, gate.uid);
   }
 
   /**
@@ -413,7 +525,7 @@ export class NamespaceBackend implements SandboxBackend {
    * when no migration ran recently (measured 10-14 ms here), so it is done
    * before the sandbox is asked for, not while a cold start waits.
    */
-  async #makeGate(): Promise<Gate> {
+  async #makeGate(codeRoots: readonly string[] | undefined): Promise<Gate> {
     const uid = this.#allocateUid();
     const id = `g${(this.#gates++).toString(36)}-${process.pid.toString(36)}`;
     let cgroup: SandboxCgroup | undefined;
@@ -428,13 +540,17 @@ export class NamespaceBackend implements SandboxBackend {
       const tools = this.#tools;
       if (uid !== undefined && tools !== undefined) {
         // Root: the gate stays root, in a mount namespace of its own, until
-        // it has bound the unreachable directories (start()); setpriv then
-        // drops to the sandbox's uid (no groups, no capabilities) and execs
-        // bwrap. Same pid throughout: unshare execs sh, which execs setpriv.
-        Object.assign(env, { SETPRIV: tools.setpriv, MOUNT: tools.mount, SANDBOX_UID: String(uid) });
-        child = spawn(tools.unshare, ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', GATE_SCRIPT, 'kindling-gate'], { cwd: '/', env, stdio: [...stdio] });
+        // it has made its binds (GATE_ROOT_SCRIPT: the code roots right
+        // after the cgroup migration below, or what start() gives it); it
+        // then drops to the sandbox's uid, waits for its command and execs
+        // bwrap. Same pid throughout: unshare execs sh, sh setpriv, setpriv
+        // sh, sh bwrap.
+        Object.assign(env, { SETPRIV: tools.setpriv, MOUNT: tools.mount, SANDBOX_UID: String(uid), GATE_WAIT: GATE_WAIT_SCRIPT });
+        child = spawn(tools.unshare, ['--mount', '--propagation', 'private', '--', '/bin/sh', '-c', GATE_ROOT_SCRIPT, 'kindling-gate'], { cwd: '/', env, stdio: [...stdio] });
       } else {
-        child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'kindling-gate'], { cwd: '/', env, stdio: [...stdio], ...(uid !== undefined ? { uid, gid: uid } : {}) });
+        // Nothing to bind: the gate waits for its command from the first.
+        codeRoots = [];
+        child = spawn('/bin/sh', ['-c', GATE_WAIT_SCRIPT, 'kindling-gate'], { cwd: '/', env, stdio: [...stdio], ...(uid !== undefined ? { uid, gid: uid } : {}) });
       }
       for (const s of [child.stdin, ...child.stdio.slice(3)]) s?.on('error', () => undefined);
       const spawned = new Promise<void>((resolveSpawn, reject) => {
@@ -444,6 +560,7 @@ export class NamespaceBackend implements SandboxBackend {
       const gate: Gate = {
         pid: 0,
         uid,
+        codeRoots,
         cgroup,
         child,
         exit: undefined,
@@ -459,6 +576,11 @@ export class NamespaceBackend implements SandboxBackend {
       gate.pid = child.pid;
       // The shell waits on stdin: nothing of the sandbox runs before it is in its cgroup.
       await cgroup.join(child.pid);
+      // A root gate made ahead binds its code roots and drops to the
+      // sandbox's uid now, so that a cold start does neither.
+      if (tools !== undefined && uid !== undefined && codeRoots !== undefined) {
+        child.stdin?.write(codeRoots.map((r, i) => `${r}\n${join(this.#root, 'mnt', `${CODE_ROOT_POINT}${i}`)}\n`).join('') + '\n');
+      }
       return gate;
     } catch (err) {
       child?.kill('SIGKILL');
@@ -539,31 +661,41 @@ export class NamespaceBackend implements SandboxBackend {
 }
 
 /**
- * Host side, started ahead of time, as the sandbox's uid — or, when Kindling
- * is root, as root in a private mount namespace with SANDBOX_UID set. Sent
- * once this shell's pid is in the sandbox's cgroup and the sandbox is asked
- * for: pairs of lines "source, mount point" to bind (root only) up to an
- * empty line, then the command, one argument per line up to an empty line.
- * A pair of equal paths instead makes that path a mount point of its own,
- * marked shared: a stem cell's task root (see NamespaceBackend).
- * Then it becomes bwrap (through setpriv, as SANDBOX_UID, when root), whose
- * other arguments come from fd 3. EOF before the last empty line (the worker
- * died or dropped the gate) ends it. `ulimit -n 1024` is Lambda's file
- * descriptor quota: the sandbox cannot inherit the platform's far higher one.
+ * The gate, host side, when Kindling is root: root in a private mount
+ * namespace (unshare) until it has made its binds, then the sandbox's uid.
+ * It reads pairs of lines "source, mount point" to bind, up to an empty
+ * line; a pair of equal paths instead makes that path a mount point of its
+ * own, marked shared: a stem cell's task root (see NamespaceBackend). Then
+ * it drops to SANDBOX_UID (setpriv: no groups, no capabilities) as a shell
+ * running GATE_WAIT_SCRIPT, which reads the command, one argument per line
+ * up to an empty line, and execs bwrap, whose other arguments come from
+ * fd 3. A gate made ahead is given its binds (the code roots) as soon as it
+ * is in its cgroup, and so waits for its command as the sandbox's uid; a
+ * gate made for one start is given both at once. Without root, the gate is
+ * GATE_WAIT_SCRIPT alone, spawned as the sandbox's uid. EOF before the last
+ * empty line (the worker died or dropped the gate) ends it. `ulimit -n 1024`
+ * is Lambda's file descriptor quota: the sandbox cannot inherit the
+ * platform's far higher one. One pid throughout: each part execs the next.
  */
-const GATE_SCRIPT = `set --; ended=
-while IFS= read -r src; do [ -z "$src" ] && break; IFS= read -r dst && [ -n "$SANDBOX_UID" ] || exit 125
+const GATE_ROOT_SCRIPT = `[ -n "$SANDBOX_UID" ] || exit 125
+while IFS= read -r src; do [ -z "$src" ] && break; IFS= read -r dst || exit 125
   if [ "$src" = "$dst" ]; then "$MOUNT" --bind "$src" "$src" </dev/null && "$MOUNT" --make-shared "$src" </dev/null || exit 125
   else "$MOUNT" --bind "$src" "$dst" </dev/null || exit 125; fi
 done
+exec "$SETPRIV" --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --inh-caps=-all -- /bin/sh -c "$GATE_WAIT" kindling-gate`;
+
+/** The gate's second part, as the sandbox's uid: reads the command, one argument per line up to an empty line, and becomes bwrap (see GATE_ROOT_SCRIPT). */
+const GATE_WAIT_SCRIPT = `set --; ended=
 while IFS= read -r a; do [ -z "$a" ] && { ended=1; break; }; set -- "$@" "$a"; done
 [ -n "$ended" ] && [ $# -gt 0 ] || exit 125
 ulimit -n 1024 || exit 125
-[ -z "$SANDBOX_UID" ] || exec "$SETPRIV" --reuid="$SANDBOX_UID" --regid="$SANDBOX_UID" --clear-groups --inh-caps=-all -- "$BWRAP" --args 3 -- "$@" </dev/null
 exec "$BWRAP" --args 3 -- "$@" </dev/null`;
 
 /** Mount points under <root>/mnt: the code, the layers (/opt) and up to two directories of a node outside /usr. */
 const MOUNT_POINTS = 4;
+/** Mount points under <root>/mnt of the code roots a gate made ahead binds (<CODE_ROOT_POINT><i>), and how many. */
+const CODE_ROOT_POINT = 'root-';
+const CODE_ROOT_POINTS = 4;
 /** Under <root>/mnt: a stem cell's task root, and where bind() prepares the code's mount. */
 const CELL_TASK = 'cell-task';
 const CELL_STAGE = 'cell-stage';
@@ -614,10 +746,33 @@ const FORWARDER_SCRIPT = forwarderScript();
 interface Gate {
   pid: number;
   readonly uid: number | undefined;
+  /**
+   * The code roots the gate has bound (at <root>/mnt/<CODE_ROOT_POINT><i>),
+   * after which it waits for its command alone; undefined for a root gate
+   * made for one start, which binds what that start gives it.
+   */
+  readonly codeRoots: readonly string[] | undefined;
   readonly cgroup: SandboxCgroup;
   readonly child: ChildProcess;
   exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Longest a started sandbox keeps the backend from making its next gate
+ * when no first invoke is answered sooner (see start()): a no-op nodejs
+ * function's cold start is answered in ~40 ms.
+ */
+const REFILL_AFTER_MS = 1000;
+
+/** `fn`, run on its first call only. */
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }
 
 /** Lambda's highest MemorySize; a pooled cgroup starts there. */
@@ -634,6 +789,8 @@ interface NamespaceSandboxParts {
   readonly limits: CgroupLimits;
   /** Gives the gate's host uid back (after the cgroup is removed). */
   readonly release: () => void;
+  /** See SandboxProcess.firstInvokeDone: the backend makes its next gate. */
+  readonly firstInvokeDone: () => void;
   /** The sandbox's NAT ('internet' egress), ended with it. */
   readonly egress: SandboxEgress | undefined;
 }
@@ -696,6 +853,10 @@ class NamespaceSandbox implements SandboxProcess {
    * and measurements of init CPU time show it), only invokes are. Without
    * this a 128 MB node function, at 7% of a vCPU, needed ~745 ms to start.
    */
+  firstInvokeDone(): void {
+    this.#p.firstInvokeDone();
+  }
+
   initDone(): void {
     if (this.#initDone || this.#gone) return;
     this.#initDone = true;
