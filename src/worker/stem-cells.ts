@@ -43,6 +43,7 @@ export function stemCellBound(capacityMB: number): number {
   if (!(capacityMB >= 0)) throw new Error('capacityMB must be >= 0');
   return Math.min(MAX_STEM_CELL_BOUND, Math.max(MIN_STEM_CELL_BOUND, Math.floor(capacityMB / CAPACITY_MB_PER_STEM_CELL)));
 }
+
 /** Default time after which a shape whose cells go untaken loses one. */
 export const DEFAULT_STEM_CELL_IDLE_MS = 60_000;
 
