@@ -339,12 +339,13 @@ export class NamespaceBackend implements SandboxBackend {
     ];
     // The gate made ahead when there is one and it reaches those directories
     // (its cgroup migration, the slow part, is done; so are its binds), else
-    // one made now. The next is made ahead once this one has its command
-    // (spawning it blocks the event loop for a fork and exec: not while this
-    // cold start waits for it). A stem cell's gate binds its task root at
-    // start: always one of its own, leaving the one made ahead to a cold start.
+    // one made now; the next is made ahead once this sandbox has answered
+    // its first invoke (see below). A stem cell's gate binds its task root
+    // at start: always one of its own, leaving the one made ahead to a cold start.
     let gate = codeDir === undefined ? undefined : await this.#takeReadyGate();
-    if (gate !== undefined && !this.#covers(gate, outside)) {
+    // Where bwrap finds each outside directory, or undefined: bound at start.
+    let reached = gate === undefined ? [] : outside.map(([host]) => this.#reach(gate as Gate, host));
+    if (gate !== undefined && reached.includes(undefined)) {
       // A code root it lacks: learned now, bound by the gates made from now
       // on; this gate is stale then, else still as good as the next.
       if (this.#learnCodeRoots(outside) || this.#ready !== undefined) await this.#discard(gate);
@@ -353,7 +354,9 @@ export class NamespaceBackend implements SandboxBackend {
     }
     if (gate === undefined) {
       if (codeDir !== undefined) this.#gatesMadeAtStart++;
-      gate = await this.#makeGate(undefined);
+      const fresh = await this.#makeGate(undefined);
+      reached = outside.map(([host]) => this.#reach(fresh, host));
+      gate = fresh;
     }
     const dir = join(this.#root, 'sb', options.id);
     const server = options.runtimeApi;
@@ -384,12 +387,12 @@ export class NamespaceBackend implements SandboxBackend {
       // (containers/bubblewrap#569) — so such a directory is reached through
       // a bind the root gate made in its private mount namespace onto one of
       // the backend's mount points, which every uid can reach: its parent,
-      // a code root, bound when the gate was made (#covers), or else the
+      // a code root, bound when the gate was made (#reach), or else the
       // directory itself, bound now (a gate made for this start).
       const mounts: string[] = [];
-      const outsideArgs = outside.flatMap(([host, inside]) => {
-        const reached = this.#reach(gate, host);
-        if (reached !== undefined) return ['--ro-bind', reached, inside];
+      const outsideArgs = outside.flatMap(([host, inside], i) => {
+        const path = reached[i];
+        if (path !== undefined) return ['--ro-bind', path, inside];
         const point = join(this.#root, 'mnt', String(mounts.length / 2));
         mounts.push(resolve(host), point);
         return ['--ro-bind', point, inside];
@@ -483,12 +486,12 @@ export class NamespaceBackend implements SandboxBackend {
   #reach(gate: Gate, host: string): string | undefined {
     if (gate.uid === undefined || blockedForOthers(host) === undefined) return host;
     const i = gate.codeRoots?.indexOf(dirname(resolve(host))) ?? -1;
-    return i < 0 ? undefined : join(this.#root, 'mnt', `${CODE_ROOT_POINT}${i}`, basename(host));
+    return i < 0 ? undefined : join(this.#codeRootPoint(i), basename(host));
   }
 
-  /** Whether `gate` reaches every one of the `outside` directories without binding at start. */
-  #covers(gate: Gate, outside: readonly (readonly [string, string])[]): boolean {
-    return outside.every(([host]) => this.#reach(gate, host) !== undefined);
+  /** Where gates made ahead bind the i-th code root. */
+  #codeRootPoint(i: number): string {
+    return join(this.#root, 'mnt', `${CODE_ROOT_POINT}${i}`);
   }
 
   /**
@@ -579,7 +582,7 @@ export class NamespaceBackend implements SandboxBackend {
       // A root gate made ahead binds its code roots and drops to the
       // sandbox's uid now, so that a cold start does neither.
       if (tools !== undefined && uid !== undefined && codeRoots !== undefined) {
-        child.stdin?.write(codeRoots.map((r, i) => `${r}\n${join(this.#root, 'mnt', `${CODE_ROOT_POINT}${i}`)}\n`).join('') + '\n');
+        child.stdin?.write(codeRoots.map((r, i) => `${r}\n${this.#codeRootPoint(i)}\n`).join('') + '\n');
       }
       return gate;
     } catch (err) {
