@@ -1,4 +1,7 @@
 /**
+ * Real cgroups, on whichever version the host has: an OOM kill is counted,
+ * and a sandbox's failed exit after one reads as Lambda's `signal: killed`.
+ *
  * cgroup v2's "no internal processes" rule on the real kernel: a cgroup
  * that holds processes cannot delegate controllers to children until they
  * move into a leaf (what enableControllers does for Kindling in a container
@@ -10,7 +13,44 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { enableControllers, mounts } from './cgroups.js';
+import { CgroupParent, detectCgroups, enableControllers, limitsFor, mounts } from './cgroups.js';
+import { toSandboxExit } from './sandbox-root.js';
+
+const detected = detectCgroups();
+const noCgroups = process.getuid?.() !== 0 ? 'needs root' : !detected.ok ? detected.problem : false;
+
+describe('SandboxCgroup.oomKills', { skip: noCgroups }, () => {
+  it('counts a process killed for going over the memory limit, and toSandboxExit then reports signal: killed', async () => {
+    if (!detected.ok) return;
+    const parent = await CgroupParent.open(detected.layout, `kindling-oom-test-${process.pid}`);
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      const cg = parent.create('over', limitsFor(128));
+      assert.equal(cg.oomKills(), 0);
+      // Waits for a line on stdin (so that it joins the cgroup first), then
+      // touches 512 MB.
+      child = spawn(process.execPath, ['-e', "process.stdin.once('data', () => { const a = []; for (;;) a.push(Buffer.alloc(16 << 20, 1)); })"], {
+        env: {},
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child?.once('exit', (code, signal) => res({ code, signal })));
+      await cg.join(child.pid as number);
+      child.stdin?.write('go\n');
+      assert.deepEqual(await exited, { code: null, signal: 'SIGKILL' });
+      assert.ok(cg.oomKills() >= 1, `oom kills: ${cg.oomKills()}`);
+      // How runsc reports the Sentry losing a process to the OOM killer.
+      assert.deepEqual(toSandboxExit({ code: 2, signal: null }, cg), { code: null, signal: 'SIGKILL' });
+      assert.deepEqual(toSandboxExit({ code: 0, signal: null }, cg), { code: 0, signal: null });
+
+      const calm = parent.create('calm', limitsFor(128));
+      assert.equal(calm.oomKills(), 0);
+      assert.deepEqual(toSandboxExit({ code: 2, signal: null }, calm), { code: 2, signal: null });
+    } finally {
+      child?.kill('SIGKILL');
+      await parent.close();
+    }
+  });
+});
 
 const words = (path: string): string[] => readFileSync(path, 'utf8').trim().split(/\s+/).filter(Boolean);
 const pidsIn = (dir: string): number[] => words(join(dir, 'cgroup.procs')).map(Number);

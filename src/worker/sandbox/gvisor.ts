@@ -337,8 +337,9 @@ export class GvisorBackend implements SandboxBackend {
         env: { PATH: '/usr/bin:/bin' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
+      const sandboxCgroup = cgroup;
       const exited = new Promise<SandboxExit>((resolveExit) => {
-        child.once('exit', (code, signal) => resolveExit(toSandboxExit({ code, signal })));
+        child.once('exit', (code, signal) => resolveExit(toSandboxExit({ code, signal }, sandboxCgroup)));
         // spawn failed (ENOENT, EAGAIN): reported as an exit, like a process that could not start.
         child.once('error', () => resolveExit({ code: 127, signal: null }));
       });

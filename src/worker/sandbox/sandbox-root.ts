@@ -14,6 +14,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listen } from '../../shared/listen.js';
 import type { SandboxExit } from './backend.js';
+import type { SandboxCgroup } from './cgroups.js';
 
 /** Where the Runtime API socket appears inside every sandbox. */
 export const SANDBOX_RUNTIME_API_SOCKET = '/run/kindling/runtime-api.sock';
@@ -220,12 +221,20 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.
  * and runsc both report a command killed by signal N as exit 128+N, so exits
  * above 128 that name a signal are reported as that signal (an OOM kill is
  * `signal: killed`, as on Lambda).
+ *
+ * With `cgroup`, any other failed exit of a sandbox whose cgroup saw an OOM
+ * kill is reported as `signal: killed` too. The host's OOM killer takes
+ * whichever process of the cgroup it chooses: for gVisor, when that is a
+ * gofer or a platform stub rather than the Sentry, the Sentry exits with
+ * status 2, which alone would read as the function's own exit.
  */
-export function toSandboxExit(raw: { code: number | null; signal: NodeJS.Signals | null }): SandboxExit {
+export function toSandboxExit(raw: { code: number | null; signal: NodeJS.Signals | null }, cgroup?: Pick<SandboxCgroup, 'oomKills'>): SandboxExit {
   if (raw.signal !== null) return { code: null, signal: raw.signal };
   const code = raw.code ?? 0;
   const signal = code > 128 ? SIGNAL_NAMES.get(code - 128) : undefined;
-  return signal !== undefined ? { code: null, signal } : { code, signal: null };
+  if (signal !== undefined) return { code: null, signal };
+  if (code !== 0 && cgroup !== undefined && cgroup.oomKills() > 0) return { code: null, signal: 'SIGKILL' };
+  return { code, signal: null };
 }
 
 function makeReadable(path: string): void {
