@@ -20,6 +20,7 @@ import type { CgroupLayout, CgroupLimits, Mount, SandboxCgroup } from './cgroups
 import { findExecutable } from './detect.js';
 import { EgressUnavailableError, GVISOR_EGRESS_PROBLEM } from './network.js';
 import { ociSeccomp } from './seccomp.js';
+import { sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
 
 /**
@@ -78,6 +79,9 @@ export class GvisorUnavailableError extends SandboxUnavailableError {
 export function defaultGvisorRoot(key = 'default'): string {
   return join('/run', `kindling-gv-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
 }
+
+/** The base name of a defaultGvisorRoot(): the roots create() sweeps (see root-owner.ts). */
+const GVISOR_ROOT_NAME = /^kindling-gv-[0-9a-f]{12}$/;
 
 /**
  * Checks everything the backend needs and runs one real (tiny) sandbox with
@@ -252,7 +256,15 @@ export class GvisorBackend implements SandboxBackend {
     rmSync(root, { recursive: true, force: true });
     mkdirSync(join(root, 'sb'), { recursive: true });
     mkdirSync(join(root, 'state'), { recursive: true });
+    writeRootOwner(root, cgroupName);
     chmodSync(root, 0o700);
+    // Roots (and cgroups) of other gvisor backends whose platform is gone.
+    const layout = support.cgroups;
+    await sweepAbandonedRoots(root, GVISOR_ROOT_NAME, async (other, owner) => {
+      await (await CgroupParent.open(layout, owner.cgroupName)).close();
+      removeRunscCgroups(owner.cgroupName, true);
+      await rm(other, { recursive: true, force: true });
+    });
     return new GvisorBackend(root, support, cgroups, cgroupName, options);
   }
 

@@ -4,6 +4,8 @@
  * (with the reason `kindling up` would print) where the host cannot run it.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -346,6 +348,30 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     assert.ok(parentCgroupDirs(`${cgroupName}-2`).every((d) => existsSync(d)));
     await other.close();
     assert.ok(parentCgroupDirs(`${cgroupName}-2`).every((d) => !existsSync(d)));
+  });
+
+  it('removes the root and parent cgroup of a platform killed with SIGKILL, once that platform is gone', async () => {
+    // A platform whose data directory nobody starts on again: its root is
+    // a sibling of ours, named as defaultNamespaceRoot names roots.
+    const deadRoot = join('/run', `kindling-${(0xdead00000000 + process.pid).toString(16)}`);
+    const deadCgroup = `${cgroupName}-killed`;
+    const script = `const { NamespaceBackend } = await import(${JSON.stringify(new URL('./namespace.js', import.meta.url).href)});
+      await NamespaceBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)} });
+      console.log('ready'); setInterval(() => {}, 1000);`;
+    const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolveReady, reject) => {
+      platform.stdout.once('data', () => resolveReady());
+      platform.once('exit', (code) => reject(new Error(`the platform exited with ${code}`)));
+    });
+    platform.kill('SIGKILL');
+    await once(platform, 'exit');
+    assert.ok(existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d)), 'a killed platform leaves its root and cgroup');
+
+    const next = await NamespaceBackend.create({ root: join('/run', `kindling-test3-${process.pid}`), cgroupName: `${cgroupName}-3`, ...(support.ok ? { support } : {}) });
+    await next.close();
+    assert.equal(existsSync(deadRoot), false);
+    assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
+    assert.ok(existsSync(join('/run', `kindling-test-${process.pid}`)), 'the root of a live backend stays');
   });
 
   it('leaves no process and no cgroup once the backend is closed', async () => {

@@ -11,6 +11,7 @@ import { SandboxUnavailableError } from './backend.js';
 import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
 import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, limitsFor } from './cgroups.js';
 import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
+import { sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
 import { blockedForOthers, detectNamespaceSupport, findExecutable, searchableByOthers } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
@@ -76,6 +77,9 @@ export function defaultNamespaceRoot(key = 'default'): string {
   const base = process.getuid?.() === 0 ? '/run' : (process.env['XDG_RUNTIME_DIR'] ?? tmpdir());
   return join(base, `kindling-${createHash('sha256').update(key).digest('hex').slice(0, 12)}`);
 }
+
+/** The base name of a defaultNamespaceRoot(): the roots create() sweeps (see root-owner.ts). */
+const NAMESPACE_ROOT_NAME = /^kindling-[0-9a-f]{12}$/;
 
 /**
  * The `namespace` backend: each sandbox is a bubblewrap container, the
@@ -242,15 +246,17 @@ export class NamespaceBackend implements SandboxBackend {
     }
     const blocked = blockedForOthers(dirname(root));
     if (blocked !== undefined) throw new NamespaceUnavailableError(`sandboxes cannot reach ${root}: ${blocked} is not searchable by other users (chmod o+x)`);
+    const cgroupName = options.cgroupName ?? basename(root);
     let cgroups: CgroupParent;
     try {
-      cgroups = await CgroupParent.open(support.cgroups, options.cgroupName ?? basename(root));
+      cgroups = await CgroupParent.open(support.cgroups, cgroupName);
     } catch (err) {
       throw new NamespaceUnavailableError(`the namespace sandbox needs writable cgroups (run Kindling as root or in a delegated cgroup): ${(err as Error).message}`);
     }
     // Whatever is here belongs to a platform that is gone (its cgroups were just emptied).
     rmSync(root, { recursive: true, force: true });
     mkdirSync(join(root, 'sb'), { recursive: true });
+    writeRootOwner(root, cgroupName);
     chmodSync(root, 0o711);
     chmodSync(join(root, 'sb'), 0o711);
     // Mount points of the directories a sandbox's uid cannot reach (see
@@ -280,6 +286,12 @@ export class NamespaceBackend implements SandboxBackend {
       }
       tools = { ...(found as Omit<RootTools, 'nsenter' | 'perl'>), nsenter, perl };
     }
+    // Roots (and parent cgroups) of other namespace backends whose platform is gone.
+    const layout = support.cgroups;
+    await sweepAbandonedRoots(root, NAMESPACE_ROOT_NAME, async (other, owner) => {
+      await (await CgroupParent.open(layout, owner.cgroupName)).close();
+      await rm(other, { recursive: true, force: true });
+    });
     return new NamespaceBackend(root, support, cgroups, options, tools);
   }
 
