@@ -226,7 +226,11 @@ const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(Object.entries(osConstants.
  * kill is reported as `signal: killed` too. The host's OOM killer takes
  * whichever process of the cgroup it chooses: for gVisor, when that is a
  * gofer or a platform stub rather than the Sentry, the Sentry exits with
- * status 2, which alone would read as the function's own exit.
+ * status 2, which alone would read as the function's own exit. Only the
+ * gvisor backend passes it: there the function's memory is all the
+ * Sentry's, so any OOM kill ends the sandbox. Under `namespace` a function
+ * may outlive a child process of its own killed over the limit, and its
+ * exit code is then its own.
  */
 export function toSandboxExit(raw: { code: number | null; signal: NodeJS.Signals | null }, cgroup?: Pick<SandboxCgroup, 'oomKills'>): SandboxExit {
   if (raw.signal !== null) return { code: null, signal: raw.signal };
