@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { launchKindling, type Kindling } from '../test/e2e/harness.js';
 import { percentile } from './load.js';
-import { coldStarts } from './sandboxes.js';
+import { coldStartPairs, coldStarts } from './sandboxes.js';
 
 const argv = process.argv.slice(2);
 const count = argv.includes('--count') ? Number(argv[argv.indexOf('--count') + 1]) : 60;
@@ -37,12 +37,7 @@ async function main(): Promise<void> {
   try {
     platforms.push(await up(base), await up(other));
     await new Promise((r) => setTimeout(r, SNAPSHOT_BUILD_WAIT_MS));
-    const times: [number[], number[]] = [[], []];
-    for (let i = 0; i < count; i++) {
-      // Which side goes first alternates, so neither always follows the other's sandbox start.
-      const order = i % 2 === 0 ? [0, 1] : [1, 0];
-      for (const side of order) times[side as 0 | 1].push((await coldStarts(platforms[side]!, `pair-${i}`, 1))[0]!);
-    }
+    const times = await coldStartPairs(platforms[0]!, platforms[1]!, 'pair', count);
     const sorted = times.map((t) => Float64Array.from(t).sort());
     const diffs = Float64Array.from(times[1].map((t, i) => t - times[0][i]!)).sort();
     console.log(`# Cold starts in pairs: ${base} and ${other}\n\n${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${count} pairs of fresh no-op functions (128 MB), no stem cells\n`);

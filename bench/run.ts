@@ -12,6 +12,8 @@
  * - Stem cells, per backend, in the same run: cold starts and creation rate
  *   again on a platform with stem cells (`--stem-cells N`; the rows above
  *   run with `--stem-cells 0`).
+ * - Cold starts of each isolating backend in pairs with `process`, both
+ *   platforms up at once (the margin the sequential rows cannot give).
  *
  * Throughput is measured after a warm-up of WARM_UP_PER_CONNECTION requests
  * per connection: each sandbox (and each process of the per-connection
@@ -29,7 +31,7 @@ import { join } from 'node:path';
 import { launchKindling, deploy, type Kindling } from '../test/e2e/harness.js';
 import { bareColdStart, bareStartRate, startBare, startRelay } from './bare.js';
 import { load, percentile, type LoadResult, type Target } from './load.js';
-import { coldStarts, creationRate, idleMemory } from './sandboxes.js';
+import { coldStartPairs, coldStarts, creationRate, idleMemory } from './sandboxes.js';
 import { stemCellBound } from '../src/worker/stem-cells.js';
 
 const argv = process.argv.slice(2);
@@ -250,6 +252,7 @@ async function main(): Promise<void> {
     }
   }
   rmSync(dir, { recursive: true, force: true });
+  const pairsBy = warmOnly ? new Map<string, [number[], number[]]>() : await pairsAgainstProcess(skipped);
 
   const b = bareWarm.latency;
   console.log(`# Kindling benchmark\n\n${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}${quick ? ', --quick' : ''}\n`);
@@ -292,6 +295,17 @@ async function main(): Promise<void> {
   for (const [backend, c] of coldBy) console.log(`| kindling, ${backend} | ${fmt(percentile(c, 50))} | ${fmt(percentile(c, 99))} |`);
   for (const [label, c] of cellColdBy) console.log(`| kindling, ${label} | ${fmt(percentile(c, 50))} | ${fmt(percentile(c, 99))} |`);
 
+  if (pairsBy.size > 0) {
+    console.log(`\n## Cold start in pairs: each backend against process (${COLD_FUNCTIONS} pairs of fresh no-op functions, 128 MB, no stem cells)\n`);
+    console.log('The rows above measure one backend after another, minutes apart, while the machine\'s speed drifts. Here both platforms run at once, and each function\'s twin is invoked on each, one right after the other (bench/sandboxes.ts, coldStartPairs; `npm run bench:cold` runs more pairs).\n');
+    console.log('| backend | process p50 ms | backend p50 ms | backend − process per pair: p10 ms | p50 ms | p90 ms |\n|---|---|---|---|---|---|');
+    for (const [backend, [base, other]] of pairsBy) {
+      const diffs = Float64Array.from(other.map((t, i) => t - base[i]!)).sort();
+      const p50 = (t: number[]) => percentile(Float64Array.from(t).sort(), 50);
+      console.log(`| ${backend} | ${fmt(p50(base))} | ${fmt(p50(other))} | ${fmt(percentile(diffs, 10))} | ${fmt(percentile(diffs, 50))} | ${fmt(percentile(diffs, 90))} |`);
+    }
+  }
+
   console.log(`\n## Sandboxes: creation rate (${CREATION_BURST} concurrent cold invokes) and memory per idle sandbox (${IDLE_SANDBOXES} idle)\n`);
   console.log('| backend | sandboxes created / s | platform MB per idle sandbox | runtime MB per idle sandbox (node + function, for scale) |\n|---|---|---|---|');
   console.log(`| ${CREATION_BURST} node starts at once, no platform (ceiling without pre-started runtimes) | ${fmt(startCeiling, 0)} | | |`);
@@ -311,6 +325,37 @@ async function main(): Promise<void> {
     for (const [backend, r] of rateBy) console.log(`| ${backend}, no stem cells | ${fmt(r, 0)} | |`);
     for (const [label, r] of cellRateBy) console.log(`| ${label} | ${fmt(r.first, 0)} | ${fmt(r.second, 0)} |`);
   }
+}
+
+/**
+ * Cold starts of each isolating backend measured in pairs with `process`
+ * (coldStartPairs): both platforms up at once, without stem cells.
+ */
+async function pairsAgainstProcess(skipped: Map<string, string>): Promise<Map<string, [number[], number[]]>> {
+  const pairsBy = new Map<string, [number[], number[]]>();
+  if (!BACKENDS.includes('process') || skipped.has('process')) return pairsBy;
+  for (const backend of BACKENDS.filter((b) => b !== 'process' && !skipped.has(b))) {
+    const platforms: Kindling[] = [];
+    try {
+      for (const side of ['process', backend]) {
+        const k = await tryLaunch(side, 0);
+        if (typeof k === 'string') throw new Error(`${side}: ${k}`);
+        platforms.push(k);
+        await coldStarts(k, 'prime', 1);
+      }
+      await new Promise((r) => setTimeout(r, SNAPSHOT_BUILD_WAIT_MS));
+      pairsBy.set(backend, await coldStartPairs(platforms[0]!, platforms[1]!, 'pair', COLD_FUNCTIONS));
+    } catch (err) {
+      skipped.set(`${backend} against process, in pairs`, (err as Error).message);
+    } finally {
+      for (const k of platforms) {
+        k.client.destroy();
+        await k.stop();
+        rmSync(k.dataDir, { recursive: true, force: true });
+      }
+    }
+  }
+  return pairsBy;
 }
 
 /** Time for a pool to start `cells` cells in the background, one at a time (gVisor's start is ~0.6 s). */

@@ -37,6 +37,22 @@ export async function coldStarts(k: Kindling, prefix: string, count: number, mem
 }
 
 /**
+ * Cold starts of two platforms side by side: for each of `count` fresh
+ * functions, its twin deployed and invoked once on each platform, one right
+ * after the other, the side that goes first alternating. What the machine
+ * does meanwhile (a slow minute, a noisy neighbour) then falls on both sides
+ * of a pair. Returns each side's times in pair order (unsorted).
+ */
+export async function coldStartPairs(a: Kindling, b: Kindling, prefix: string, count: number): Promise<[number[], number[]]> {
+  const platforms = [a, b] as const;
+  const times: [number[], number[]] = [[], []];
+  for (let i = 0; i < count; i++) {
+    for (const side of i % 2 === 0 ? [0, 1] : [1, 0]) times[side as 0 | 1].push((await coldStarts(platforms[side as 0 | 1], `${prefix}-${i}`, 1))[0]!);
+  }
+  return times;
+}
+
+/**
  * Sandboxes created per second: `count` concurrent invokes of a new function
  * whose handler waits `holdMs`, so each needs a sandbox of its own; the rate
  * is count / (time until the last answer − holdMs).
