@@ -1,7 +1,8 @@
 /**
  * `kindling status`: the fleet as a table — each worker's zone, memory in
  * use against its capacity, its sandboxes (idle, busy, per function) and
- * its stem cells (pooled, and the cold starts that found one or none).
+ * its stem cells (pooled out of its bound, and the cold starts that found
+ * one or none).
  */
 import type { FleetStatus } from '../placement/fleet-api.js';
 import { STATUS_PATH } from '../placement/fleet-api.js';
@@ -29,7 +30,7 @@ export function formatStatus(status: FleetStatus): string {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, n]) => `${name}×${n}`)
       .join(' ');
-    const cells = w.stemCells ? `${w.stemCells.pooled} (${w.stemCells.hits} hits, ${w.stemCells.misses} misses)` : '-';
+    const cells = w.stemCells ? `${w.stemCells.pooled}/${w.stemCells.bound} (${w.stemCells.hits} hits, ${w.stemCells.misses} misses)` : '-';
     rows.push([w.id, w.zone, `${w.usedMB}/${w.capacityMB}`, percent(w.usedMB, w.capacityMB), String(w.idle), String(w.busy), cells, fns || '-']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

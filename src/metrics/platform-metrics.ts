@@ -8,6 +8,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { StemCellStats } from '../worker/types.js';
 
 export const METRICS_PATH = '/metrics';
 
@@ -23,7 +24,7 @@ export interface MetricsSources {
     readonly usedMB: number;
     readonly idle: number;
     readonly busy: number;
-    readonly stemCells?: { readonly pooled: number; readonly hits: number; readonly misses: number } | undefined;
+    readonly stemCells?: StemCellStats | undefined;
   }[];
 }
 
@@ -105,6 +106,16 @@ export class PlatformMetrics {
       collect() {
         this.reset();
         for (const w of sources.workers()) if (w.stemCells) this.set({ worker: w.id, zone: w.zone }, w.stemCells.pooled);
+      },
+    });
+    new Gauge({
+      name: 'kindling_stem_cell_bound',
+      help: 'Most stem cells a worker keeps (0: stem cells off); its pool grows toward it with bursts of cold starts.',
+      labelNames: ['worker', 'zone'],
+      registers,
+      collect() {
+        this.reset();
+        for (const w of sources.workers()) if (w.stemCells) this.set({ worker: w.id, zone: w.zone }, w.stemCells.bound);
       },
     });
     new Counter({

@@ -172,7 +172,7 @@ export class LocalWorker implements Worker {
 
   /** The stem cells' counters. */
   get stemCells(): StemCellStats {
-    return { pooled: this.#pool?.size ?? 0, hits: this.#hits, misses: this.#misses };
+    return { pooled: this.#pool?.size ?? 0, bound: this.#pool?.maxCells ?? 0, hits: this.#hits, misses: this.#misses };
   }
 
   /** Stem cells ready to serve a cold start of `spec` now (0 when none could). */

@@ -249,8 +249,11 @@ export class StemCellPool<C extends PoolCell> {
   #timer: Timer | undefined;
   #timerAt = 0;
   #closed: Promise<void> | undefined;
+  /** Most cells the pool keeps (StemCellPoolOptions.maxCells). */
+  readonly maxCells: number;
 
   constructor(options: StemCellPoolOptions<C>) {
+    this.maxCells = options.maxCells;
     this.#clock = options.clock;
     this.#policy = new StemCellPolicy({ maxCells: options.maxCells, idleMs: options.idleMs ?? DEFAULT_STEM_CELL_IDLE_MS, clock: options.clock });
     this.#start = options.start;

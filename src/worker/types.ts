@@ -61,6 +61,8 @@ export interface Sandbox {
 export interface StemCellStats {
   /** Cells started or starting, waiting for a function. */
   readonly pooled: number;
+  /** Most cells the pool keeps (`--stem-cells`, or the default for the worker's capacity); 0 when stem cells are off. */
+  readonly bound: number;
   /** Cold starts that took a cell. */
   readonly hits: number;
   /** Cold starts of a function a cell could serve that found none. */

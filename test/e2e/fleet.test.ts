@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvokeCommand, LambdaServiceException } from '@aws-sdk/client-lambda';
 import type { FleetStatus } from '../../src/placement/fleet-api.js';
+import { stemCellBound } from '../../src/worker/stem-cells.js';
 import { deploy, eventually, json, runningSandboxes, startKindling, SANDBOX_ID } from './harness.js';
 import type { Kindling } from './harness.js';
 
@@ -70,6 +71,9 @@ test('N worker processes join in their zones; one function spreads over the zone
     const labels = `worker="${w.id}",zone="${w.zone}"`;
     assert.equal(value(`kindling_stem_cell_cold_starts_total{${labels},result="hit"}`) + value(`kindling_stem_cell_cold_starts_total{${labels},result="miss"}`), 1);
     assert.ok(value(`kindling_stem_cells{${labels}}`) >= 0);
+    // No --stem-cells: the default bound for the worker's 1024 MB.
+    assert.equal(w.stemCells?.bound, stemCellBound(1024));
+    assert.equal(value(`kindling_stem_cell_bound{${labels}}`), stemCellBound(1024));
   }
 });
 
