@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -21,7 +21,7 @@ import { findExecutable } from './detect.js';
 import { EgressUnavailableError, GVISOR_EGRESS_PROBLEM } from './network.js';
 import { ociSeccomp } from './seccomp.js';
 import { sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
-import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, PRIVATE_ETC_PATHS, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
+import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writeSandboxEtc } from './sandbox-root.js';
 
 /**
  * gVisor platforms (how the Sentry intercepts the application's system
@@ -114,7 +114,7 @@ export function detectGvisorSupport(platform: GvisorPlatform = 'ptrace'): Gvisor
   const dir = mkdtempSync(join(tmpdir(), 'kindling-gv-probe-'));
   try {
     buildRootfs(join(dir, 'rootfs'));
-    const spec = ociSpec({ args: ['/usr/bin/true'], env: ['PATH=/usr/bin:/bin'], rootfs: join(dir, 'rootfs'), mounts: systemMounts([]), cgroupsPath: undefined, limits: undefined });
+    const spec = ociSpec({ args: ['/usr/bin/true'], env: ['PATH=/usr/bin:/bin'], rootfs: join(dir, 'rootfs'), mounts: systemMounts(undefined), cgroupsPath: undefined, limits: undefined });
     writeFileSync(join(dir, 'config.json'), JSON.stringify(spec));
     const id = `kindling-probe-${process.pid}`;
     const probe = spawnSync(runsc, [`--root=${join(dir, 'state')}`, '--network=none', `--platform=${platform}`, '--ignore-cgroups', 'run', '--bundle', dir, id], {
@@ -216,7 +216,8 @@ export class GvisorBackend implements SandboxBackend {
     buildRootfs(join(root, 'rootfs'));
     this.snapshotDir = join(root, 'snapshots');
     mkdirSync(this.snapshotDir, { mode: 0o755 });
-    this.#mounts = [...systemMounts(writePrivateEtc(join(root, 'etc'), FORWARDER_SCRIPT)), roBind(this.snapshotDir, SANDBOX_SNAPSHOT_DIR)];
+    writeSandboxEtc(join(root, 'etc'), FORWARDER_SCRIPT);
+    this.#mounts = [...systemMounts(join(root, 'etc')), roBind(this.snapshotDir, SANDBOX_SNAPSHOT_DIR)];
   }
 
   /**
@@ -429,35 +430,22 @@ const roBind = (source: string, destination: string): OciMount => ({ destination
  */
 function buildRootfs(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  for (const d of ['usr', 'etc', 'etc/kindling', 'proc', 'dev', 'tmp', 'opt', 'var/task', 'var/runtime', SANDBOX_SNAPSHOT_DIR.slice(1), 'run/kindling']) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
+  for (const d of ['usr', 'etc', 'proc', 'dev', 'tmp', 'opt', 'var/task', 'var/runtime', SANDBOX_SNAPSHOT_DIR.slice(1), 'run/kindling']) mkdirSync(join(dir, d), { recursive: true, mode: 0o755 });
   for (const top of hostTopDirs()) {
     if (top.symlinkTo !== undefined) symlinkSync(top.symlinkTo, join(dir, top.path.slice(1)));
     else mkdirSync(join(dir, top.path.slice(1)), { mode: 0o755 });
   }
-  for (const p of [...HOST_ETC, ...PRIVATE_ETC_PATHS]) {
-    const target = join(dir, p.slice(1));
-    if (existsSync(target)) continue;
-    let isDir = false;
-    try {
-      isDir = lstatSync(p).isDirectory();
-    } catch {
-      // a file of ours
-    }
-    if (isDir) mkdirSync(target, { recursive: true, mode: 0o755 });
-    else writeFileSync(target, '', { mode: 0o644 });
-  }
 }
 
-/** Mounts every sandbox has; `etc`: the private /etc files as [host, inside] (none for the probe). */
-function systemMounts(etc: readonly (readonly [string, string])[]): OciMount[] {
+/** Mounts every sandbox has; `etc`: the sandboxes' /etc (writeSandboxEtc; none for the probe). */
+function systemMounts(etc: string | undefined): OciMount[] {
   const mounts: OciMount[] = [
     { destination: '/proc', type: 'proc', source: 'proc' },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755'] },
     roBind('/usr', '/usr'),
   ];
   for (const top of hostTopDirs()) if (top.symlinkTo === undefined) mounts.push(roBind(top.path, top.path));
-  for (const [host, inside] of etc) mounts.push(roBind(host, inside));
-  for (const p of HOST_ETC) if (existsSync(p)) mounts.push(roBind(p, p));
+  if (etc !== undefined) mounts.push(roBind(etc, '/etc'));
   return mounts;
 }
 

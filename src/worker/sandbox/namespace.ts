@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readlinkSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,9 +14,9 @@ import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
 import { sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
 import { blockedForOthers, detectNamespaceSupport, findExecutable, searchableByOthers } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
-import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, HOST_ETC, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writePrivateEtc } from './sandbox-root.js';
+import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writeSandboxEtc } from './sandbox-root.js';
 import { buildSeccompFilter } from './seccomp.js';
-import { BLOCK_FD, INFO_FD, SandboxNetworks } from './network.js';
+import { BLOCK_FD, INFO_FD, SANDBOX_RESOLV_CONF, SandboxNetworks } from './network.js';
 import type { NetnsHandshake, SandboxEgress } from './network.js';
 
 /** Options of NamespaceBackend.create. */
@@ -222,7 +222,10 @@ export class NamespaceBackend implements SandboxBackend {
     this.#uids = process.getuid?.() === 0 ? (options.hostUids ?? DEFAULT_HOST_UIDS) : undefined;
     this.#runtimes = new RuntimeTrees(root, options.runtimeRoot ?? DEFAULT_RUNTIME_ROOT);
     this.#fixedArgs = this.#buildFixedArgs();
-    this.#networks = new SandboxNetworks({ etcDir: join(root, 'etc') });
+    this.#networks = new SandboxNetworks();
+    // The sandboxes' /etc, one per egress (writeSandboxEtc): only 'internet' has a resolv.conf.
+    writeSandboxEtc(join(root, 'etc', 'none'), FORWARDER_SCRIPT);
+    writeSandboxEtc(join(root, 'etc', 'internet'), FORWARDER_SCRIPT, { 'resolv.conf': SANDBOX_RESOLV_CONF });
     if (tools !== undefined) for (const r of options.codeRoots ?? []) if (this.#codeRoots.length < CODE_ROOT_POINTS && searchableByOthers(r)) this.#codeRoots.push(resolve(r));
   }
 
@@ -423,6 +426,7 @@ export class NamespaceBackend implements SandboxBackend {
         ...this.#fixedArgs,
         '--clearenv',
         ...Object.entries(env).flatMap(([k, v]) => ['--setenv', k, v]),
+        '--ro-bind', join(this.#root, 'etc', egress), '/etc',
         '--perms', '1777', '--size', String(options.ephemeralStorage * 1024 * 1024), '--tmpfs', '/tmp',
         ...outsideArgs,
         '--ro-bind', runtime.host, '/var/runtime',
@@ -655,7 +659,6 @@ export class NamespaceBackend implements SandboxBackend {
   }
 
   #buildFixedArgs(): string[] {
-    const etc = writePrivateEtc(join(this.#root, 'etc'), FORWARDER_SCRIPT);
     const args = [
       '--unshare-user', '--unshare-pid', '--unshare-net', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
       '--die-with-parent', '--new-session', '--cap-drop', 'ALL',
@@ -667,8 +670,6 @@ export class NamespaceBackend implements SandboxBackend {
       else args.push('--ro-bind', top.path, top.path);
     }
     args.push('--proc', '/proc', '--dev', '/dev');
-    for (const [host, inside] of etc) args.push('--ro-bind', host, inside);
-    for (const p of HOST_ETC) if (existsSync(p)) args.push('--ro-bind', p, p);
     args.push('--dir', '/opt', '--dir', '/var/task', '--dir', '/var/runtime');
     args.push('--ro-bind', this.snapshotDir, SANDBOX_SNAPSHOT_DIR);
     return args;

@@ -6,11 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { networkInterfaces, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { networkInterfaces } from 'node:os';
 import { PassThrough } from 'node:stream';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ALWAYS_BLOCKED, EgressUnavailableError, SandboxNetworks, detectEgressSupport, egressRuleset, hostRanges, parseConnectedSubnets, parseLocalAddresses } from './network.js';
 
 /** /proc/net/fib_trie of a host with eth0 192.0.2.2/24, a veth 198.51.100.49/30 and a routed /32 (trimmed to the main table: the local one repeats it). */
@@ -97,23 +95,19 @@ describe('egressRuleset', () => {
 });
 
 describe('SandboxNetworks', () => {
-  const etcDir = mkdtempSync(join(tmpdir(), 'kindling-net-test-'));
-  after(() => rmSync(etcDir, { recursive: true, force: true }));
-
-  it("gives every sandbox the handshake fds, and only 'internet' sandboxes a resolv.conf naming slirp's DNS", () => {
-    const nets = new SandboxNetworks({ etcDir, tools: { slirp4netns: '/x/slirp4netns', nft: '/x/nft', ip: '/x/ip', nsenter: '/x/nsenter' } });
+  it('gives every sandbox the handshake fds', () => {
+    const nets = new SandboxNetworks({ tools: { slirp4netns: '/x/slirp4netns', nft: '/x/nft', ip: '/x/ip', nsenter: '/x/nsenter' } });
     assert.deepEqual(nets.bwrapArgs('none'), ['--info-fd', '5', '--block-fd', '6']);
-    assert.deepEqual(nets.bwrapArgs('internet'), ['--info-fd', '5', '--block-fd', '6', '--ro-bind', nets.resolvConf, '/etc/resolv.conf']);
-    assert.equal(readFileSync(nets.resolvConf, 'utf8'), 'nameserver 10.0.2.3\n');
+    assert.deepEqual(nets.bwrapArgs('internet'), ['--info-fd', '5', '--block-fd', '6']);
   });
 
   it("refuses 'internet' where it cannot be given, before the sandbox starts", () => {
-    const nets = new SandboxNetworks({ etcDir, tools: false });
+    const nets = new SandboxNetworks({ tools: false });
     assert.throws(() => nets.bwrapArgs('internet'), EgressUnavailableError);
   });
 
   it("releases a 'none' sandbox at once, reading whatever bwrap reports", async () => {
-    const nets = new SandboxNetworks({ etcDir, tools: false });
+    const nets = new SandboxNetworks({ tools: false });
     const info = new PassThrough();
     const block = new PassThrough();
     const released: Buffer[] = [];
@@ -125,7 +119,7 @@ describe('SandboxNetworks', () => {
   });
 
   it("never releases an 'internet' sandbox whose bwrap reported no child", async () => {
-    const nets = new SandboxNetworks({ etcDir, tools: { slirp4netns: '/x/slirp4netns', nft: '/x/nft', ip: '/x/ip', nsenter: '/x/nsenter' } });
+    const nets = new SandboxNetworks({ tools: { slirp4netns: '/x/slirp4netns', nft: '/x/nft', ip: '/x/ip', nsenter: '/x/nsenter' } });
     const info = new PassThrough();
     const block = new PassThrough();
     let released = false;

@@ -67,9 +67,8 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { Egress } from '../../shared/spec.js';
 import { findExecutable } from './detect.js';
@@ -305,10 +304,11 @@ export interface SandboxEgress {
   close(): Promise<void>;
 }
 
+/** An 'internet' sandbox's /etc/resolv.conf: slirp4netns's DNS. A 'none' sandbox has none. */
+export const SANDBOX_RESOLV_CONF = `nameserver ${SANDBOX_NET.dns}\n`;
+
 /** Options of SandboxNetworks. */
 export interface SandboxNetworksOptions {
-  /** Directory for the sandboxes' resolv.conf (the backend's private /etc files). */
-  readonly etcDir: string;
   /** Found already (skips detection), or false: this worker gives no 'internet'. Default: detectEgressSupport() at the first 'internet' sandbox. */
   readonly tools?: EgressTools | false;
   /** Ranges to refuse besides the host's own (hostRanges()). Default ALWAYS_BLOCKED. */
@@ -323,16 +323,11 @@ export interface SandboxNetworksOptions {
  * network (or none) and then lets it run.
  */
 export class SandboxNetworks {
-  /** Host path of the resolv.conf bound at /etc/resolv.conf in 'internet' sandboxes. */
-  readonly resolvConf: string;
   readonly #blocked: readonly string[];
   readonly #timeoutMs: number;
   #tools: EgressDetection | undefined;
 
-  constructor(options: SandboxNetworksOptions) {
-    mkdirSync(options.etcDir, { recursive: true, mode: 0o755 });
-    this.resolvConf = join(options.etcDir, 'resolv.conf');
-    writeFileSync(this.resolvConf, `nameserver ${SANDBOX_NET.dns}\n`, { mode: 0o644 });
+  constructor(options: SandboxNetworksOptions = {}) {
     if (options.tools === false) this.#tools = { ok: false, problem: "egress 'internet' is turned off on this worker" };
     else if (options.tools !== undefined) this.#tools = { ok: true, ...options.tools };
     this.#blocked = options.blocked ?? ALWAYS_BLOCKED;
@@ -341,15 +336,13 @@ export class SandboxNetworks {
 
   /**
    * bwrap arguments for a sandbox with `egress`: the handshake fds (every
-   * sandbox: see the file comment) and, for 'internet', its resolv.conf.
-   * Throws EgressUnavailableError when this host cannot give 'internet',
-   * before anything of the sandbox runs.
+   * sandbox: see the file comment). Throws EgressUnavailableError when this
+   * host cannot give 'internet', before anything of the sandbox runs. (Its
+   * resolv.conf, SANDBOX_RESOLV_CONF, is in the /etc the backend gives it.)
    */
   bwrapArgs(egress: Egress): string[] {
-    const args = ['--info-fd', String(INFO_FD), '--block-fd', String(BLOCK_FD)];
-    if (egress === 'none') return args;
-    this.#support();
-    return [...args, '--ro-bind', this.resolvConf, '/etc/resolv.conf'];
+    if (egress === 'internet') this.#support();
+    return ['--info-fd', String(INFO_FD), '--block-fd', String(BLOCK_FD)];
   }
 
   /**
