@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after } from 'node:test';
 import type { FunctionVersionSpec } from '../shared/spec.js';
 import { fakeSpec } from '../shared/testing.js';
+import { detectCgroups } from './sandbox/cgroups.js';
 import type { SandboxInvokeRequest } from './types.js';
 
 /** The ARN every test function has. */
@@ -116,3 +117,10 @@ exports.handler = async (event, context) => {
 };
 `,
 };
+
+/** Directories of Kindling's parent cgroup `name` (v2: one; v1: memory, cpu, pids). */
+export function parentCgroupDirs(name: string): string[] {
+  const cg = detectCgroups();
+  if (!cg.ok) return [];
+  return cg.layout.version === 2 ? [join(cg.layout.mount, name)] : [...new Set(Object.values(cg.layout.dirs))].map((d) => join(d, name));
+}

@@ -4,13 +4,13 @@
  * reason `kindling up` would print) where the host cannot run it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
 import { LocalWorker } from '../local-worker.js';
-import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, stemCellReady, testRequest, testSpec } from '../testing.js';
+import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, parentCgroupDirs, stemCellReady, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
 import { GvisorBackend, detectGvisorSupport } from './gvisor.js';
 
@@ -145,6 +145,26 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
     assert.equal(out.errorType, 'Runtime.ExitError', out.payload.toString());
     assert.match(String(json(out.payload)['errorMessage']), /Runtime exited with error: signal: killed/);
     assert.equal(out.reusable, false);
+  });
+
+  it('kills the whole sandbox when the OOM killer takes a process other than the Sentry (signal: killed, not a timeout)', async () => {
+    // The gofer made the OOM killer's first choice: what the kernel may pick
+    // by itself (a gofer, a ptrace stub), which leaves the Sentry stuck.
+    const cgroupDirs = parentCgroupDirs(`kindling-gvt-${process.pid}`);
+    const before = new Set(cgroupDirs.flatMap((d) => readdirSync(d)));
+    const sb = await create(
+      spec(await codeDir(nodeFn(`if (!event.hog) return 'ready'; const keep = []; for (let i = 0; i < 64; i++) keep.push(Buffer.alloc(8 << 20, i)); return keep.length;`)), { memorySize: 128 }),
+    );
+    assert.equal(json((await sb.invoke(req())).payload), 'ready');
+    const dir = cgroupDirs.flatMap((d) => readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory() && !before.has(e.name)).map((e) => join(d, e.name)))[0];
+    assert.ok(dir, 'the new sandbox has a cgroup');
+    const procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '');
+    const gofer = procs.find((pid) => readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes('gofer'));
+    assert.ok(gofer, `a gofer among ${procs.join(', ')}`);
+    writeFileSync(`/proc/${gofer}/oom_score_adj`, '1000');
+    const out = await sb.invoke(req({ hog: true }));
+    assert.equal(out.errorType, 'Runtime.ExitError', out.payload.toString());
+    assert.match(String(json(out.payload)['errorMessage']), /Runtime exited with error: signal: killed/);
   });
 
   it('leaves no runsc process, no state and no bundle behind after destroy', async () => {

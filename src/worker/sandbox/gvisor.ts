@@ -172,8 +172,16 @@ export function detectGvisorSupport(platform: GvisorPlatform = 'ptrace'): Gvisor
  * the host — including gVisor's own memory, ~20 MB — is limited and
  * measured there. runsc creates the hierarchies Kindling does not use
  * (cpuset, devices, freezer, ...) itself and removes their leaves at
- * delete; the backend removes their parent directories. The host's OOM
- * killer takes the Sentry, and runsc reports 128+9: `signal: killed`.
+ * delete; the backend removes their parent directories.
+ *
+ * Over MemorySize, the host's OOM killer takes one process of the cgroup,
+ * whichever it chooses. When that is the Sentry, runsc reports 128+9; when
+ * it is a gofer or, with ptrace, the stub that holds the function's address
+ * space (it maps the function's memory, so it can be the largest), the
+ * Sentry may exit with status 2 or hang until the invoke times out. So the
+ * backend looks at its sandboxes' OOM kill counters every OOM_WATCH_MS and
+ * kills the whole sandbox at the first, as Lambda ends a function over its
+ * memory; its exit then reads `signal: killed` (toSandboxExit).
  *
  * Seccomp: gVisor installs its own filter on the Sentry and gofer, and the
  * function's system calls never reach the host kernel; the Sentry also
@@ -194,6 +202,8 @@ export class GvisorBackend implements SandboxBackend {
   readonly #runtimes: RuntimeTrees;
   readonly #mounts: readonly OciMount[];
   readonly #live = new Set<GvisorSandbox>();
+  /** Runs while any sandbox lives: see the class comment on OOM kills. */
+  #oomWatch: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(root: string, support: GvisorSupport, cgroups: CgroupParent, cgroupName: string, options: GvisorBackendOptions) {
@@ -369,7 +379,11 @@ export class GvisorBackend implements SandboxBackend {
       };
       const sandbox = codeDir !== undefined ? new GvisorSandbox(child, exited, parts) : new GvisorCell(child, exited, parts, taskHost);
       this.#live.add(sandbox);
-      void sandbox.disposed.then(() => this.#live.delete(sandbox));
+      this.#oomWatch ??= setInterval(() => this.#checkOom(), OOM_WATCH_MS).unref();
+      void sandbox.disposed.then(() => {
+        this.#live.delete(sandbox);
+        if (this.#live.size === 0) this.#stopOomWatch();
+      });
       return sandbox;
     } catch (err) {
       server.close();
@@ -379,10 +393,20 @@ export class GvisorBackend implements SandboxBackend {
     }
   }
 
+  #checkOom(): void {
+    for (const sandbox of this.#live) sandbox.killIfOomKilled();
+  }
+
+  #stopOomWatch(): void {
+    clearInterval(this.#oomWatch);
+    this.#oomWatch = undefined;
+  }
+
   /** Disposes what is still running, removes the parent cgroup and the backend's files. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       await Promise.all([...this.#live].map((s) => s.dispose()));
+      this.#stopOomWatch();
       await this.#cgroups.close();
       removeRunscCgroups(this.#cgroupName, true);
       await rm(this.#root, { recursive: true, force: true });
@@ -410,6 +434,9 @@ function hostPidsMax(nproc: number): number {
 
 /** coreutils' env, inside the sandbox (host /usr): removes the HOME runsc adds. */
 const ENV_PATH = '/usr/bin/env';
+
+/** How often a gvisor backend reads its sandboxes' OOM kill counters (see GvisorBackend). */
+const OOM_WATCH_MS = 100;
 
 /** The Runtime API forwarder (see forwarderScript); it also removes the HOME runsc adds. */
 const FORWARDER_SCRIPT = forwarderScript('unset HOME');
@@ -629,6 +656,16 @@ class GvisorSandbox implements SandboxProcess {
     } catch {
       // already gone
     }
+  }
+
+  /**
+   * Kills the whole sandbox once its cgroup has seen an OOM kill: the host's
+   * OOM killer took one of its processes, which may leave the Sentry
+   * running but stuck (see GvisorBackend).
+   */
+  killIfOomKilled(): void {
+    if (this.#gone || this.#killed) return;
+    if (this.#p.cgroup.oomKills() > 0) this.kill();
   }
 
   /** Applies the CPU quota proportional to MemorySize (init ran without one, as on Lambda). */

@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
 import { LocalWorker } from '../local-worker.js';
-import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, stemCellReady, testRequest, testSpec } from '../testing.js';
+import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, parentCgroupDirs, stemCellReady, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
-import { detectCgroups } from './cgroups.js';
 import { detectNamespaceSupport, findExecutable } from './detect.js';
 import { NamespaceBackend } from './namespace.js';
 import { toSandboxExit } from './sandbox-root.js';
@@ -49,13 +48,6 @@ function processesOfUids(base: number, count: number): number[] {
     }
   }
   return out;
-}
-
-/** Directories of Kindling's parent cgroup `name` (v2: one; v1: memory, cpu, pids). */
-function parentCgroupDirs(name: string): string[] {
-  const cg = detectCgroups();
-  if (!cg.ok) return [];
-  return cg.layout.version === 2 ? [join(cg.layout.mount, name)] : [...new Set(Object.values(cg.layout.dirs))].map((d) => join(d, name));
 }
 
 describe('toSandboxExit', () => {
