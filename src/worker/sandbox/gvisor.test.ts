@@ -4,6 +4,8 @@
  * reason `kindling up` would print) where the host cannot run it.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -183,6 +185,33 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
     assert.deepEqual(readdirSync(join(root, 'state')), []);
     assert.deepEqual(readdirSync(join(root, 'sb')), []);
     worker = new LocalWorker({ backend, stemCells: 0 });
+  });
+
+  it('removes the root and cgroups of a platform killed with SIGKILL, once that platform is gone', async () => {
+    // Named as defaultGvisorRoot names roots, beside the next backend's.
+    const deadRoot = join('/run', `kindling-gv-${(0xdead00000000 + process.pid).toString(16)}`);
+    const deadCgroup = `kindling-gvt-killed-${process.pid}`;
+    const script = `const { GvisorBackend } = await import(${JSON.stringify(new URL('./gvisor.js', import.meta.url).href)});
+      await GvisorBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)} });
+      console.log('ready'); setInterval(() => {}, 1000);`;
+    const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolveReady, reject) => {
+      platform.stdout.once('data', () => resolveReady());
+      platform.once('exit', (code) => reject(new Error(`the platform exited with ${code}`)));
+    });
+    platform.kill('SIGKILL');
+    await once(platform, 'exit');
+    assert.ok(existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d)), 'a killed platform leaves its root and cgroup');
+
+    // A sibling whose platform (this process) lives.
+    const liveRoot = join('/run', `kindling-gv-${(0xbeef00000000 + process.pid).toString(16)}`);
+    const live = await GvisorBackend.create({ root: liveRoot, cgroupName: `kindling-gvt-live-${process.pid}`, ...(support.ok ? { support } : {}) });
+    const next = await GvisorBackend.create({ root: join('/run', `kindling-gv-test3-${process.pid}`), cgroupName: `kindling-gvt3-${process.pid}`, ...(support.ok ? { support } : {}) });
+    await next.close();
+    assert.equal(existsSync(deadRoot), false);
+    assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
+    assert.ok(existsSync(liveRoot) && parentCgroupDirs(`kindling-gvt-live-${process.pid}`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
+    await live.close();
   });
 
   it('removes its root on close', async () => {

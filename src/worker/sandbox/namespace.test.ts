@@ -359,11 +359,15 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     await once(platform, 'exit');
     assert.ok(existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d)), 'a killed platform leaves its root and cgroup');
 
+    // A sibling whose platform (this process) lives.
+    const liveRoot = join('/run', `kindling-${(0xbeef00000000 + process.pid).toString(16)}`);
+    const live = await NamespaceBackend.create({ root: liveRoot, cgroupName: `${cgroupName}-live`, ...(support.ok ? { support } : {}) });
     const next = await NamespaceBackend.create({ root: join('/run', `kindling-test3-${process.pid}`), cgroupName: `${cgroupName}-3`, ...(support.ok ? { support } : {}) });
     await next.close();
     assert.equal(existsSync(deadRoot), false);
     assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
-    assert.ok(existsSync(join('/run', `kindling-test-${process.pid}`)), 'the root of a live backend stays');
+    assert.ok(existsSync(liveRoot) && parentCgroupDirs(`${cgroupName}-live`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
+    await live.close();
   });
 
   it('leaves no process and no cgroup once the backend is closed', async () => {
