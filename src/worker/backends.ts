@@ -3,7 +3,7 @@
  * in-process worker and for `kindling worker` alike.
  */
 import { mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { FileBlobStore } from '../store/file-blobs.js';
 import type { SandboxBackend } from './sandbox/backend.js';
 import { GvisorBackend, defaultGvisorRoot } from './sandbox/gvisor.js';
@@ -56,7 +56,8 @@ export async function openBackend(options: BackendOptions): Promise<OpenBackend>
   }
   // create() also removes the cgroups and files of a worker that was
   // killed; the root is keyed by the data directory, so two workers on one
-  // host never touch each other's.
+  // host never touch each other's, except that create() reclaims those of
+  // a platform that is gone and whose data directory is gone (root-owner.ts).
   if (options.kind === 'namespace') {
     // The data directory may be private (0700, or under /root): the backend
     // binds the code directories into each sandbox from the root side, so
@@ -67,11 +68,12 @@ export async function openBackend(options: BackendOptions): Promise<OpenBackend>
     mkdirSync(tasks, { recursive: true });
     const backend = await NamespaceBackend.create({
       root: defaultNamespaceRoot(options.dataDir),
+      dataDir: resolve(options.dataDir),
       codeRoots: [tasks],
       hostUids: { base: HOST_UID_BASE + slot * HOST_UIDS_PER_SLOT, count: HOST_UIDS_PER_SLOT },
     });
     return { backend, close: () => backend.close() };
   }
-  const backend = await GvisorBackend.create({ root: defaultGvisorRoot(options.dataDir), platform: options.gvisorPlatform ?? 'ptrace' });
+  const backend = await GvisorBackend.create({ root: defaultGvisorRoot(options.dataDir), dataDir: resolve(options.dataDir), platform: options.gvisorPlatform ?? 'ptrace' });
   return { backend, close: () => backend.close() };
 }

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -187,12 +188,13 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
     worker = new LocalWorker({ backend, stemCells: 0 });
   });
 
-  it('removes the root and cgroups of a platform killed with SIGKILL, once that platform is gone', async () => {
-    // Named as defaultGvisorRoot names roots, beside the next backend's.
+  it('removes the root and cgroups of a platform killed with SIGKILL once its data directory is gone, and no other root', async () => {
+    // A killed platform's root, a sibling of ours named as the backend names roots.
     const deadRoot = join('/run', `kindling-gv-${(0xdead00000000 + process.pid).toString(16)}`);
-    const deadCgroup = `kindling-gvt-killed-${process.pid}`;
+    const deadCgroup = `kindling-gvt-${process.pid}-killed`;
+    const deadData = mkdtempSync(join(tmpdir(), 'kindling-killed-data-'));
     const script = `const { GvisorBackend } = await import(${JSON.stringify(new URL('./gvisor.js', import.meta.url).href)});
-      await GvisorBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)} });
+      await GvisorBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)}, dataDir: ${JSON.stringify(deadData)} });
       console.log('ready'); setInterval(() => {}, 1000);`;
     const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolveReady, reject) => {
@@ -201,17 +203,25 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
     });
     platform.kill('SIGKILL');
     await once(platform, 'exit');
-    assert.ok(existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d)), 'a killed platform leaves its root and cgroup');
-
+    const deadLeft = () => existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d));
+    assert.ok(deadLeft(), 'a killed platform leaves its root and cgroup');
     // A sibling whose platform (this process) lives.
     const liveRoot = join('/run', `kindling-gv-${(0xbeef00000000 + process.pid).toString(16)}`);
-    const live = await GvisorBackend.create({ root: liveRoot, cgroupName: `kindling-gvt-live-${process.pid}`, ...(support.ok ? { support } : {}) });
-    const next = await GvisorBackend.create({ root: join('/run', `kindling-gv-test3-${process.pid}`), cgroupName: `kindling-gvt3-${process.pid}`, ...(support.ok ? { support } : {}) });
-    await next.close();
-    assert.equal(existsSync(deadRoot), false);
-    assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
-    assert.ok(existsSync(liveRoot) && parentCgroupDirs(`kindling-gvt-live-${process.pid}`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
-    await live.close();
+    const opened: GvisorBackend[] = [];
+    const open = async (root: string, name: string) => opened.push(await GvisorBackend.create({ root, cgroupName: name, ...(support.ok ? { support } : {}) }));
+    try {
+      // While its data directory exists, a platform started on it cleans up: the sweep leaves it.
+      await open(liveRoot, `kindling-gvt-live-${process.pid}`);
+      assert.ok(deadLeft(), 'kept while its data directory exists');
+      rmSync(deadData, { recursive: true });
+      await open(join('/run', `kindling-gv-test3-${process.pid}`), `kindling-gvt3-${process.pid}`);
+      assert.equal(existsSync(deadRoot), false);
+      assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
+      assert.ok(existsSync(liveRoot) && parentCgroupDirs(`kindling-gvt-live-${process.pid}`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
+    } finally {
+      for (const b of opened) await b.close();
+      rmSync(deadData, { recursive: true, force: true });
+    }
   });
 
   it('removes its root on close', async () => {

@@ -58,6 +58,8 @@ export interface GvisorBackendOptions {
   readonly root?: string;
   /** Name of the parent cgroup. Default: the root's base name. */
   readonly cgroupName?: string;
+  /** The data directory the root belongs to: once it is gone and this platform too, another platform reclaims the root (root-owner.ts). Default: none, never reclaimed. */
+  readonly dataDir?: string;
   /** Host tree shown at /var/runtime. Default: DEFAULT_RUNTIME_ROOT. */
   readonly runtimeRoot?: string;
   /** Default 'ptrace' (the only one that works on every host; see GvisorPlatform). */
@@ -85,7 +87,7 @@ const GVISOR_ROOT_NAME = /^kindling-gv-[0-9a-f]{12}$/;
 
 /**
  * Checks everything the backend needs and runs one real (tiny) sandbox with
- * the same root filesystem layout and flags, so that a host where ptrace is
+ * the same root filesystem layout (but no /etc) and flags, so that a host where ptrace is
  * forbidden (a container's seccomp profile) or the platform is unusable is
  * reported here and not at the first invoke.
  */
@@ -267,7 +269,7 @@ export class GvisorBackend implements SandboxBackend {
     rmSync(root, { recursive: true, force: true });
     mkdirSync(join(root, 'sb'), { recursive: true });
     mkdirSync(join(root, 'state'), { recursive: true });
-    writeRootOwner(root, cgroupName);
+    writeRootOwner(root, cgroupName, options.dataDir);
     chmodSync(root, 0o700);
     // Roots (and cgroups) of other gvisor backends whose platform is gone.
     const layout = support.cgroups;

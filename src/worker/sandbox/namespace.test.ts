@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -342,13 +343,13 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     assert.ok(parentCgroupDirs(`${cgroupName}-2`).every((d) => !existsSync(d)));
   });
 
-  it('removes the root and parent cgroup of a platform killed with SIGKILL, once that platform is gone', async () => {
-    // A platform whose data directory nobody starts on again: its root is
-    // a sibling of ours, named as defaultNamespaceRoot names roots.
+  it('removes the root and cgroups of a platform killed with SIGKILL once its data directory is gone, and no other root', async () => {
+    // A killed platform's root, a sibling of ours named as the backend names roots.
     const deadRoot = join('/run', `kindling-${(0xdead00000000 + process.pid).toString(16)}`);
     const deadCgroup = `${cgroupName}-killed`;
+    const deadData = mkdtempSync(join(tmpdir(), 'kindling-killed-data-'));
     const script = `const { NamespaceBackend } = await import(${JSON.stringify(new URL('./namespace.js', import.meta.url).href)});
-      await NamespaceBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)} });
+      await NamespaceBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)}, dataDir: ${JSON.stringify(deadData)} });
       console.log('ready'); setInterval(() => {}, 1000);`;
     const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolveReady, reject) => {
@@ -357,17 +358,25 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
     });
     platform.kill('SIGKILL');
     await once(platform, 'exit');
-    assert.ok(existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d)), 'a killed platform leaves its root and cgroup');
-
+    const deadLeft = () => existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d));
+    assert.ok(deadLeft(), 'a killed platform leaves its root and cgroup');
     // A sibling whose platform (this process) lives.
     const liveRoot = join('/run', `kindling-${(0xbeef00000000 + process.pid).toString(16)}`);
-    const live = await NamespaceBackend.create({ root: liveRoot, cgroupName: `${cgroupName}-live`, ...(support.ok ? { support } : {}) });
-    const next = await NamespaceBackend.create({ root: join('/run', `kindling-test3-${process.pid}`), cgroupName: `${cgroupName}-3`, ...(support.ok ? { support } : {}) });
-    await next.close();
-    assert.equal(existsSync(deadRoot), false);
-    assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
-    assert.ok(existsSync(liveRoot) && parentCgroupDirs(`${cgroupName}-live`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
-    await live.close();
+    const opened: NamespaceBackend[] = [];
+    const open = async (root: string, name: string) => opened.push(await NamespaceBackend.create({ root, cgroupName: name, ...(support.ok ? { support } : {}) }));
+    try {
+      // While its data directory exists, a platform started on it cleans up: the sweep leaves it.
+      await open(liveRoot, `${cgroupName}-live`);
+      assert.ok(deadLeft(), 'kept while its data directory exists');
+      rmSync(deadData, { recursive: true });
+      await open(join('/run', `kindling-test3-${process.pid}`), `${cgroupName}-3`);
+      assert.equal(existsSync(deadRoot), false);
+      assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
+      assert.ok(existsSync(liveRoot) && parentCgroupDirs(`${cgroupName}-live`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
+    } finally {
+      for (const b of opened) await b.close();
+      rmSync(deadData, { recursive: true, force: true });
+    }
   });
 
   it('leaves no process and no cgroup once the backend is closed', async () => {

@@ -23,7 +23,7 @@ import type { NetnsHandshake, SandboxEgress } from './network.js';
 export interface NamespaceBackendOptions {
   /**
    * Host directory for the backend's files: each sandbox's private directory
-   * (its Runtime API socket), the sandboxes' /etc files and a copy of the
+   * (its Runtime API socket), the sandboxes' /etc (one per egress) and a copy of the
    * runtime tree. Emptied at create() and removed at close(). Unix socket
    * paths are limited to 107 bytes, so keep it short. Default: defaultNamespaceRoot().
    */
@@ -31,9 +31,13 @@ export interface NamespaceBackendOptions {
   /**
    * Name of this backend's parent cgroup. Default: the root's base name
    * (kindling-<hash of the data directory> for defaultNamespaceRoot), so two
-   * platforms on one host never clean up or remove each other's cgroups.
+   * platforms on one host never clean up or remove each other's cgroups
+   * (root-owner.ts aside: a platform that is gone, whose data directory is
+   * gone too).
    */
   readonly cgroupName?: string;
+  /** The data directory the root belongs to: once it is gone and this platform too, another platform reclaims the root (root-owner.ts). Default: none, never reclaimed. */
+  readonly dataDir?: string;
   /**
    * Directories whose subdirectories are the code and layers sandboxes are
    * shown (a FileBlobStore's task roots), when the sandboxes' uids cannot
@@ -259,7 +263,9 @@ export class NamespaceBackend implements SandboxBackend {
     // Whatever is here belongs to a platform that is gone (its cgroups were just emptied).
     rmSync(root, { recursive: true, force: true });
     mkdirSync(join(root, 'sb'), { recursive: true });
-    writeRootOwner(root, cgroupName);
+    mkdirSync(join(root, 'etc'), { mode: 0o755 });
+    chmodSync(join(root, 'etc'), 0o755);
+    writeRootOwner(root, cgroupName, options.dataDir);
     chmodSync(root, 0o711);
     chmodSync(join(root, 'sb'), 0o711);
     // Mount points of the directories a sandbox's uid cannot reach (see
@@ -431,7 +437,7 @@ export class NamespaceBackend implements SandboxBackend {
         ...outsideArgs,
         '--ro-bind', runtime.host, '/var/runtime',
         '--ro-bind', dir, dirname(SANDBOX_RUNTIME_API_SOCKET),
-        // Network egress (network.ts): the handshake fds, and 'internet''s resolv.conf.
+        // Network egress (network.ts): the handshake fds ('internet''s resolv.conf is in its /etc, above).
         ...this.#networks.bwrapArgs(egress),
         '--chdir', '/var/task',
         '--remount-ro', '/',

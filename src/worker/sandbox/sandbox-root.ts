@@ -69,9 +69,14 @@ exec "$@"`;
  */
 export const HOST_ETC: readonly string[] = ['/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/pki', '/etc/nsswitch.conf', '/etc/os-release'];
 
-/** Whether other users may read `st` (and search it, for a directory): the sandbox's uid sees nothing else of the host. */
-function readableByOthers(st: Stats): boolean {
+/**
+ * Whether `st` is copied into the sandboxes' /etc: a symlink, or a file or
+ * directory other users may read (and search): the sandbox's uid sees
+ * nothing else of the host. Sockets, FIFOs and devices never.
+ */
+function copiedToSandboxEtc(st: Stats): boolean {
   if (st.isSymbolicLink()) return true;
+  if (!st.isFile() && !st.isDirectory()) return false;
   return (st.mode & 0o004) !== 0 && (!st.isDirectory() || (st.mode & 0o001) !== 0);
 }
 
@@ -83,32 +88,40 @@ function readableByOthers(st: Stats): boolean {
  *   passwd or group), localhost, the Runtime API forwarder script, and
  *   `extra` (name → text, e.g. an 'internet' sandbox's resolv.conf);
  * - copies of HOST_ETC as the host has them when the backend starts (what
- *   other users may read of them; symlinks as they are, resolved inside
- *   the sandbox, where /usr is the host's). Like a Lambda runtime image,
- *   they change when the platform starts again, not while it runs.
+ *   other users may read of them; symlinks inside them as they are,
+ *   resolved inside the sandbox, where /usr is the host's; an entry that is
+ *   itself a symlink into /etc, such as nsswitch.conf under authselect, is
+ *   copied as what it points to). Like a Lambda runtime image, they change
+ *   when the platform starts again, not while it runs. One that cannot be
+ *   copied is left out, with a line on stderr.
  */
 export function writeSandboxEtc(dir: string, forwarder: string, extra: Readonly<Record<string, string>> = {}): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   for (const host of HOST_ETC) {
-    let st: Stats;
+    let source = host;
     try {
-      st = lstatSync(host);
+      // A link into /etc would dangle in the sandbox, where only these copies are.
+      if (lstatSync(host).isSymbolicLink() && realpathSync(host).startsWith('/etc/')) source = realpathSync(host);
     } catch {
-      continue; // not on this host
+      continue; // not on this host, or a dangling link
     }
-    if (!readableByOthers(st)) continue;
-    cpSync(host, join(dir, relative('/etc', host)), {
-      recursive: true,
-      verbatimSymlinks: true,
-      filter: (src) => {
-        try {
-          return readableByOthers(lstatSync(src));
-        } catch {
-          return false;
-        }
-      },
-    });
+    try {
+      if (!copiedToSandboxEtc(lstatSync(source))) continue;
+      cpSync(source, join(dir, relative('/etc', host)), {
+        recursive: true,
+        verbatimSymlinks: true,
+        filter: (src) => {
+          try {
+            return copiedToSandboxEtc(lstatSync(src));
+          } catch {
+            return false; // removed meanwhile
+          }
+        },
+      });
+    } catch (err) {
+      console.error(`kindling: sandboxes get no ${host}: ${(err as Error).message}`);
+    }
   }
   const files: Record<string, string> = {
     passwd: `root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:${SANDBOX_UID}:${SANDBOX_UID}::/home/sbx_user1051:/sbin/nologin\nnobody:x:65534:65534:nobody:/:/sbin/nologin\n`,
@@ -120,7 +133,9 @@ export function writeSandboxEtc(dir: string, forwarder: string, extra: Readonly<
   for (const [name, text] of Object.entries(files)) {
     const path = join(dir, name);
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    writeFileSync(path, text, { mode: 0o644 });
+    chmodSync(dirname(path), 0o755);
+    writeFileSync(path, text);
+    chmodSync(path, 0o644); // whatever the umask
   }
 }
 
