@@ -13,7 +13,7 @@ import { rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { launchKindling, type Kindling } from '../test/e2e/harness.js';
 import { percentile } from './load.js';
-import { coldStartPairs, coldStarts } from './sandboxes.js';
+import { coldStartPairs, coldStarts, pairDifferences } from './sandboxes.js';
 
 const argv = process.argv.slice(2);
 const count = argv.includes('--count') ? Number(argv[argv.indexOf('--count') + 1]) : 60;
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, SNAPSHOT_BUILD_WAIT_MS));
     const times = await coldStartPairs(platforms[0]!, platforms[1]!, 'pair', count);
     const sorted = times.map((t) => Float64Array.from(t).sort());
-    const diffs = Float64Array.from(times[1].map((t, i) => t - times[0][i]!)).sort();
+    const diffs = pairDifferences(times[0], times[1]);
     console.log(`# Cold starts in pairs: ${base} and ${other}\n\n${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${count} pairs of fresh no-op functions (128 MB), no stem cells\n`);
     console.log('| | p10 ms | p50 ms | p90 ms | p99 ms |\n|---|---|---|---|---|');
     for (const [side, name] of [base, other].entries()) {

@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { launchKindling, deploy, type Kindling } from '../test/e2e/harness.js';
 import { bareColdStart, bareStartRate, startBare, startRelay } from './bare.js';
 import { load, percentile, type LoadResult, type Target } from './load.js';
-import { coldStartPairs, coldStarts, creationRate, idleMemory } from './sandboxes.js';
+import { coldStartPairs, coldStarts, creationRate, idleMemory, pairDifferences } from './sandboxes.js';
 import { stemCellBound } from '../src/worker/stem-cells.js';
 
 const argv = process.argv.slice(2);
@@ -300,7 +300,7 @@ async function main(): Promise<void> {
     console.log('The rows above measure one backend after another, minutes apart, while the machine\'s speed drifts. Here both platforms run at once, and each function\'s twin is invoked on each, one right after the other (bench/sandboxes.ts, coldStartPairs; `npm run bench:cold` runs more pairs).\n');
     console.log('| backend | process p50 ms | backend p50 ms | backend − process per pair: p10 ms | p50 ms | p90 ms |\n|---|---|---|---|---|---|');
     for (const [backend, [base, other]] of pairsBy) {
-      const diffs = Float64Array.from(other.map((t, i) => t - base[i]!)).sort();
+      const diffs = pairDifferences(base, other);
       const p50 = (t: number[]) => percentile(Float64Array.from(t).sort(), 50);
       console.log(`| ${backend} | ${fmt(p50(base))} | ${fmt(p50(other))} | ${fmt(percentile(diffs, 10))} | ${fmt(percentile(diffs, 50))} | ${fmt(percentile(diffs, 90))} |`);
     }

@@ -52,6 +52,11 @@ export async function coldStartPairs(a: Kindling, b: Kindling, prefix: string, c
   return times;
 }
 
+/** Each pair's `other` time minus its `base` time (coldStartPairs' order), sorted. */
+export function pairDifferences(base: readonly number[], other: readonly number[]): Float64Array {
+  return Float64Array.from(other.map((t, i) => t - base[i]!)).sort();
+}
+
 /**
  * Sandboxes created per second: `count` concurrent invokes of a new function
  * whose handler waits `holdMs`, so each needs a sandbox of its own; the rate

@@ -3,7 +3,11 @@
  * function directories on disk, function version specs and invoke requests.
  * Imported by *.test.ts files only.
  */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,4 +127,57 @@ export function parentCgroupDirs(name: string): string[] {
   const cg = detectCgroups();
   if (!cg.ok) return [];
   return cg.layout.version === 2 ? [join(cg.layout.mount, name)] : [...new Set(Object.values(cg.layout.dirs))].map((d) => join(d, name));
+}
+
+/** What assertKilledPlatformReclaimed needs of one sandbox backend. */
+export interface KilledPlatformCase {
+  /** The module exporting the backend class (its dist URL), and the class's name. */
+  readonly module: URL;
+  readonly className: string;
+  /** The base-name prefix of the backend's default roots ('kindling-', 'kindling-gv-'): what its sweep matches. */
+  readonly rootPrefix: string;
+  /** Prefix of the cgroup names the case uses. */
+  readonly cgroupPrefix: string;
+  /** Creates a backend in this process with `root` and `cgroupName` (and no data directory). */
+  readonly create: (root: string, cgroupName: string) => Promise<{ close(): Promise<void> }>;
+}
+
+/**
+ * A platform killed with SIGKILL (a child process that created the backend
+ * with a data directory) leaves its root and cgroup; a backend created
+ * while that data directory exists leaves them; once it is gone the next
+ * backend created removes them, and never the root of a live sibling.
+ */
+export async function assertKilledPlatformReclaimed(c: KilledPlatformCase): Promise<void> {
+  const deadRoot = join('/run', `${c.rootPrefix}${(0xdead00000000 + process.pid).toString(16)}`);
+  const deadCgroup = `${c.cgroupPrefix}-killed`;
+  const deadData = mkdtempSync(join(tmpdir(), 'kindling-killed-data-'));
+  const script = `const { ${c.className} } = await import(${JSON.stringify(c.module.href)});
+    await ${c.className}.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)}, dataDir: ${JSON.stringify(deadData)} });
+    console.log('ready'); setInterval(() => {}, 1000);`;
+  const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolveReady, reject) => {
+    platform.stdout.once('data', () => resolveReady());
+    platform.once('exit', (code) => reject(new Error(`the platform exited with ${code}`)));
+  });
+  platform.kill('SIGKILL');
+  await once(platform, 'exit');
+  const deadLeft = () => existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d));
+  assert.ok(deadLeft(), 'a killed platform leaves its root and cgroup');
+  // A sibling whose platform (this process) lives.
+  const liveRoot = join('/run', `${c.rootPrefix}${(0xbeef00000000 + process.pid).toString(16)}`);
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    // While its data directory exists, a platform started on it cleans up: the sweep leaves it.
+    opened.push(await c.create(liveRoot, `${c.cgroupPrefix}-live`));
+    assert.ok(deadLeft(), 'kept while its data directory exists');
+    rmSync(deadData, { recursive: true });
+    opened.push(await c.create(join('/run', `${c.rootPrefix}test3-${process.pid}`), `${c.cgroupPrefix}-3`));
+    assert.equal(existsSync(deadRoot), false);
+    assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
+    assert.ok(existsSync(liveRoot) && parentCgroupDirs(`${c.cgroupPrefix}-live`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
+  } finally {
+    for (const b of opened) await b.close();
+    rmSync(deadData, { recursive: true, force: true });
+  }
 }

@@ -4,16 +4,13 @@
  * reason `kindling up` would print) where the host cannot run it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
 import { LocalWorker } from '../local-worker.js';
-import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, parentCgroupDirs, stemCellReady, testRequest, testSpec } from '../testing.js';
+import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, assertKilledPlatformReclaimed, parentCgroupDirs, stemCellReady, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
 import { GvisorBackend, detectGvisorSupport } from './gvisor.js';
 
@@ -189,39 +186,13 @@ describe('GvisorBackend through LocalWorker', { skip }, () => {
   });
 
   it('removes the root and cgroups of a platform killed with SIGKILL once its data directory is gone, and no other root', async () => {
-    // A killed platform's root, a sibling of ours named as the backend names roots.
-    const deadRoot = join('/run', `kindling-gv-${(0xdead00000000 + process.pid).toString(16)}`);
-    const deadCgroup = `kindling-gvt-${process.pid}-killed`;
-    const deadData = mkdtempSync(join(tmpdir(), 'kindling-killed-data-'));
-    const script = `const { GvisorBackend } = await import(${JSON.stringify(new URL('./gvisor.js', import.meta.url).href)});
-      await GvisorBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)}, dataDir: ${JSON.stringify(deadData)} });
-      console.log('ready'); setInterval(() => {}, 1000);`;
-    const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolveReady, reject) => {
-      platform.stdout.once('data', () => resolveReady());
-      platform.once('exit', (code) => reject(new Error(`the platform exited with ${code}`)));
+    await assertKilledPlatformReclaimed({
+      module: new URL('./gvisor.js', import.meta.url),
+      className: 'GvisorBackend',
+      rootPrefix: 'kindling-gv-',
+      cgroupPrefix: `kindling-gvt-${process.pid}`,
+      create: (root, cgroupName) => GvisorBackend.create({ root, cgroupName, ...(support.ok ? { support } : {}) }),
     });
-    platform.kill('SIGKILL');
-    await once(platform, 'exit');
-    const deadLeft = () => existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d));
-    assert.ok(deadLeft(), 'a killed platform leaves its root and cgroup');
-    // A sibling whose platform (this process) lives.
-    const liveRoot = join('/run', `kindling-gv-${(0xbeef00000000 + process.pid).toString(16)}`);
-    const opened: GvisorBackend[] = [];
-    const open = async (root: string, name: string) => opened.push(await GvisorBackend.create({ root, cgroupName: name, ...(support.ok ? { support } : {}) }));
-    try {
-      // While its data directory exists, a platform started on it cleans up: the sweep leaves it.
-      await open(liveRoot, `kindling-gvt-live-${process.pid}`);
-      assert.ok(deadLeft(), 'kept while its data directory exists');
-      rmSync(deadData, { recursive: true });
-      await open(join('/run', `kindling-gv-test3-${process.pid}`), `kindling-gvt3-${process.pid}`);
-      assert.equal(existsSync(deadRoot), false);
-      assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
-      assert.ok(existsSync(liveRoot) && parentCgroupDirs(`kindling-gvt-live-${process.pid}`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
-    } finally {
-      for (const b of opened) await b.close();
-      rmSync(deadData, { recursive: true, force: true });
-    }
   });
 
   it('removes its root on close', async () => {

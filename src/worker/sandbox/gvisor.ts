@@ -20,7 +20,7 @@ import type { CgroupLayout, CgroupLimits, Mount, SandboxCgroup } from './cgroups
 import { findExecutable } from './detect.js';
 import { EgressUnavailableError, GVISOR_EGRESS_PROBLEM } from './network.js';
 import { ociSeccomp } from './seccomp.js';
-import { sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
+import { removeAbandonedRoot, sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writeSandboxEtc } from './sandbox-root.js';
 
 /**
@@ -274,9 +274,8 @@ export class GvisorBackend implements SandboxBackend {
     // Roots (and cgroups) of other gvisor backends whose platform is gone.
     const layout = support.cgroups;
     await sweepAbandonedRoots(root, GVISOR_ROOT_NAME, async (other, owner) => {
-      await (await CgroupParent.open(layout, owner.cgroupName)).close();
+      await removeAbandonedRoot(layout, other, owner);
       removeRunscCgroups(owner.cgroupName, true);
-      await rm(other, { recursive: true, force: true });
     });
     return new GvisorBackend(root, support, cgroups, cgroupName, options);
   }

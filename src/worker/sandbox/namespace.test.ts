@@ -4,16 +4,13 @@
  * (with the reason `kindling up` would print) where the host cannot run it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionVersionSpec } from '../../shared/spec.js';
 import { LocalWorker } from '../local-worker.js';
-import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, parentCgroupDirs, stemCellReady, testRequest, testSpec } from '../testing.js';
+import { PROBE_FN, WHOAMI_BOOTSTRAP, codeDirs, json, nodeFn, assertKilledPlatformReclaimed, parentCgroupDirs, stemCellReady, testRequest, testSpec } from '../testing.js';
 import type { Sandbox, SandboxInvokeRequest } from '../types.js';
 import { detectNamespaceSupport, findExecutable } from './detect.js';
 import { NamespaceBackend } from './namespace.js';
@@ -344,39 +341,13 @@ describe('NamespaceBackend through LocalWorker', { skip }, () => {
   });
 
   it('removes the root and cgroups of a platform killed with SIGKILL once its data directory is gone, and no other root', async () => {
-    // A killed platform's root, a sibling of ours named as the backend names roots.
-    const deadRoot = join('/run', `kindling-${(0xdead00000000 + process.pid).toString(16)}`);
-    const deadCgroup = `${cgroupName}-killed`;
-    const deadData = mkdtempSync(join(tmpdir(), 'kindling-killed-data-'));
-    const script = `const { NamespaceBackend } = await import(${JSON.stringify(new URL('./namespace.js', import.meta.url).href)});
-      await NamespaceBackend.create({ root: ${JSON.stringify(deadRoot)}, cgroupName: ${JSON.stringify(deadCgroup)}, dataDir: ${JSON.stringify(deadData)} });
-      console.log('ready'); setInterval(() => {}, 1000);`;
-    const platform = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolveReady, reject) => {
-      platform.stdout.once('data', () => resolveReady());
-      platform.once('exit', (code) => reject(new Error(`the platform exited with ${code}`)));
+    await assertKilledPlatformReclaimed({
+      module: new URL('./namespace.js', import.meta.url),
+      className: 'NamespaceBackend',
+      rootPrefix: 'kindling-',
+      cgroupPrefix: `${cgroupName}`,
+      create: (root, cgroupName) => NamespaceBackend.create({ root, cgroupName, ...(support.ok ? { support } : {}) }),
     });
-    platform.kill('SIGKILL');
-    await once(platform, 'exit');
-    const deadLeft = () => existsSync(deadRoot) && parentCgroupDirs(deadCgroup).every((d) => existsSync(d));
-    assert.ok(deadLeft(), 'a killed platform leaves its root and cgroup');
-    // A sibling whose platform (this process) lives.
-    const liveRoot = join('/run', `kindling-${(0xbeef00000000 + process.pid).toString(16)}`);
-    const opened: NamespaceBackend[] = [];
-    const open = async (root: string, name: string) => opened.push(await NamespaceBackend.create({ root, cgroupName: name, ...(support.ok ? { support } : {}) }));
-    try {
-      // While its data directory exists, a platform started on it cleans up: the sweep leaves it.
-      await open(liveRoot, `${cgroupName}-live`);
-      assert.ok(deadLeft(), 'kept while its data directory exists');
-      rmSync(deadData, { recursive: true });
-      await open(join('/run', `kindling-test3-${process.pid}`), `${cgroupName}-3`);
-      assert.equal(existsSync(deadRoot), false);
-      assert.ok(parentCgroupDirs(deadCgroup).every((d) => !existsSync(d)));
-      assert.ok(existsSync(liveRoot) && parentCgroupDirs(`${cgroupName}-live`).every((d) => existsSync(d)), 'a live backend keeps its root and cgroup');
-    } finally {
-      for (const b of opened) await b.close();
-      rmSync(deadData, { recursive: true, force: true });
-    }
   });
 
   it('leaves no process and no cgroup once the backend is closed', async () => {

@@ -11,7 +11,7 @@ import { SandboxUnavailableError } from './backend.js';
 import type { CellProcess, CellStartOptions, SandboxBackend, SandboxExit, SandboxProcess, SandboxStartOptions, SandboxView } from './backend.js';
 import { CgroupParent, MAX_PIDS, NO_CPU_QUOTA, limitsFor } from './cgroups.js';
 import type { CgroupLimits, SandboxCgroup } from './cgroups.js';
-import { sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
+import { removeAbandonedRoot, sweepAbandonedRoots, writeRootOwner } from './root-owner.js';
 import { blockedForOthers, detectNamespaceSupport, findExecutable, searchableByOthers } from './detect.js';
 import type { NamespaceSupport } from './detect.js';
 import { DEFAULT_RUNTIME_ROOT, FORWARDER_PATH, RUNTIME_API_SOCKET_ENV, RuntimeTrees, SANDBOX_HOSTNAME, SANDBOX_RUNTIME_API, SANDBOX_RUNTIME_API_SOCKET, SANDBOX_SNAPSHOT_DIR, SANDBOX_UID, forwarderScript, hostTopDirs, listenRuntimeApi, nodeDirs, toSandboxExit, writeSandboxEtc } from './sandbox-root.js';
@@ -297,10 +297,7 @@ export class NamespaceBackend implements SandboxBackend {
     }
     // Roots (and parent cgroups) of other namespace backends whose platform is gone.
     const layout = support.cgroups;
-    await sweepAbandonedRoots(root, NAMESPACE_ROOT_NAME, async (other, owner) => {
-      await (await CgroupParent.open(layout, owner.cgroupName)).close();
-      await rm(other, { recursive: true, force: true });
-    });
+    await sweepAbandonedRoots(root, NAMESPACE_ROOT_NAME, (other, owner) => removeAbandonedRoot(layout, other, owner));
     return new NamespaceBackend(root, support, cgroups, options, tools);
   }
 

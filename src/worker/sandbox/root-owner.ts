@@ -26,7 +26,10 @@
  * is left alone.
  */
 import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join } from 'node:path';
+import { CgroupParent } from './cgroups.js';
+import type { CgroupLayout } from './cgroups.js';
 
 /** The owner file of a backend root. */
 export interface RootOwner {
@@ -95,6 +98,16 @@ export function abandonedRootOwner(root: string): RootOwner | undefined {
   const ns = ownPidNamespace();
   if (ns === undefined || owner.pidNamespace !== ns) return undefined;
   return startTimeOf(owner.pid) === owner.startTime ? undefined : owner;
+}
+
+/**
+ * What a backend leaves of an abandoned root: its parent cgroup (every
+ * sandbox cgroup below it killed and removed, then itself) and its files.
+ * A backend with more to remove (runsc's own cgroups) does that after.
+ */
+export async function removeAbandonedRoot(layout: CgroupLayout, root: string, owner: RootOwner): Promise<void> {
+  await (await CgroupParent.open(layout, owner.cgroupName)).close();
+  await rm(root, { recursive: true, force: true });
 }
 
 /**
